@@ -1,0 +1,3 @@
+module switchboard.dev/cli
+
+go 1.26

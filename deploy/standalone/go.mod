@@ -1,0 +1,3 @@
+module switchboard.dev/deploy/standalone
+
+go 1.26

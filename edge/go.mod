@@ -1,0 +1,3 @@
+module switchboard.dev/edge
+
+go 1.26

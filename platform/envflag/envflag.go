@@ -1,0 +1,124 @@
+// Package envflag defines command-line flags whose defaults come from
+// environment variables, so that every binary is configured by environment
+// first (containers, compose) with flags mirroring it (a laptop).
+package envflag
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Set is a flag.FlagSet whose flags read their defaults from an environment.
+type Set struct {
+	fs     *flag.FlagSet
+	getenv func(string) string
+	errs   []error
+}
+
+// New returns a Set named name that reads the environment through getenv
+// (os.Getenv in a main, a map lookup in a test). Usage is written to out.
+func New(name string, out io.Writer, getenv func(string) string) *Set {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	return &Set{fs: fs, getenv: getenv}
+}
+
+// FlagSet returns the underlying flag set, for positional arguments.
+func (s *Set) FlagSet() *flag.FlagSet { return s.fs }
+
+func (s *Set) usage(env, usage string) string {
+	if env == "" {
+		return usage
+	}
+	return fmt.Sprintf("%s (env %s)", usage, env)
+}
+
+func (s *Set) lookup(env string) (string, bool) {
+	if env == "" {
+		return "", false
+	}
+	v := s.getenv(env)
+	return v, v != ""
+}
+
+// String defines a string flag defaulting to $env, else def.
+func (s *Set) String(p *string, name, env, def, usage string) {
+	if v, ok := s.lookup(env); ok {
+		def = v
+	}
+	s.fs.StringVar(p, name, def, s.usage(env, usage))
+}
+
+// Strings defines a comma-separated list flag defaulting to $env, else def.
+func (s *Set) Strings(p *[]string, name, env string, def []string, usage string) {
+	if v, ok := s.lookup(env); ok {
+		def = splitList(v)
+	}
+	*p = def
+	s.fs.Func(name, s.usage(env, usage+" (comma-separated)"), func(v string) error {
+		*p = splitList(v)
+		return nil
+	})
+}
+
+// Duration defines a duration flag defaulting to $env, else def.
+func (s *Set) Duration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	if v, ok := s.lookup(env); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			s.errs = append(s.errs, fmt.Errorf("%s=%q: %w", env, v, err))
+		} else {
+			def = d
+		}
+	}
+	s.fs.DurationVar(p, name, def, s.usage(env, usage))
+}
+
+// Int defines an int flag defaulting to $env, else def.
+func (s *Set) Int(p *int, name, env string, def int, usage string) {
+	if v, ok := s.lookup(env); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			s.errs = append(s.errs, fmt.Errorf("%s=%q: %w", env, v, err))
+		} else {
+			def = n
+		}
+	}
+	s.fs.IntVar(p, name, def, s.usage(env, usage))
+}
+
+// Bool defines a bool flag defaulting to $env, else def.
+func (s *Set) Bool(p *bool, name, env string, def bool, usage string) {
+	if v, ok := s.lookup(env); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			s.errs = append(s.errs, fmt.Errorf("%s=%q: %w", env, v, err))
+		} else {
+			def = b
+		}
+	}
+	s.fs.BoolVar(p, name, def, s.usage(env, usage))
+}
+
+// Parse parses args. It reports the first malformed environment value, then
+// any flag error.
+func (s *Set) Parse(args []string) error {
+	if len(s.errs) > 0 {
+		return fmt.Errorf("environment: %w", s.errs[0])
+	}
+	return s.fs.Parse(args)
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -1,0 +1,3 @@
+module switchboard.dev/services/auth
+
+go 1.26

@@ -1,0 +1,3 @@
+module switchboard.dev/services/chat
+
+go 1.26
