@@ -53,6 +53,18 @@ func (s *Set) String(p *string, name, env, def, usage string) {
 	s.fs.StringVar(p, name, def, s.usage(env, usage))
 }
 
+// Bytes defines a flag whose value is kept as raw bytes (a secret),
+// defaulting to $env, else empty.
+func (s *Set) Bytes(p *[]byte, name, env, usage string) {
+	if v, ok := s.lookup(env); ok {
+		*p = []byte(v)
+	}
+	s.fs.Func(name, s.usage(env, usage), func(v string) error {
+		*p = []byte(v)
+		return nil
+	})
+}
+
 // Strings defines a comma-separated list flag defaulting to $env, else def.
 func (s *Set) Strings(p *[]string, name, env string, def []string, usage string) {
 	if v, ok := s.lookup(env); ok {

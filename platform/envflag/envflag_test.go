@@ -1,0 +1,102 @@
+package envflag
+
+import (
+	"io"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestDefaultsFromEnvironmentAndFlags(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		wantAddr string
+		wantN    int
+		wantD    time.Duration
+		wantB    bool
+		wantList []string
+	}{
+		{name: "defaults", wantAddr: ":1", wantN: 7, wantD: time.Second, wantList: []string{"a"}},
+		{
+			name:     "environment",
+			env:      map[string]string{"ADDR": ":2", "N": "8", "D": "2s", "B": "true", "L": "x, y,,z"},
+			wantAddr: ":2", wantN: 8, wantD: 2 * time.Second, wantB: true, wantList: []string{"x", "y", "z"},
+		},
+		{
+			name:     "flags win over environment",
+			env:      map[string]string{"ADDR": ":2", "N": "8"},
+			args:     []string{"-addr", ":3", "-n", "9", "-d", "3s", "-b", "-l", "q"},
+			wantAddr: ":3", wantN: 9, wantD: 3 * time.Second, wantB: true, wantList: []string{"q"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New("test", io.Discard, func(k string) string { return tt.env[k] })
+			var (
+				addr string
+				n    int
+				d    time.Duration
+				b    bool
+				list []string
+			)
+			s.String(&addr, "addr", "ADDR", ":1", "address")
+			s.Int(&n, "n", "N", 7, "count")
+			s.Duration(&d, "d", "D", time.Second, "duration")
+			s.Bool(&b, "b", "B", false, "switch")
+			s.Strings(&list, "l", "L", []string{"a"}, "list")
+			if err := s.Parse(tt.args); err != nil {
+				t.Fatalf("Parse(%q) = %v", tt.args, err)
+			}
+			if addr != tt.wantAddr || n != tt.wantN || d != tt.wantD || b != tt.wantB || !slices.Equal(list, tt.wantList) {
+				t.Errorf("got addr=%q n=%d d=%v b=%v list=%q, want %q %d %v %v %q",
+					addr, n, d, b, list, tt.wantAddr, tt.wantN, tt.wantD, tt.wantB, tt.wantList)
+			}
+		})
+	}
+}
+
+func TestBytes(t *testing.T) {
+	for _, tt := range []struct {
+		env  string
+		args []string
+		want string
+	}{
+		{"", nil, ""},
+		{"from-env", nil, "from-env"},
+		{"from-env", []string{"-secret", "from-flag"}, "from-flag"},
+	} {
+		s := New("test", io.Discard, func(k string) string {
+			if k == "SECRET" {
+				return tt.env
+			}
+			return ""
+		})
+		var secret []byte
+		s.Bytes(&secret, "secret", "SECRET", "a secret")
+		if err := s.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		if string(secret) != tt.want {
+			t.Errorf("Bytes with env %q args %q = %q, want %q", tt.env, tt.args, secret, tt.want)
+		}
+	}
+}
+
+func TestMalformedEnvironmentIsAnError(t *testing.T) {
+	for _, env := range []map[string]string{{"N": "x"}, {"D": "5"}, {"B": "maybe"}} {
+		s := New("test", io.Discard, func(k string) string { return env[k] })
+		var (
+			n int
+			d time.Duration
+			b bool
+		)
+		s.Int(&n, "n", "N", 1, "")
+		s.Duration(&d, "d", "D", time.Second, "")
+		s.Bool(&b, "b", "B", false, "")
+		if err := s.Parse(nil); err == nil {
+			t.Errorf("Parse with env %v = nil, want an error", env)
+		}
+	}
+}
