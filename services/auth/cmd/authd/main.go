@@ -1,0 +1,44 @@
+// Command authd runs the Switchboard auth service, configured by environment
+// variables with flags mirroring them.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"switchboard.dev/platform/envflag"
+	"switchboard.dev/platform/logger"
+	"switchboard.dev/services/auth"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string) error {
+	var (
+		cfg      auth.Config
+		logLevel string
+	)
+	fs := envflag.New("authd", os.Stderr, getenv)
+	cfg.RegisterFlags(fs)
+	fs.String(&cfg.DataDir, "data-dir", "DATA_DIR", "./data", "directory of the bbolt file auth.db")
+	fs.String(&logLevel, "log-level", "LOG_LEVEL", "info", "log level: debug|info|warn|error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := logger.New(os.Stderr, logLevel)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	return auth.Run(ctx, cfg)
+}

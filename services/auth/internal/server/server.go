@@ -1,0 +1,236 @@
+// Package server implements the auth service's gRPC API: token verification
+// for edges and the user directory and revocations for the backend. It maps
+// verifier and store errors to gRPC status codes, once, here.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
+	"switchboard.dev/services/auth/internal/store"
+	"switchboard.dev/services/auth/internal/token"
+)
+
+// Domain is the google.rpc.ErrorInfo domain of refused tokens.
+const Domain = "auth.switchboard.dev"
+
+// Limits on admin input.
+const (
+	// MaxNicknameBytes bounds a directory nickname.
+	MaxNicknameBytes = 256
+	// MaxTokenIDBytes bounds a revoked jti (jwt-auth makes 16 characters).
+	MaxTokenIDBytes = 256
+)
+
+// requestIDKey is the gRPC metadata key whose value, when a caller sends
+// one, tags this service's log records.
+const requestIDKey = "x-request-id"
+
+// errRevoked refuses a genuine token whose jti was revoked.
+var errRevoked = errors.New("token revoked")
+
+// badRequest is admin input refused with INVALID_ARGUMENT; its text is
+// written here and safe to show to the caller.
+type badRequest string
+
+func (e badRequest) Error() string { return string(e) }
+
+// Server implements authv1.AuthService.
+type Server struct {
+	authv1.UnimplementedAuthServiceServer
+
+	verifier *token.Verifier
+	store    *store.Store
+	leeway   time.Duration
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+var _ authv1.AuthServiceServer = (*Server)(nil)
+
+// Options configure a Server.
+type Options struct {
+	// Leeway is the verifier's leeway: a revocation lasts that long past
+	// its expiry, as the token it names does.
+	Leeway time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives refusals (at debug) and internal errors; nil discards.
+	Logger *slog.Logger
+}
+
+// New returns a Server verifying with v and looking up revocations and
+// nicknames in st.
+func New(v *token.Verifier, st *store.Store, opts Options) *Server {
+	s := &Server{verifier: v, store: st, leeway: opts.Leeway, now: opts.Now, log: opts.Logger}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+// VerifyToken implements authv1.AuthServiceServer.
+func (s *Server) VerifyToken(ctx context.Context, req *authv1.VerifyTokenRequest) (*authv1.VerifyTokenResponse, error) {
+	log := withRequestID(ctx, s.log)
+	c, err := s.verifier.Verify(req.GetToken())
+	if err != nil {
+		return nil, toStatus(log, "VerifyToken", err)
+	}
+	if c.ID != "" && s.store.IsRevoked(c.ID, s.now().Add(-s.leeway)) {
+		return nil, toStatus(log, "VerifyToken", errRevoked)
+	}
+	nick := c.Nickname
+	if nick == "" {
+		u, err := s.store.GetUser(c.UserID)
+		switch {
+		case err == nil:
+			nick = u.GetNickname()
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, toStatus(log, "VerifyToken", err)
+		}
+	}
+	if nick == "" {
+		nick = "user" + strconv.FormatInt(c.UserID, 10)
+	}
+	return &authv1.VerifyTokenResponse{
+		UserId:    c.UserID,
+		Nickname:  nick,
+		ExpiresAt: timestamppb.New(c.ExpiresAt),
+		TokenId:   c.ID,
+	}, nil
+}
+
+// PurgeRevocations forgets the revocations of tokens that can no longer be
+// accepted, leeway included.
+func (s *Server) PurgeRevocations() (int, error) {
+	return s.store.PurgeExpired(s.now().Add(-s.leeway))
+}
+
+// Admin implements authv1.AuthAdminService.
+type Admin struct {
+	authv1.UnimplementedAuthAdminServiceServer
+
+	store *store.Store
+	log   *slog.Logger
+}
+
+var _ authv1.AuthAdminServiceServer = (*Admin)(nil)
+
+// NewAdmin returns an Admin over st; a nil log discards.
+func NewAdmin(st *store.Store, log *slog.Logger) *Admin {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Admin{store: st, log: log}
+}
+
+// PutUser implements authv1.AuthAdminServiceServer.
+func (a *Admin) PutUser(ctx context.Context, req *authv1.PutUserRequest) (*authv1.PutUserResponse, error) {
+	log := withRequestID(ctx, a.log)
+	u := req.GetUser()
+	switch {
+	case u.GetUserId() <= 0:
+		return nil, toStatus(log, "PutUser", badRequest("user.user_id must be positive"))
+	case u.GetNickname() == "":
+		return nil, toStatus(log, "PutUser", badRequest("user.nickname must not be empty"))
+	case len(u.GetNickname()) > MaxNicknameBytes:
+		return nil, toStatus(log, "PutUser", badRequest("user.nickname is longer than "+strconv.Itoa(MaxNicknameBytes)+" bytes"))
+	}
+	if err := a.store.PutUser(&authv1.User{UserId: u.GetUserId(), Nickname: u.GetNickname()}); err != nil {
+		return nil, toStatus(log, "PutUser", err)
+	}
+	return &authv1.PutUserResponse{}, nil
+}
+
+// GetUser implements authv1.AuthAdminServiceServer.
+func (a *Admin) GetUser(ctx context.Context, req *authv1.GetUserRequest) (*authv1.GetUserResponse, error) {
+	log := withRequestID(ctx, a.log)
+	if req.GetUserId() <= 0 {
+		return nil, toStatus(log, "GetUser", badRequest("user_id must be positive"))
+	}
+	u, err := a.store.GetUser(req.GetUserId())
+	if err != nil {
+		return nil, toStatus(log, "GetUser", err)
+	}
+	return &authv1.GetUserResponse{User: u}, nil
+}
+
+// RevokeToken implements authv1.AuthAdminServiceServer. Without expires_at
+// the revocation is never forgotten: the service does not bound a token's
+// lifetime.
+func (a *Admin) RevokeToken(ctx context.Context, req *authv1.RevokeTokenRequest) (*authv1.RevokeTokenResponse, error) {
+	log := withRequestID(ctx, a.log)
+	jti := req.GetTokenId()
+	switch {
+	case jti == "":
+		return nil, toStatus(log, "RevokeToken", badRequest("token_id must not be empty"))
+	case len(jti) > MaxTokenIDBytes:
+		return nil, toStatus(log, "RevokeToken", badRequest("token_id is longer than "+strconv.Itoa(MaxTokenIDBytes)+" bytes"))
+	}
+	var exp time.Time // zero: forever
+	if req.ExpiresAt != nil {
+		if err := req.ExpiresAt.CheckValid(); err != nil {
+			return nil, toStatus(log, "RevokeToken", badRequest("expires_at is not a valid timestamp"))
+		}
+		exp = req.ExpiresAt.AsTime()
+	}
+	if err := a.store.Revoke(jti, exp); err != nil {
+		return nil, toStatus(log, "RevokeToken", err)
+	}
+	log.Info("token revoked", "expires_at", exp)
+	return &authv1.RevokeTokenResponse{}, nil
+}
+
+// toStatus maps an error of the verifier, the store or this package to the
+// status the client sees. Internal error text never leaves the service: it is
+// logged here instead.
+func toStatus(log *slog.Logger, rpc string, err error) error {
+	var bad badRequest
+	switch {
+	case errors.Is(err, errRevoked):
+		return refusal(log, rpc, err, authv1.ErrorReason_ERROR_REASON_TOKEN_REVOKED, "token revoked")
+	case errors.Is(err, token.ErrExpired):
+		return refusal(log, rpc, err, authv1.ErrorReason_ERROR_REASON_TOKEN_EXPIRED, "token expired")
+	case errors.Is(err, token.ErrInvalid):
+		return refusal(log, rpc, err, authv1.ErrorReason_ERROR_REASON_INVALID_TOKEN, "invalid token")
+	case errors.As(err, &bad):
+		return status.Error(codes.InvalidArgument, bad.Error())
+	case errors.Is(err, store.ErrNotFound):
+		return status.Error(codes.NotFound, "user not found")
+	default:
+		log.Error("rpc failed", "rpc", rpc, "err", err)
+		return status.Error(codes.Internal, "internal error")
+	}
+}
+
+// refusal is UNAUTHENTICATED with a google.rpc.ErrorInfo naming reason.
+func refusal(log *slog.Logger, rpc string, err error, reason authv1.ErrorReason, msg string) error {
+	// The verifier's errors never quote the token.
+	log.Debug("token refused", "rpc", rpc, "reason", reason.String(), "err", err)
+	st := status.New(codes.Unauthenticated, msg)
+	detailed, derr := st.WithDetails(&errdetails.ErrorInfo{Reason: reason.String(), Domain: Domain})
+	if derr != nil {
+		return st.Err()
+	}
+	return detailed.Err()
+}
+
+func withRequestID(ctx context.Context, log *slog.Logger) *slog.Logger {
+	if ids := metadata.ValueFromIncomingContext(ctx, requestIDKey); len(ids) > 0 {
+		return log.With("request_id", ids[0])
+	}
+	return log
+}
