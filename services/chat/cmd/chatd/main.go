@@ -1,0 +1,45 @@
+// Command chatd runs the Switchboard chat service, configured by environment
+// variables with flags mirroring them.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"switchboard.dev/platform/envflag"
+	"switchboard.dev/platform/logger"
+	"switchboard.dev/services/chat"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	var (
+		cfg      chat.Config
+		logLevel string
+	)
+	fs := envflag.New("chatd", stderr, getenv)
+	cfg.RegisterFlags(fs)
+	fs.String(&cfg.DataDir, "data-dir", "DATA_DIR", "./data", "directory of the bbolt file chat.db")
+	fs.String(&logLevel, "log-level", "LOG_LEVEL", "info", "log level: debug|info|warn|error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := logger.New(stderr, logLevel)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	return chat.Run(ctx, cfg)
+}

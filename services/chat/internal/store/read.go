@@ -1,0 +1,191 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+)
+
+// Reads run in short bbolt read transactions, never through the writer.
+
+// GetRoom returns the room id, or ErrRoomNotFound.
+func (s *Store) GetRoom(ctx context.Context, id int64) (*chatv1.Room, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	room := &chatv1.Room{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		ok, err := getProto(tx.Bucket(bucketRooms), id64(id), room)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrRoomNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get room %d: %w", id, err)
+	}
+	return room, nil
+}
+
+// Members returns the members of room id in user id order, or ErrRoomNotFound.
+func (s *Store) Members(ctx context.Context, id int64) ([]*chatv1.Member, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []*chatv1.Member
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketRooms).Get(id64(id)) == nil {
+			return ErrRoomNotFound
+		}
+		prefix := id64(id)
+		c := tx.Bucket(bucketMembers).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			m := &chatv1.Member{}
+			if err := proto.Unmarshal(v, m); err != nil {
+				return fmt.Errorf("unmarshal member %x: %w", k, err)
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("members of room %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// UserRooms returns the ids of the rooms userID is a member of, ascending.
+func (s *Store) UserRooms(ctx context.Context, userID int64) ([]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := id64(userID)
+		c := tx.Bucket(bucketUserRooms).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			out = append(out, int64(binary.BigEndian.Uint64(k[8:])))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rooms of user %d: %w", userID, err)
+	}
+	return out, nil
+}
+
+// MessageQuery selects a page of a room's history.
+type MessageQuery struct {
+	RoomID int64
+	// UserID is the reader, who must be a member.
+	UserID int64
+	// AfterID, when positive, reads the oldest messages above it.
+	AfterID int64
+	// BeforeID, when positive, bounds the page below it; without AfterID it
+	// reads the newest messages below it.
+	BeforeID int64
+	// Limit bounds the page; it must be positive.
+	Limit int
+}
+
+// ListMessages returns a page of history in increasing id order and whether
+// more messages lie beyond it in the direction read. It returns
+// ErrRoomNotFound or ErrNotMember.
+func (s *Store) ListMessages(ctx context.Context, q MessageQuery) (msgs []*chatv1.Message, hasMore bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMembers).Get(pair(q.RoomID, q.UserID)) == nil {
+			if tx.Bucket(bucketRooms).Get(id64(q.RoomID)) == nil {
+				return ErrRoomNotFound
+			}
+			return ErrNotMember
+		}
+		b := tx.Bucket(bucketMessages).Bucket(id64(q.RoomID))
+		if b == nil {
+			return fmt.Errorf("room %d has no message bucket", q.RoomID)
+		}
+		c := b.Cursor()
+		inRange := func(k []byte) bool {
+			if k == nil {
+				return false
+			}
+			n := int64(binary.BigEndian.Uint64(k))
+			return (q.AfterID <= 0 || n > q.AfterID) && (q.BeforeID <= 0 || n < q.BeforeID)
+		}
+		var k, v []byte
+		var next func() ([]byte, []byte)
+		if q.AfterID > 0 {
+			k, v = c.Seek(id64(q.AfterID + 1))
+			next = c.Next
+		} else {
+			if q.BeforeID > 0 {
+				k, v = c.Seek(id64(q.BeforeID))
+				if k == nil {
+					k, v = c.Last()
+				} else {
+					k, v = c.Prev()
+				}
+			} else {
+				k, v = c.Last()
+			}
+			next = c.Prev
+		}
+		for ; inRange(k); k, v = next() {
+			if len(msgs) == q.Limit {
+				hasMore = true
+				break
+			}
+			m := &chatv1.Message{}
+			if err := proto.Unmarshal(v, m); err != nil {
+				return fmt.Errorf("unmarshal message %x: %w", k, err)
+			}
+			msgs = append(msgs, m)
+		}
+		if q.AfterID <= 0 {
+			slices.Reverse(msgs)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("list messages of room %d for user %d: %w", q.RoomID, q.UserID, err)
+	}
+	return msgs, hasMore, nil
+}
+
+// EventsAfter returns at most limit events with seq above after, in seq
+// order, with the newest committed seq and the oldest retained seq (head+1
+// when the log is empty) as seen by the same read.
+func (s *Store) EventsAfter(ctx context.Context, after uint64, limit int) (events []*chatv1.Event, head, oldest uint64, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, 0, err
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEvents)
+		head, oldest = logBounds(b)
+		c := b.Cursor()
+		for k, v := c.Seek(key(after + 1)); k != nil && len(events) < limit; k, v = c.Next() {
+			ev := &chatv1.Event{}
+			if err := proto.Unmarshal(v, ev); err != nil {
+				return fmt.Errorf("unmarshal event %x: %w", k, err)
+			}
+			events = append(events, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("events after %d: %w", after, err)
+	}
+	return events, head, oldest, nil
+}

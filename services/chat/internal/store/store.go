@@ -1,0 +1,419 @@
+// Package store persists rooms, memberships, invitations, messages and the
+// event log of the chat service in one bbolt file.
+//
+// Every write goes through a single writer goroutine that applies whatever
+// is queued in one transaction (group commit): an acknowledged write is
+// fsync'd before its caller returns, and concurrent writers share the fsync.
+// After a commit the writer hands the batch's events, in sequence order, to
+// the Publish hook, then answers the callers.
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+)
+
+// Refusals: a write or read that is refused returns one of these, wrapped.
+var (
+	// ErrRoomNotFound means no room has the id.
+	ErrRoomNotFound = errors.New("room not found")
+	// ErrRoomExists means a room with the id already exists.
+	ErrRoomExists = errors.New("room exists")
+	// ErrNotMember means the user is not a member of the room.
+	ErrNotMember = errors.New("not a member")
+	// ErrNotInvited means the room is invite-only and the user was not invited.
+	ErrNotInvited = errors.New("not invited")
+	// ErrRoomFull means the room is at its member limit.
+	ErrRoomFull = errors.New("room full")
+	// ErrClosed means the store is closed.
+	ErrClosed = errors.New("store closed")
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxMembers     = 10000
+	DefaultEventRetention = 100000
+	// MaxBatch bounds the writes applied in one transaction.
+	MaxBatch = 256
+	// trimChunk bounds the old events deleted in one transaction.
+	trimChunk = 1000
+)
+
+// Bucket names, declared once.
+var (
+	bucketRooms     = []byte("rooms")      // room id → Room
+	bucketMembers   = []byte("members")    // room id|user id → Member
+	bucketUserRooms = []byte("user_rooms") // user id|room id → empty
+	bucketInvites   = []byte("invites")    // room id|user id → empty
+	bucketMessages  = []byte("messages")   // room id → bucket: message id → Message
+	bucketEvents    = []byte("events")     // seq → Event
+)
+
+// Options configure a Store.
+type Options struct {
+	// DefaultMaxMembers is the limit of rooms whose max_members is 0;
+	// 0 means DefaultMaxMembers.
+	DefaultMaxMembers int
+	// EventRetention is how many of the newest events the log keeps;
+	// 0 means DefaultEventRetention.
+	EventRetention int
+	// Publish receives each committed batch's events in sequence order,
+	// from the writer goroutine, before the writers are answered. It must
+	// not block.
+	Publish func([]*chatv1.Event)
+	// Logger receives background errors; nil discards them.
+	Logger *slog.Logger
+	// Now returns the time stamped on rooms, members and messages; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is the chat service's bbolt store. Its methods are safe for
+// concurrent use.
+type Store struct {
+	db         *bolt.DB
+	maxMembers int
+	retention  uint64
+	publish    func([]*chatv1.Event)
+	log        *slog.Logger
+	now        func() time.Time
+
+	ops       chan *op
+	closing   chan struct{} // closed by Close: the writer stops
+	stopped   chan struct{} // closed by the writer when it has stopped
+	closeOnce sync.Once
+	commits   atomic.Uint64
+
+	// Owned by the writer goroutine (set in Open before it starts).
+	head       uint64 // newest event seq
+	oldest     uint64 // oldest retained event seq; head+1 when the log is empty
+	trimFailed bool
+}
+
+// op is one queued write. apply runs inside the batch transaction; it checks
+// its preconditions before writing anything and returns a refusal to leave
+// the transaction untouched. Any other error aborts the whole batch.
+type op struct {
+	apply func(w *txWriter) error
+	err   error
+	done  chan struct{}
+}
+
+// txWriter is what an op sees of the batch transaction.
+type txWriter struct {
+	tx     *bolt.Tx
+	now    time.Time
+	events []*chatv1.Event
+}
+
+// Open opens (creating when needed) the store at path, creates its buckets
+// and starts its writer.
+func Open(path string, opts Options) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{
+		db:         db,
+		maxMembers: opts.DefaultMaxMembers,
+		retention:  uint64(opts.EventRetention),
+		publish:    opts.Publish,
+		log:        opts.Logger,
+		now:        opts.Now,
+		ops:        make(chan *op, MaxBatch),
+		closing:    make(chan struct{}),
+		stopped:    make(chan struct{}),
+	}
+	if s.maxMembers <= 0 {
+		s.maxMembers = DefaultMaxMembers
+	}
+	if opts.EventRetention <= 0 {
+		s.retention = DefaultEventRetention
+	}
+	if s.publish == nil {
+		s.publish = func([]*chatv1.Event) {}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketRooms, bucketMembers, bucketUserRooms, bucketInvites, bucketMessages, bucketEvents} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		s.head, s.oldest = logBounds(tx.Bucket(bucketEvents))
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	go s.run()
+	return s, nil
+}
+
+// Close stops the writer, failing writes still queued with ErrClosed, and
+// closes the file. It is safe to call more than once.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		<-s.stopped
+		if e := s.db.Close(); e != nil {
+			err = fmt.Errorf("close store: %w", e)
+		}
+	})
+	return err
+}
+
+// Commits returns how many write transactions the store has committed
+// since Open; with group commit it grows slower than the number of writes.
+func (s *Store) Commits() uint64 { return s.commits.Load() }
+
+// do queues apply for the writer and waits for its answer.
+func (s *Store) do(ctx context.Context, apply func(w *txWriter) error) error {
+	o := &op{apply: apply, done: make(chan struct{})}
+	select {
+	case s.ops <- o:
+	case <-s.closing:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-o.done:
+		return o.err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.stopped:
+		select {
+		case <-o.done:
+			return o.err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
+// run is the writer goroutine: it commits batches until Close.
+func (s *Store) run() {
+	defer close(s.stopped)
+	batch := make([]*op, 0, MaxBatch)
+	for {
+		var first *op
+		if s.backlog() > 0 && !s.trimFailed {
+			select {
+			case first = <-s.ops:
+			case <-s.closing:
+				s.failQueued()
+				return
+			default:
+				// Idle: trim old events in a small transaction of its own.
+				s.trim()
+				continue
+			}
+		} else {
+			select {
+			case first = <-s.ops:
+			case <-s.closing:
+				s.failQueued()
+				return
+			}
+		}
+		batch = append(batch[:0], first)
+	drain:
+		for len(batch) < MaxBatch {
+			select {
+			case o := <-s.ops:
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		s.commit(batch)
+		clear(batch)
+	}
+}
+
+func (s *Store) failQueued() {
+	for {
+		select {
+		case o := <-s.ops:
+			o.err = ErrClosed
+			close(o.done)
+		default:
+			return
+		}
+	}
+}
+
+// backlog is how many events exceed the retention.
+func (s *Store) backlog() uint64 {
+	n := s.head + 1 - s.oldest
+	if n <= s.retention {
+		return 0
+	}
+	return n - s.retention
+}
+
+// commit applies batch in one transaction, publishes its events, then
+// answers each op.
+func (s *Store) commit(batch []*op) {
+	w := &txWriter{now: s.now()}
+	var trimmed uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		w.tx = tx
+		w.events = w.events[:0]
+		trimmed = 0
+		for _, o := range batch {
+			o.err = nil
+			mark := len(w.events)
+			if err := o.apply(w); err != nil {
+				if !isRefusal(err) {
+					return err
+				}
+				o.err = err
+				w.events = w.events[:mark]
+			}
+		}
+		head := s.head + uint64(len(w.events))
+		n, err := s.deleteOld(tx, head, trimChunk)
+		trimmed = n
+		return err
+	})
+	if err != nil {
+		s.log.Error("commit batch", "ops", len(batch), "err", err)
+		for _, o := range batch {
+			o.err = fmt.Errorf("commit: %w", err)
+			close(o.done)
+		}
+		return
+	}
+	s.commits.Add(1)
+	s.head += uint64(len(w.events))
+	s.oldest += trimmed
+	s.trimFailed = false
+	if len(w.events) > 0 {
+		s.publish(w.events)
+	}
+	for _, o := range batch {
+		close(o.done)
+	}
+}
+
+// trim deletes at most trimChunk of the oldest events beyond the retention.
+func (s *Store) trim() {
+	var trimmed uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		n, err := s.deleteOld(tx, s.head, trimChunk)
+		trimmed = n
+		return err
+	})
+	if err != nil {
+		s.log.Error("trim event log", "err", err)
+		s.trimFailed = true // retried after the next successful batch
+		return
+	}
+	s.commits.Add(1)
+	s.oldest += trimmed
+}
+
+// deleteOld deletes up to max of the oldest events so that at most the
+// retention remain when head is the newest seq. Keys are contiguous from
+// s.oldest, so no cursor is needed.
+func (s *Store) deleteOld(tx *bolt.Tx, head uint64, max uint64) (uint64, error) {
+	n := head + 1 - s.oldest
+	if n <= s.retention {
+		return 0, nil
+	}
+	n = min(n-s.retention, max)
+	b := tx.Bucket(bucketEvents)
+	for seq := s.oldest; seq < s.oldest+n; seq++ {
+		if err := b.Delete(key(seq)); err != nil {
+			return 0, fmt.Errorf("delete event %d: %w", seq, err)
+		}
+	}
+	return n, nil
+}
+
+func isRefusal(err error) bool {
+	for _, r := range []error{ErrRoomNotFound, ErrRoomExists, ErrNotMember, ErrNotInvited, ErrRoomFull} {
+		if errors.Is(err, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendEvent gives ev the next seq and stores it.
+func (w *txWriter) appendEvent(ev *chatv1.Event) error {
+	b := w.tx.Bucket(bucketEvents)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return fmt.Errorf("next event seq: %w", err)
+	}
+	ev.Seq = seq
+	if err := putProto(b, key(seq), ev); err != nil {
+		return fmt.Errorf("put event %d: %w", seq, err)
+	}
+	w.events = append(w.events, ev)
+	return nil
+}
+
+// logBounds returns the newest seq and the oldest retained one (head+1
+// when the log is empty).
+func logBounds(b *bolt.Bucket) (head, oldest uint64) {
+	head = b.Sequence()
+	k, _ := b.Cursor().First()
+	if k == nil {
+		return head, head + 1
+	}
+	return head, binary.BigEndian.Uint64(k)
+}
+
+func key(n uint64) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), n)
+}
+
+func id64(n int64) []byte { return key(uint64(n)) }
+
+func pair(a, b int64) []byte {
+	k := make([]byte, 0, 16)
+	k = binary.BigEndian.AppendUint64(k, uint64(a))
+	return binary.BigEndian.AppendUint64(k, uint64(b))
+}
+
+func putProto(b *bolt.Bucket, k []byte, m proto.Message) error {
+	v, err := proto.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("marshal: %w", err)
+	}
+	return b.Put(k, v)
+}
+
+// getProto unmarshals the value at k into m; it reports false when k is absent.
+// proto.Unmarshal copies what it keeps, so m outlives the transaction.
+func getProto(b *bolt.Bucket, k []byte, m proto.Message) (bool, error) {
+	v := b.Get(k)
+	if v == nil {
+		return false, nil
+	}
+	if err := proto.Unmarshal(v, m); err != nil {
+		return true, fmt.Errorf("unmarshal %x: %w", k, err)
+	}
+	return true, nil
+}
