@@ -1,0 +1,20 @@
+// Command sbctl is the Switchboard admin CLI: chat rooms and invitations,
+// the auth service's users and revocations, and development tokens minted
+// as the Laravel backend would. Run `sbctl help` for the commands.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"switchboard.dev/cli/internal/sbctl"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := sbctl.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,752 @@
+// Package load drives the TCP edge the way many chat clients would: it
+// creates rooms, connects and authenticates clients, has them send messages
+// at a total rate, and measures every delivery's latency from the send time
+// carried in the message content.
+package load
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	"switchboard.dev/cli/internal/hist"
+	"switchboard.dev/cli/internal/procstat"
+	"switchboard.dev/cli/internal/rpcerr"
+	"switchboard.dev/cli/internal/scan"
+	"switchboard.dev/cli/internal/token"
+)
+
+// Defaults of Config.
+const (
+	DefaultAddr        = "127.0.0.1:12345"
+	DefaultClients     = 1000
+	DefaultRooms       = 10
+	DefaultRate        = 3000
+	DefaultDuration    = 30 * time.Second
+	DefaultSize        = 100
+	DefaultRoomBase    = 1_000_000
+	DefaultWarmup      = 2 * time.Second
+	DefaultDrain       = 3 * time.Second
+	DefaultParallelism = 64
+	DefaultStepTimeout = 10 * time.Second
+	DefaultRPCTimeout  = 5 * time.Second
+	DefaultSettle      = 2 * time.Second
+	DefaultAlgo        = "HS256"
+)
+
+const (
+	// MinSize is the smallest content: 19 digits of unix nanoseconds and a space.
+	MinSize = 20
+	// UsersPerRoom bounds the clients of one room: user ids are room*UsersPerRoom+k,
+	// so a user is always a member of one room only, whatever --rooms was.
+	UsersPerRoom = 100_000
+	// maxRoomID keeps room*UsersPerRoom within int64.
+	maxRoomID = math.MaxInt64 / UsersPerRoom
+	// readBuffer is each client's read buffer.
+	readBuffer = 64 << 10
+	// maxCatchUp bounds the messages a late sender writes in one go.
+	maxCatchUp = 1000
+	// pingInterval keeps idle sessions alive (the edge closes after 90 s of silence).
+	pingInterval = 30 * time.Second
+	// maxFailPercent of the clients may fail setup before a run aborts.
+	maxFailPercent = 1
+)
+
+// Config is one load run.
+type Config struct {
+	// Addr is the edge's TCP address.
+	Addr string
+	// ChatAddr is the chat service's gRPC address for creating the rooms;
+	// empty skips room creation (the rooms must exist).
+	ChatAddr string
+	// Secret and Algo mint the clients' tokens (see package token).
+	Secret, Algo string
+	// Clients is the number of connections.
+	Clients int
+	// Rooms is the number of rooms; client i joins room RoomBase + i%Rooms.
+	Rooms int
+	// RoomBase is the first room id.
+	RoomBase int64
+	// Rate is the total messages per second across all clients.
+	Rate float64
+	// Duration is how long clients send (and, in idle mode, hold).
+	Duration time.Duration
+	// Warmup is the start of Duration whose messages are not measured.
+	Warmup time.Duration
+	// Drain is how long to wait for deliveries after sending stops.
+	Drain time.Duration
+	// Size is the content length in bytes, at least MinSize.
+	Size int
+	// Compression asks the edge for gzip-compressed envelopes.
+	Compression bool
+	// Batch asks the edge to coalesce messages into BATCH_MESSAGES.
+	Batch bool
+	// PID, when positive, is the edge process whose RSS is reported.
+	PID int
+	// Parallelism bounds the clients connecting at once (0: DefaultParallelism).
+	Parallelism int
+	// StepTimeout bounds each setup step of a client (0: DefaultStepTimeout).
+	StepTimeout time.Duration
+	// RPCTimeout is the deadline of each chat service call (0: DefaultRPCTimeout).
+	RPCTimeout time.Duration
+	// Settle is the idle mode's pause before measuring RSS (0: DefaultSettle).
+	Settle time.Duration
+	// Progress receives human progress lines; nil discards them.
+	Progress io.Writer
+}
+
+func (c *Config) defaults() {
+	if c.Parallelism <= 0 {
+		c.Parallelism = DefaultParallelism
+	}
+	if c.StepTimeout <= 0 {
+		c.StepTimeout = DefaultStepTimeout
+	}
+	if c.RPCTimeout <= 0 {
+		c.RPCTimeout = DefaultRPCTimeout
+	}
+	if c.Settle <= 0 {
+		c.Settle = DefaultSettle
+	}
+	if c.Algo == "" {
+		c.Algo = DefaultAlgo
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+}
+
+func (c *Config) validate(idle bool) error {
+	switch {
+	case c.Addr == "":
+		return errors.New("--addr is required")
+	case c.Clients < 1:
+		return fmt.Errorf("--clients %d: want at least 1", c.Clients)
+	case c.Duration <= 0:
+		return fmt.Errorf("--duration %v: want a positive duration", c.Duration)
+	case c.RoomBase < 1:
+		return fmt.Errorf("--room-base %d: want a positive room id", c.RoomBase)
+	}
+	if idle {
+		return nil
+	}
+	switch {
+	case c.Rooms < 1 || c.Rooms > c.Clients:
+		return fmt.Errorf("--rooms %d: want between 1 and --clients (%d)", c.Rooms, c.Clients)
+	case (c.Clients+c.Rooms-1)/c.Rooms > UsersPerRoom:
+		return fmt.Errorf("--clients %d over --rooms %d: at most %d clients per room", c.Clients, c.Rooms, UsersPerRoom)
+	case c.RoomBase > maxRoomID-int64(c.Rooms):
+		return fmt.Errorf("--room-base %d: want at most %d", c.RoomBase, maxRoomID-int64(c.Rooms))
+	case !(c.Rate > 0) || math.IsInf(c.Rate, 0):
+		return fmt.Errorf("--rate %v: want a positive number of messages per second", c.Rate)
+	case c.Size < MinSize:
+		return fmt.Errorf("--size %d: want at least %d (the send time takes 20 bytes)", c.Size, MinSize)
+	case c.Size > scan.DefaultMaxLine/2:
+		return fmt.Errorf("--size %d: want at most %d", c.Size, scan.DefaultMaxLine/2)
+	case c.Warmup < 0 || c.Warmup >= c.Duration:
+		return fmt.Errorf("--warmup %v: want at least 0 and shorter than --duration %v", c.Warmup, c.Duration)
+	case c.Drain < 0:
+		return fmt.Errorf("--drain %v: want at least 0", c.Drain)
+	}
+	return nil
+}
+
+// Report is the result of a load run, printed as one JSON line.
+type Report struct {
+	// Clients, Rooms, Rate, DurationS and Size echo the configuration.
+	Clients   int     `json:"clients"`
+	Rooms     int     `json:"rooms"`
+	Rate      float64 `json:"rate"`
+	DurationS float64 `json:"duration_s"`
+	Size      int     `json:"size"`
+	// Sent counts every message sent, warmup included.
+	Sent int64 `json:"sent"`
+	// Expected is the deliveries owed for the messages sent after the warmup:
+	// each counts once per member session of its room, the sender included.
+	Expected int64 `json:"expected"`
+	// Delivered counts the deliveries of those messages received before the
+	// drain ended.
+	Delivered int64 `json:"delivered"`
+	// DeliveredRatio is Delivered / Expected.
+	DeliveredRatio float64 `json:"delivered_ratio"`
+	// DeliveriesPerS is Delivered over the measured window (Duration - Warmup).
+	DeliveriesPerS float64 `json:"deliveries_per_s"`
+	// P50Ms, P90Ms, P99Ms and MaxMs are delivery latencies (receive time
+	// minus the send time in the content) in milliseconds.
+	P50Ms float64 `json:"p50_ms"`
+	P90Ms float64 `json:"p90_ms"`
+	P99Ms float64 `json:"p99_ms"`
+	MaxMs float64 `json:"max_ms"`
+	// Errors counts failed setups, ERROR envelopes, undecodable envelopes,
+	// failed writes and connections the edge closed.
+	Errors int64 `json:"errors"`
+	// RSSKiB is the edge's VmRSS after setup, when Config.PID is set.
+	RSSKiB *int64 `json:"rss_kib,omitempty"`
+}
+
+// IdleReport is the result of an idle run, printed as one JSON line.
+type IdleReport struct {
+	// Clients is the configured number of connections.
+	Clients int `json:"clients"`
+	// Connected is the number that authenticated.
+	Connected int `json:"connected"`
+	// Errors counts failed setups, ERROR envelopes, failed pings and
+	// connections the edge closed.
+	Errors int64 `json:"errors"`
+	// RSSBeforeKiB and RSSAfterKiB are the edge's VmRSS before connecting and
+	// after the settle pause (0 without Config.PID).
+	RSSBeforeKiB int64 `json:"rss_before_kib"`
+	RSSAfterKiB  int64 `json:"rss_after_kib"`
+	// RSSPerConnKiB is (after - before) / Connected.
+	RSSPerConnKiB float64 `json:"rss_per_conn_kib"`
+}
+
+// window is the span of send times that is measured, in unix nanoseconds.
+// Readers start before it is known, so it is read atomically.
+type window struct{ lo, hi atomic.Int64 }
+
+func newWindow() *window {
+	w := &window{}
+	w.lo.Store(math.MaxInt64) // nothing is measured until the run sets it
+	return w
+}
+
+// client is one connection. The reader and the sender goroutines own
+// disjoint fields, read after both have ended.
+type client struct {
+	idx  int
+	user int64
+	room int64
+	conn net.Conn
+	lr   *scan.Reader
+
+	// reader's
+	delivered int64
+	errs      int64
+	firstErr  string
+	hist      hist.Histogram
+
+	// sender's
+	sent, expected int64
+	sendErr        error
+}
+
+// Run performs a load run and returns its report.
+func Run(ctx context.Context, cfg Config) (Report, error) {
+	cfg.defaults()
+	if err := cfg.validate(false); err != nil {
+		return Report{}, err
+	}
+	minter, err := token.NewMinter(cfg.Secret, cfg.Algo)
+	if err != nil {
+		return Report{}, err
+	}
+	if cfg.ChatAddr != "" {
+		if err := createRooms(ctx, cfg); err != nil {
+			return Report{}, err
+		}
+		fmt.Fprintf(cfg.Progress, "sbload: rooms %d..%d ready\n", cfg.RoomBase, cfg.RoomBase+int64(cfg.Rooms)-1)
+	}
+
+	clients := make([]*client, cfg.Clients)
+	for i := range clients {
+		room := cfg.RoomBase + int64(i%cfg.Rooms)
+		clients[i] = &client{idx: i, room: room, user: room*UsersPerRoom + int64(i/cfg.Rooms)}
+	}
+	win := newWindow()
+	var closing atomic.Bool
+	var readers sync.WaitGroup
+	start := time.Now()
+	ok, failed, firstErr := connectAll(ctx, cfg, minter, clients, true, func(c *client) {
+		readers.Go(func() { c.read(win, &closing) })
+	})
+	closeAll := func() {
+		closing.Store(true)
+		for _, c := range ok {
+			c.conn.Close()
+		}
+		readers.Wait()
+	}
+	fmt.Fprintf(cfg.Progress, "sbload: connected and joined %d/%d clients in %v\n", len(ok), cfg.Clients, time.Since(start).Round(time.Millisecond))
+	if failed*100 > cfg.Clients*maxFailPercent || len(ok) == 0 {
+		closeAll()
+		return Report{}, fmt.Errorf("setup: %d of %d clients failed (more than %d%%); first error: %v", failed, cfg.Clients, maxFailPercent, firstErr)
+	}
+	if err := ctx.Err(); err != nil {
+		closeAll()
+		return Report{}, err
+	}
+	if failed > 0 {
+		fmt.Fprintf(cfg.Progress, "sbload: %d clients failed setup; first error: %v\n", failed, firstErr)
+	}
+
+	rep := Report{
+		Clients:   cfg.Clients,
+		Rooms:     cfg.Rooms,
+		Rate:      cfg.Rate,
+		DurationS: cfg.Duration.Seconds(),
+		Size:      cfg.Size,
+		Errors:    int64(failed),
+	}
+	if cfg.PID > 0 {
+		kib, err := procstat.RSS(cfg.PID)
+		if err != nil {
+			closeAll()
+			return Report{}, err
+		}
+		rep.RSSKiB = &kib
+		fmt.Fprintf(cfg.Progress, "sbload: pid %d rss %d KiB after setup\n", cfg.PID, kib)
+	}
+
+	members := map[int64]int64{}
+	for _, c := range ok {
+		members[c.room]++
+	}
+	t0 := time.Now().Add(10 * time.Millisecond)
+	end := t0.Add(cfg.Duration)
+	win.hi.Store(end.UnixNano())
+	win.lo.Store(t0.Add(cfg.Warmup).UnixNano())
+	interval := float64(time.Second) * float64(len(ok)) / cfg.Rate
+	fmt.Fprintf(cfg.Progress, "sbload: sending %.0f msg/s for %v (warmup %v), one message every %v per client\n",
+		cfg.Rate, cfg.Duration, cfg.Warmup, time.Duration(interval).Round(time.Microsecond))
+	var senders sync.WaitGroup
+	for _, c := range ok {
+		senders.Go(func() {
+			c.send(ctx, sendPlan{
+				t0:       t0,
+				end:      end,
+				deadline: end.Add(cfg.Drain + cfg.StepTimeout),
+				interval: interval,
+				phase:    rand.Float64() * interval,
+				members:  members[c.room],
+				size:     cfg.Size,
+				win:      win,
+			})
+		})
+	}
+	senders.Wait()
+	fmt.Fprintf(cfg.Progress, "sbload: sending done; draining %v\n", cfg.Drain)
+	select {
+	case <-time.After(cfg.Drain):
+	case <-ctx.Done():
+	}
+	closeAll()
+
+	var h hist.Histogram
+	var firstReadErr string
+	for _, c := range ok {
+		rep.Sent += c.sent
+		rep.Expected += c.expected
+		rep.Delivered += c.delivered
+		rep.Errors += c.errs
+		if c.sendErr != nil {
+			rep.Errors++
+			if firstReadErr == "" {
+				firstReadErr = c.sendErr.Error()
+			}
+		}
+		if firstReadErr == "" {
+			firstReadErr = c.firstErr
+		}
+		h.Merge(&c.hist)
+	}
+	if firstReadErr != "" {
+		fmt.Fprintf(cfg.Progress, "sbload: first error during the run: %s\n", firstReadErr)
+	}
+	if rep.Expected > 0 {
+		rep.DeliveredRatio = round(float64(rep.Delivered)/float64(rep.Expected), 4)
+	}
+	rep.DeliveriesPerS = round(float64(rep.Delivered)/(cfg.Duration-cfg.Warmup).Seconds(), 1)
+	rep.P50Ms = ms(h.Quantile(0.50))
+	rep.P90Ms = ms(h.Quantile(0.90))
+	rep.P99Ms = ms(h.Quantile(0.99))
+	rep.MaxMs = ms(h.Max())
+	return rep, nil
+}
+
+// RunIdle connects and authenticates Clients connections that then do
+// nothing, and reports the edge's memory per connection.
+func RunIdle(ctx context.Context, cfg Config) (IdleReport, error) {
+	cfg.defaults()
+	if err := cfg.validate(true); err != nil {
+		return IdleReport{}, err
+	}
+	minter, err := token.NewMinter(cfg.Secret, cfg.Algo)
+	if err != nil {
+		return IdleReport{}, err
+	}
+	rep := IdleReport{Clients: cfg.Clients}
+	rss := func() (int64, error) {
+		if cfg.PID <= 0 {
+			return 0, nil
+		}
+		return procstat.RSS(cfg.PID)
+	}
+	if rep.RSSBeforeKiB, err = rss(); err != nil {
+		return IdleReport{}, err
+	}
+	clients := make([]*client, cfg.Clients)
+	for i := range clients {
+		clients[i] = &client{idx: i, user: cfg.RoomBase*UsersPerRoom + int64(i)}
+	}
+	win := newWindow()
+	var closing atomic.Bool
+	var readers sync.WaitGroup
+	start := time.Now()
+	ok, failed, firstErr := connectAll(ctx, cfg, minter, clients, false, func(c *client) {
+		readers.Go(func() { c.read(win, &closing) })
+	})
+	defer func() {
+		closing.Store(true)
+		for _, c := range ok {
+			c.conn.Close()
+		}
+		readers.Wait()
+	}()
+	rep.Connected = len(ok)
+	fmt.Fprintf(cfg.Progress, "sbload: connected %d/%d idle clients in %v\n", len(ok), cfg.Clients, time.Since(start).Round(time.Millisecond))
+	if failed > 0 {
+		fmt.Fprintf(cfg.Progress, "sbload: %d clients failed; first error: %v\n", failed, firstErr)
+	}
+	if !sleep(ctx, cfg.Settle) {
+		return IdleReport{}, ctx.Err()
+	}
+	if rep.RSSAfterKiB, err = rss(); err != nil {
+		return IdleReport{}, err
+	}
+	if rep.Connected > 0 && cfg.PID > 0 {
+		rep.RSSPerConnKiB = round(float64(rep.RSSAfterKiB-rep.RSSBeforeKiB)/float64(rep.Connected), 2)
+	}
+	fmt.Fprintf(cfg.Progress, "sbload: holding for %v\n", cfg.Duration)
+	var pingErrs int64
+	hold := time.NewTimer(cfg.Duration)
+	defer hold.Stop()
+	ping := time.NewTicker(pingInterval)
+	defer ping.Stop()
+	pingLine := []byte(`{"action":"PING","data":{}}` + "\n")
+holding:
+	for {
+		select {
+		case <-hold.C:
+			break holding
+		case <-ctx.Done():
+			break holding
+		case <-ping.C:
+			for _, c := range ok {
+				c.conn.SetWriteDeadline(time.Now().Add(cfg.StepTimeout))
+				if _, err := c.conn.Write(pingLine); err != nil {
+					pingErrs++
+				}
+			}
+		}
+	}
+	closing.Store(true)
+	for _, c := range ok {
+		c.conn.Close()
+	}
+	readers.Wait()
+	rep.Errors = int64(failed) + pingErrs
+	for _, c := range ok {
+		rep.Errors += c.errs
+	}
+	return rep, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func round(v float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(v*p) / p
+}
+
+func ms(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 3) }
+
+// createRooms creates the run's rooms; rooms that exist already must admit
+// the run's clients.
+func createRooms(ctx context.Context, cfg Config) error {
+	target := rpcerr.Target{Service: "chat", Addr: cfg.ChatAddr, Timeout: cfg.RPCTimeout}
+	cc, err := grpc.NewClient(cfg.ChatAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("chat service address %q: %w", cfg.ChatAddr, err)
+	}
+	defer cc.Close()
+	admin := chatv1.NewChatAdminServiceClient(cc)
+	need := (cfg.Clients + cfg.Rooms - 1) / cfg.Rooms
+	call := func(f func(ctx context.Context) error) error {
+		ctx, cancel := context.WithTimeout(ctx, cfg.RPCTimeout)
+		defer cancel()
+		return f(ctx)
+	}
+	for r := range cfg.Rooms {
+		id := cfg.RoomBase + int64(r)
+		subject := fmt.Sprintf("room %d", id)
+		err := call(func(ctx context.Context) error {
+			_, err := admin.CreateRoom(ctx, &chatv1.CreateRoomRequest{
+				Id: id, Name: fmt.Sprintf("sbload %d", id), MaxMembers: int32(need),
+			})
+			return err
+		})
+		if rpcerr.Code(err) == codes.AlreadyExists {
+			var room *chatv1.Room
+			err = call(func(ctx context.Context) error {
+				resp, err := admin.GetRoom(ctx, &chatv1.GetRoomRequest{Id: id})
+				room = resp.GetRoom()
+				return err
+			})
+			if err == nil && room.GetInviteOnly() {
+				return fmt.Errorf("create room %d: it exists and is invite-only; use another --room-base", id)
+			}
+			if err == nil && room.GetMaxMembers() != 0 && int(room.GetMaxMembers()) < need {
+				return fmt.Errorf("create room %d: it exists with max_members %d < %d clients per room; use another --room-base", id, room.GetMaxMembers(), need)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("create room %d: %w", id, rpcerr.Describe(err, target, subject))
+		}
+	}
+	return nil
+}
+
+// connectAll sets up the clients, at most cfg.Parallelism at a time, calls
+// started for each one set up, and returns those in index order.
+func connectAll(ctx context.Context, cfg Config, minter *token.Minter, clients []*client, join bool, started func(*client)) (ok []*client, failed int, firstErr error) {
+	jobs := make(chan *client)
+	var (
+		mu   sync.Mutex
+		done = make([]bool, len(clients))
+		wg   sync.WaitGroup
+	)
+	ttl := max(token.DefaultTTL, cfg.Duration+cfg.Drain+cfg.Settle+10*time.Minute)
+	for range min(cfg.Parallelism, len(clients)) {
+		wg.Go(func() {
+			for c := range jobs {
+				err := c.setup(ctx, cfg, minter, ttl, join)
+				mu.Lock()
+				if err != nil {
+					failed++
+					if firstErr == nil {
+						firstErr = err
+					}
+				} else {
+					done[c.idx] = true
+				}
+				mu.Unlock()
+				if err == nil {
+					started(c)
+				}
+			}
+		})
+	}
+feed:
+	for _, c := range clients {
+		select {
+		case jobs <- c:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	for i, c := range clients {
+		if done[i] {
+			ok = append(ok, c)
+		}
+	}
+	if ctx.Err() != nil && firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return ok, len(clients) - len(ok), firstErr
+}
+
+// setup connects, authenticates and, with join, joins the client's room.
+func (c *client) setup(ctx context.Context, cfg Config, minter *token.Minter, ttl time.Duration, join bool) error {
+	tok, err := minter.Mint(token.Claims{UserID: c.user, Nickname: "load" + strconv.Itoa(c.idx), TTL: ttl})
+	if err != nil {
+		return fmt.Errorf("client %d: %w", c.idx, err)
+	}
+	d := net.Dialer{Timeout: cfg.StepTimeout}
+	conn, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("client %d: %w", c.idx, err)
+	}
+	c.conn = conn
+	c.lr = scan.NewReader(conn, readBuffer, 0)
+	fail := func(err error) error {
+		conn.Close()
+		return fmt.Errorf("client %d (user %d): %w", c.idx, c.user, err)
+	}
+	connect := map[string]any{"jwt_token": tok}
+	if cfg.Compression {
+		connect["compression"] = "gzip"
+	}
+	if cfg.Batch {
+		connect["batch"] = true
+	}
+	if err := c.request(cfg.StepTimeout, "CONNECT", connect, "CONNECT_SUCCESS"); err != nil {
+		return fail(err)
+	}
+	if join {
+		if err := c.request(cfg.StepTimeout, "JOIN_ROOM", map[string]any{"chatroom_id": c.room}, "JOIN_ROOM_SUCCESS"); err != nil {
+			return fail(err)
+		}
+	}
+	return nil
+}
+
+// request sends an envelope and waits for the reply action, skipping
+// unrelated envelopes.
+func (c *client) request(timeout time.Duration, action string, data any, want string) error {
+	line, err := json.Marshal(map[string]any{"action": action, "data": data, "seq_id": action})
+	if err != nil {
+		return err
+	}
+	c.conn.SetDeadline(time.Now().Add(timeout))
+	defer c.conn.SetDeadline(time.Time{})
+	if _, err := c.conn.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("%s: %w", action, err)
+	}
+	for {
+		line, err := c.lr.Next()
+		if err != nil {
+			return fmt.Errorf("%s: waiting for %s: %w", action, want, err)
+		}
+		switch got := scan.Action(line); string(got) {
+		case want:
+			return nil
+		case "ERROR", "CONNECT_ERROR":
+			return fmt.Errorf("%s: %s", action, excerpt(line))
+		}
+	}
+}
+
+func excerpt(line []byte) string {
+	const n = 300
+	if len(line) > n {
+		return string(line[:n]) + "..."
+	}
+	return string(line)
+}
+
+// read counts the deliveries of measured messages and the errors until the
+// connection closes.
+func (c *client) read(win *window, closing *atomic.Bool) {
+	times := make([]int64, 0, 16)
+	for {
+		line, err := c.lr.Next()
+		if err != nil {
+			if !closing.Load() {
+				c.errs++
+				c.noteErr(fmt.Sprintf("client %d: connection lost: %v", c.idx, err))
+			}
+			return
+		}
+		var kind scan.Kind
+		kind, times, err = scan.Parse(line, times[:0])
+		if err != nil || kind == scan.Error {
+			c.errs++
+			c.noteErr(fmt.Sprintf("client %d: %s", c.idx, excerpt(line)))
+			continue
+		}
+		if len(times) == 0 {
+			continue
+		}
+		now := time.Now().UnixNano()
+		lo, hi := win.lo.Load(), win.hi.Load()
+		for _, ts := range times {
+			if ts >= lo && ts < hi {
+				c.delivered++
+				c.hist.Record(time.Duration(now - ts))
+			}
+		}
+	}
+}
+
+func (c *client) noteErr(s string) {
+	if c.firstErr == "" {
+		c.firstErr = s
+	}
+}
+
+// sendPlan is one client's share of the sending.
+type sendPlan struct {
+	t0, end  time.Time
+	deadline time.Time // of every write
+	interval float64   // nanoseconds between this client's messages
+	phase    float64   // nanoseconds after t0 of the first message
+	members  int64     // deliveries each message of the room owes
+	size     int
+	win      *window
+}
+
+// send writes SEND_MESSAGE envelopes on the plan's schedule until its end.
+func (c *client) send(ctx context.Context, p sendPlan) {
+	prefix := []byte(`{"action":"SEND_MESSAGE","data":{"chatroom_id":` + strconv.FormatInt(c.room, 10) + `,"content":"`)
+	suffix := []byte(`","message_type":"text"},"seq_id":"`)
+	pad := bytes.Repeat([]byte{'x'}, p.size)
+	buf := make([]byte, 0, len(prefix)+p.size+len(suffix)+32)
+	lo, hi := p.win.lo.Load(), p.win.hi.Load()
+	c.conn.SetWriteDeadline(p.deadline)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop() // armed by Reset below
+	var k int64
+	next := func() time.Time { return p.t0.Add(time.Duration(p.phase + float64(k)*p.interval)) }
+	for due := next(); due.Before(p.end); due = next() {
+		if d := time.Until(due); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+		now := time.Now()
+		ts := now.UnixNano()
+		buf = buf[:0]
+		var sent, expected int64
+		for n := 0; n < maxCatchUp && !due.After(now) && due.Before(p.end); n++ {
+			buf = append(buf, prefix...)
+			content := strconv.AppendInt(buf, ts, 10)
+			content = append(content, ' ')
+			content = append(content, pad[:p.size-(len(content)-len(buf))]...)
+			buf = append(content, suffix...)
+			buf = strconv.AppendInt(buf, k, 10)
+			buf = append(buf, '"', '}', '\n')
+			sent++
+			if ts >= lo && ts < hi {
+				expected += p.members
+			}
+			k++
+			due = next()
+		}
+		if _, err := c.conn.Write(buf); err != nil {
+			c.sendErr = fmt.Errorf("client %d: send: %w", c.idx, err)
+			return
+		}
+		c.sent += sent
+		c.expected += expected
+	}
+}

@@ -1,0 +1,261 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	"switchboard.dev/cli/internal/edgetest"
+	"switchboard.dev/cli/internal/servicetest"
+)
+
+const secret = "tU9c2bX0kq1Yw7Lr3Hn8Vd5Gs6Jp4Mz2Qa9Ee1Ff0Cc7Bb3Nn5Xx8Ww2Ss4Rr6Tt"
+
+func testConfig(edgeAddr, chatAddr string) Config {
+	return Config{
+		Addr:     edgeAddr,
+		ChatAddr: chatAddr,
+		Secret:   secret,
+		Clients:  6,
+		Rooms:    2,
+		RoomBase: 1_000_000,
+		Rate:     60,
+		Duration: time.Second,
+		Warmup:   200 * time.Millisecond,
+		Drain:    300 * time.Millisecond,
+		Size:     100,
+	}
+}
+
+func TestRunEndToEnd(t *testing.T) {
+	tests := []struct {
+		name string
+		opts edgetest.Options
+		cfg  func(*Config)
+	}{
+		{"plain", edgetest.Options{Secret: secret}, func(*Config) {}},
+		// The fake edge lingers to coalesce; every batch exceeds 300 bytes, single messages do not.
+		{"batch and gzip", edgetest.Options{Secret: secret, CompressOver: 300, BatchLinger: 5 * time.Millisecond}, func(c *Config) {
+			c.Batch, c.Compression, c.Rate = true, true, 3000
+		}},
+		{"uneven rooms, small size", edgetest.Options{Secret: secret}, func(c *Config) {
+			c.Clients, c.Rooms, c.Size, c.Parallelism = 7, 3, MinSize, 2
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			edge := edgetest.Start(t, tt.opts)
+			chat := servicetest.NewChatAdmin()
+			cfg := testConfig(edge.Addr(), chat.Start(t))
+			tt.cfg(&cfg)
+			var progress bytes.Buffer
+			cfg.Progress = &progress
+			cfg.PID = os.Getpid()
+			rep, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
+			}
+			if rep.Sent <= 0 || rep.Expected <= 0 {
+				t.Fatalf("Run: sent %d, expected %d; want both > 0", rep.Sent, rep.Expected)
+			}
+			if rep.Delivered != rep.Expected || rep.DeliveredRatio != 1 {
+				t.Errorf("Run: delivered %d (ratio %v), want expected %d (ratio 1)", rep.Delivered, rep.DeliveredRatio, rep.Expected)
+			}
+			if rep.Errors != 0 {
+				t.Errorf("Run: errors = %d, want 0; progress:\n%s", rep.Errors, progress.String())
+			}
+			if cfg.Batch && (edge.Batches() == 0 || edge.Compressed() == 0) {
+				t.Errorf("edge wrote %d batches, %d compressed envelopes; want both > 0 to exercise the scanner", edge.Batches(), edge.Compressed())
+			}
+			if got := int64(edge.Received()); got != rep.Sent {
+				t.Errorf("edge received %d messages, sbload says it sent %d", got, rep.Sent)
+			}
+			// Sent covers the whole duration at the configured rate (±25 %: scheduling).
+			if want := cfg.Rate * cfg.Duration.Seconds(); float64(rep.Sent) < want*0.75 || float64(rep.Sent) > want*1.25 {
+				t.Errorf("Run: sent %d, want about %.0f (rate %v × %v)", rep.Sent, want, cfg.Rate, cfg.Duration)
+			}
+			if !(rep.P50Ms > 0 && rep.P50Ms <= rep.P90Ms && rep.P90Ms <= rep.P99Ms && rep.P99Ms <= rep.MaxMs) {
+				t.Errorf("Run: p50 %v p90 %v p99 %v max %v; want 0 < p50 <= p90 <= p99 <= max", rep.P50Ms, rep.P90Ms, rep.P99Ms, rep.MaxMs)
+			}
+			if rep.RSSKiB == nil || *rep.RSSKiB <= 0 {
+				t.Errorf("Run: rss_kib = %v, want the test process's RSS", rep.RSSKiB)
+			}
+			for r := range int64(cfg.Rooms) {
+				room := chat.Room(cfg.RoomBase + r)
+				if want := int32((cfg.Clients + cfg.Rooms - 1) / cfg.Rooms); room == nil || room.GetMaxMembers() < want {
+					t.Errorf("room %d = %v, want it created with max_members >= %d", cfg.RoomBase+r, room, want)
+				}
+			}
+
+			line, err := json.Marshal(rep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fields map[string]any
+			if err := json.Unmarshal(line, &fields); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{"clients", "rooms", "rate", "duration_s", "size", "sent", "expected", "delivered",
+				"delivered_ratio", "deliveries_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms", "errors", "rss_kib"} {
+				if _, ok := fields[k]; !ok {
+					t.Errorf("report JSON %s lacks %q", line, k)
+				}
+			}
+			if len(fields) != 16 {
+				t.Errorf("report JSON has %d fields, want 16: %s", len(fields), line)
+			}
+			if fields["clients"] != float64(cfg.Clients) || fields["rooms"] != float64(cfg.Rooms) || fields["size"] != float64(cfg.Size) || fields["duration_s"] != 1.0 {
+				t.Errorf("report JSON %s does not echo the configuration", line)
+			}
+		})
+	}
+}
+
+func TestRunRoomsAlreadyExist(t *testing.T) {
+	edge := edgetest.Start(t, edgetest.Options{Secret: secret})
+	chat := servicetest.NewChatAdmin()
+	chat.PutRoom(&chatv1.Room{Id: 1_000_000, Name: "old", MaxMembers: 0})
+	chat.PutRoom(&chatv1.Room{Id: 1_000_001, Name: "old", MaxMembers: 100})
+	cfg := testConfig(edge.Addr(), chat.Start(t))
+	cfg.Duration, cfg.Warmup, cfg.Drain = 300*time.Millisecond, 0, 100*time.Millisecond
+	rep, err := Run(context.Background(), cfg)
+	if err != nil || rep.Errors != 0 || rep.Delivered != rep.Expected {
+		t.Errorf("Run with existing roomy rooms = %+v, %v; want no error and every delivery", rep, err)
+	}
+}
+
+func TestRunRefusesExistingRoomTooSmall(t *testing.T) {
+	edge := edgetest.Start(t, edgetest.Options{Secret: secret})
+	chat := servicetest.NewChatAdmin()
+	chat.PutRoom(&chatv1.Room{Id: 1_000_001, Name: "old", MaxMembers: 2})
+	cfg := testConfig(edge.Addr(), chat.Start(t))
+	_, err := Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "room 1000001: it exists with max_members 2 < 3") {
+		t.Errorf("Run with a too small existing room: error = %v, want it named", err)
+	}
+}
+
+func TestRunSetupFailures(t *testing.T) {
+	edge := edgetest.Start(t, edgetest.Options{Secret: "another secret"})
+	cfg := testConfig(edge.Addr(), "")
+	_, err := Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "setup: 6 of 6 clients failed") || !strings.Contains(err.Error(), "INVALID_TOKEN") {
+		t.Errorf("Run against an edge with another secret: error = %v, want the setup abort with the CONNECT_ERROR", err)
+	}
+	if edge.Sessions() != 0 {
+		t.Errorf("edge sessions after the abort = %d, want 0", edge.Sessions())
+	}
+}
+
+func TestRunChatUnreachable(t *testing.T) {
+	cfg := testConfig("127.0.0.1:1", "127.0.0.1:1")
+	cfg.RPCTimeout = time.Second
+	_, err := Run(context.Background(), cfg)
+	if err == nil || err.Error() != "create room 1000000: chat service unreachable at 127.0.0.1:1" {
+		t.Errorf("Run with no chat service: error = %v, want the unreachable message", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	base := testConfig("127.0.0.1:1", "")
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"no addr", func(c *Config) { c.Addr = "" }, "--addr is required"},
+		{"no clients", func(c *Config) { c.Clients = 0 }, "--clients 0"},
+		{"more rooms than clients", func(c *Config) { c.Rooms = 7 }, "--rooms 7"},
+		{"no rooms", func(c *Config) { c.Rooms = 0 }, "--rooms 0"},
+		{"too many per room", func(c *Config) { c.Clients, c.Rooms = UsersPerRoom+1, 1 }, "at most 100000 clients per room"},
+		{"room base", func(c *Config) { c.RoomBase = 0 }, "--room-base 0"},
+		{"room base overflow", func(c *Config) { c.RoomBase = maxRoomID }, "--room-base"},
+		{"rate", func(c *Config) { c.Rate = 0 }, "--rate 0"},
+		{"size", func(c *Config) { c.Size = MinSize - 1 }, "--size 19"},
+		{"huge size", func(c *Config) { c.Size = 1 << 20 }, "--size 1048576"},
+		{"duration", func(c *Config) { c.Duration = 0 }, "--duration 0s"},
+		{"warmup too long", func(c *Config) { c.Warmup = c.Duration }, "--warmup 1s"},
+		{"drain", func(c *Config) { c.Drain = -time.Second }, "--drain -1s"},
+		{"no secret", func(c *Config) { c.Secret = "" }, "JWT_SECRET is empty"},
+		{"algorithm", func(c *Config) { c.Algo = "ES256" }, "only HS256"},
+	}
+	for _, tt := range tests {
+		cfg := base
+		tt.mutate(&cfg)
+		_, err := Run(context.Background(), cfg)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: Run error = %v, want it to contain %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestRunIdle(t *testing.T) {
+	edge := edgetest.Start(t, edgetest.Options{Secret: secret})
+	cfg := Config{
+		Addr:        edge.Addr(),
+		Secret:      secret,
+		Clients:     40,
+		RoomBase:    1,
+		Duration:    100 * time.Millisecond,
+		Settle:      50 * time.Millisecond,
+		PID:         os.Getpid(),
+		Parallelism: 8,
+	}
+	rep, err := RunIdle(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("RunIdle: %v", err)
+	}
+	if rep.Clients != 40 || rep.Connected != 40 || rep.Errors != 0 {
+		t.Errorf("RunIdle = %+v; want 40 clients connected, no errors", rep)
+	}
+	if rep.RSSBeforeKiB <= 0 || rep.RSSAfterKiB <= 0 {
+		t.Errorf("RunIdle rss before, after = %d, %d; want both > 0", rep.RSSBeforeKiB, rep.RSSAfterKiB)
+	}
+	if want := round(float64(rep.RSSAfterKiB-rep.RSSBeforeKiB)/40, 2); rep.RSSPerConnKiB != want {
+		t.Errorf("RunIdle rss_per_conn_kib = %v, want (after-before)/connected = %v", rep.RSSPerConnKiB, want)
+	}
+	line, _ := json.Marshal(rep)
+	for _, k := range []string{`"clients"`, `"connected"`, `"errors"`, `"rss_before_kib"`, `"rss_after_kib"`, `"rss_per_conn_kib"`} {
+		if !bytes.Contains(line, []byte(k)) {
+			t.Errorf("idle report %s lacks %s", line, k)
+		}
+	}
+	// Connections are closed when RunIdle returns; the edge notices shortly after.
+	deadline := time.Now().Add(5 * time.Second)
+	for edge.Sessions() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if edge.Sessions() != 0 {
+		t.Errorf("edge sessions after RunIdle = %d, want 0", edge.Sessions())
+	}
+}
+
+func TestRunIdleCountsFailures(t *testing.T) {
+	edge := edgetest.Start(t, edgetest.Options{Secret: "another secret"})
+	rep, err := RunIdle(context.Background(), Config{
+		Addr: edge.Addr(), Secret: secret, Clients: 3, RoomBase: 1,
+		Duration: 10 * time.Millisecond, Settle: 10 * time.Millisecond,
+	})
+	if err != nil || rep.Connected != 0 || rep.Errors != 3 {
+		t.Errorf("RunIdle with refused tokens = %+v, %v; want 0 connected and 3 errors", rep, err)
+	}
+}
+
+func TestRaiseFileLimit(t *testing.T) {
+	if _, err := RaiseFileLimit(); err != nil {
+		t.Fatalf("RaiseFileLimit: %v", err)
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Cur != lim.Max {
+		t.Errorf("RLIMIT_NOFILE after RaiseFileLimit = %d soft, %d hard; want equal", lim.Cur, lim.Max)
+	}
+}
