@@ -1097,9 +1097,10 @@ type SubscribeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// edge_id names the edge, for logs and metrics.
 	EdgeId string `protobuf:"bytes,1,opt,name=edge_id,json=edgeId,proto3" json:"edge_id,omitempty"`
-	// after_seq resumes after this sequence number; 0 starts at the head
-	// (events committed from now on).
-	AfterSeq      uint64 `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	// after_seq, when set, resumes after this sequence number (0 replays the
+	// log from its oldest event); unset starts at the head (events committed
+	// from now on), for an edge that has seen no event yet.
+	AfterSeq      *uint64 `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3,oneof" json:"after_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1142,8 +1143,8 @@ func (x *SubscribeRequest) GetEdgeId() string {
 }
 
 func (x *SubscribeRequest) GetAfterSeq() uint64 {
-	if x != nil {
-		return x.AfterSeq
+	if x != nil && x.AfterSeq != nil {
+		return *x.AfterSeq
 	}
 	return 0
 }
@@ -1909,10 +1910,12 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\x14ListUserRoomsRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\x03R\x06userId\"2\n" +
 	"\x15ListUserRoomsResponse\x12\x19\n" +
-	"\broom_ids\x18\x01 \x03(\x03R\aroomIds\"H\n" +
+	"\broom_ids\x18\x01 \x03(\x03R\aroomIds\"[\n" +
 	"\x10SubscribeRequest\x12\x17\n" +
-	"\aedge_id\x18\x01 \x01(\tR\x06edgeId\x12\x1b\n" +
-	"\tafter_seq\x18\x02 \x01(\x04R\bafterSeq\"\x80\x01\n" +
+	"\aedge_id\x18\x01 \x01(\tR\x06edgeId\x12 \n" +
+	"\tafter_seq\x18\x02 \x01(\x04H\x00R\bafterSeq\x88\x01\x01B\f\n" +
+	"\n" +
+	"_after_seq\"\x80\x01\n" +
 	"\x11SubscribeResponse\x122\n" +
 	"\x06events\x18\x01 \x03(\v2\x1a.switchboard.chat.v1.EventR\x06events\x12\x19\n" +
 	"\bhead_seq\x18\x02 \x01(\x04R\aheadSeq\x12\x1c\n" +
@@ -2083,6 +2086,7 @@ func file_switchboard_chat_v1_chat_proto_init() {
 	if File_switchboard_chat_v1_chat_proto != nil {
 		return
 	}
+	file_switchboard_chat_v1_chat_proto_msgTypes[14].OneofWrappers = []any{}
 	file_switchboard_chat_v1_chat_proto_msgTypes[16].OneofWrappers = []any{
 		(*Event_MessagePosted)(nil),
 		(*Event_MemberJoined)(nil),
