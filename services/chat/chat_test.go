@@ -241,16 +241,17 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// subscribe opens a stream after afterSeq and returns it with its first response.
-func subscribe(t *testing.T, ctx context.Context, c chatv1.ChatServiceClient, afterSeq uint64) (chatv1.ChatService_SubscribeClient, *chatv1.SubscribeResponse) {
+// subscribe opens a stream after *after (nil: at the head) and returns it
+// with its first response.
+func subscribe(t *testing.T, ctx context.Context, c chatv1.ChatServiceClient, after *uint64) (chatv1.ChatService_SubscribeClient, *chatv1.SubscribeResponse) {
 	t.Helper()
-	stream, err := c.Subscribe(ctx, &chatv1.SubscribeRequest{EdgeId: "edge-a", AfterSeq: afterSeq})
+	stream, err := c.Subscribe(ctx, &chatv1.SubscribeRequest{EdgeId: "edge-a", AfterSeq: after})
 	if err != nil {
-		t.Fatalf("Subscribe(after %d) = %v", afterSeq, err)
+		t.Fatalf("Subscribe(after %v) = %v", after, err)
 	}
 	first, err := stream.Recv()
 	if err != nil {
-		t.Fatalf("Subscribe(after %d): first Recv = %v", afterSeq, err)
+		t.Fatalf("Subscribe(after %v): first Recv = %v", after, err)
 	}
 	return stream, first
 }
@@ -285,7 +286,7 @@ func TestJoinLeaveEvents(t *testing.T) {
 	s.createRoom(t, 1, 0, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	stream, first := subscribe(t, ctx, s.chat, 0)
+	stream, first := subscribe(t, ctx, s.chat, nil)
 	if first.HeadSeq != 0 || len(first.Events) != 0 || first.Truncated {
 		t.Fatalf("first response on an empty log = %v, want head 0, no events", first)
 	}
@@ -404,7 +405,7 @@ func TestSubscribeResume(t *testing.T) {
 	s.join(t, 1, 1) // seq 1
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	stream, first := subscribe(t, ctx, s.chat, 0)
+	stream, first := subscribe(t, ctx, s.chat, nil)
 	if first.HeadSeq != 1 || len(first.Events) != 0 {
 		t.Fatalf("first response = %v, want head 1 and no events (start at the head)", first)
 	}
@@ -426,7 +427,7 @@ func TestSubscribeResume(t *testing.T) {
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	stream, first = subscribe(t, ctx, s.chat, last)
+	stream, first = subscribe(t, ctx, s.chat, &last)
 	if first.HeadSeq != last+7 || first.Truncated {
 		t.Errorf("resume first response: head %d, truncated %v; want %d, false", first.HeadSeq, first.Truncated, last+7)
 	}
@@ -452,7 +453,7 @@ func TestRestartResume(t *testing.T) {
 	s.join(t, 1, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	stream, _ := subscribe(t, ctx, s.chat, 0)
+	stream, _ := subscribe(t, ctx, s.chat, nil)
 	s.send(t, 1, 1, "seen")
 	last := collect(t, stream, nil, 1)[0].Seq
 
@@ -476,7 +477,7 @@ func TestRestartResume(t *testing.T) {
 
 	s = start(t, chat.Config{DataDir: dir})
 	acked = append(acked, s.send(t, 1, 1, "after restart").Content)
-	stream, first := subscribe(t, ctx, s.chat, last)
+	stream, first := subscribe(t, ctx, s.chat, &last)
 	evs := collect(t, stream, first.Events, len(acked))
 	for i, e := range evs {
 		if got := e.GetMessagePosted().GetMessage().GetContent(); got != acked[i] {
@@ -501,6 +502,7 @@ func TestSubscribeTruncated(t *testing.T) {
 		truncated bool
 		firstSeq  uint64
 	}{
+		{0, true, 16}, // set and 0: from the oldest retained
 		{1, true, 16},
 		{14, true, 16},
 		{15, false, 16},
@@ -508,7 +510,7 @@ func TestSubscribeTruncated(t *testing.T) {
 	}
 	for _, tt := range tests {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		stream, first := subscribe(t, ctx, s.chat, tt.after)
+		stream, first := subscribe(t, ctx, s.chat, &tt.after)
 		evs := collect(t, stream, first.Events, int(21-tt.firstSeq))
 		if first.HeadSeq != 20 || first.Truncated != tt.truncated || evs[0].Seq != tt.firstSeq {
 			t.Errorf("Subscribe(after %d): head %d, truncated %v, first seq %d; want 20, %v, %d", tt.after, first.HeadSeq, first.Truncated, evs[0].Seq, tt.truncated, tt.firstSeq)
@@ -526,7 +528,7 @@ func TestSlowSubscriberCut(t *testing.T) {
 	s.join(t, 1, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	stream, _ := subscribe(t, ctx, s.chat, 0)
+	stream, _ := subscribe(t, ctx, s.chat, nil)
 
 	big := strings.Repeat("x", 4000)
 	for range 200 { // ~800 KB: far more than the window and the buffer

@@ -133,17 +133,17 @@ func (b *Broker) publishedHead() uint64 {
 	return b.head
 }
 
-// Stream sends log events with seq above afterSeq, then live events, to
+// Stream sends log events with seq above *after, then live events, to
 // send until ctx ends, the stream falls behind (ErrSlow), the broker closes
-// (ErrClosed), or send fails (its error). afterSeq 0 starts at the head.
+// (ErrClosed), or send fails (its error). A nil after starts at the head.
 // Responses carry consecutive events, at most MaxEventsPerResponse each;
 // the first is sent at once with the head seq and, when events after
-// afterSeq were trimmed from the log, truncated set.
+// *after were trimmed from the log, truncated set.
 //
 // Stream returns as soon as the stream is cut, even while send is blocked
 // on a client that does not read; that blocked send then fails when the
 // RPC ends.
-func (b *Broker) Stream(ctx context.Context, log Log, afterSeq uint64, send func(*chatv1.SubscribeResponse) error) error {
+func (b *Broker) Stream(ctx context.Context, log Log, after *uint64, send func(*chatv1.SubscribeResponse) error) error {
 	s, err := b.register()
 	if err != nil {
 		return err
@@ -152,7 +152,7 @@ func (b *Broker) Stream(ctx context.Context, log Log, afterSeq uint64, send func
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 1)
-	go func() { errc <- b.pump(ctx, s, log, afterSeq, send) }()
+	go func() { errc <- b.pump(ctx, s, log, after, send) }()
 	select {
 	case err := <-errc:
 		return err
@@ -169,15 +169,19 @@ func (s *sub) err() error {
 }
 
 // pump replays the log, then forwards live events.
-func (b *Broker) pump(ctx context.Context, s *sub, log Log, afterSeq uint64, send func(*chatv1.SubscribeResponse) error) error {
-	// Replay. The first page also yields the head; afterSeq 0 or beyond
-	// the head starts at the head.
+func (b *Broker) pump(ctx context.Context, s *sub, log Log, after *uint64, send func(*chatv1.SubscribeResponse) error) error {
+	// Replay. The first page also yields the head; no after, or one beyond
+	// the head (a log that was reset), starts at the head.
+	var afterSeq uint64
+	if after != nil {
+		afterSeq = *after
+	}
 	events, head, oldest, err := log.EventsAfter(ctx, afterSeq, MaxEventsPerResponse)
 	if err != nil {
 		return err
 	}
 	last := afterSeq
-	if afterSeq == 0 || afterSeq > head {
+	if after == nil || afterSeq > head {
 		last, events = head, nil
 	}
 	first := &chatv1.SubscribeResponse{Events: events, HeadSeq: head, Truncated: last+1 < oldest}

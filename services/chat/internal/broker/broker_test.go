@@ -1,6 +1,8 @@
 package broker_test
 
 import (
+	"google.golang.org/protobuf/proto"
+
 	"context"
 	"errors"
 	"path/filepath"
@@ -58,7 +60,7 @@ func TestReplayThenLive(t *testing.T) {
 	)
 	done := make(chan error, 1)
 	go func() {
-		done <- b.Stream(ctx, st, 3, func(r *chatv1.SubscribeResponse) error {
+		done <- b.Stream(ctx, st, proto.Uint64(3), func(r *chatv1.SubscribeResponse) error {
 			mu.Lock()
 			defer mu.Unlock()
 			responses++
@@ -107,7 +109,7 @@ func TestSlowSubscriberCut(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		n := 0
-		done <- b.Stream(ctx, st, 0, func(*chatv1.SubscribeResponse) error {
+		done <- b.Stream(ctx, st, nil, func(*chatv1.SubscribeResponse) error {
 			if n++; n == 1 {
 				close(first)
 				return nil
@@ -136,7 +138,7 @@ func TestCloseEndsStreams(t *testing.T) {
 	first := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- b.Stream(ctx, st, 0, func(*chatv1.SubscribeResponse) error {
+		done <- b.Stream(ctx, st, nil, func(*chatv1.SubscribeResponse) error {
 			select {
 			case <-first:
 			default:
@@ -150,7 +152,7 @@ func TestCloseEndsStreams(t *testing.T) {
 	if err := <-done; !errors.Is(err, broker.ErrClosed) {
 		t.Errorf("Stream after Close = %v, want ErrClosed", err)
 	}
-	if err := b.Stream(ctx, st, 0, func(*chatv1.SubscribeResponse) error { return nil }); !errors.Is(err, broker.ErrClosed) {
+	if err := b.Stream(ctx, st, nil, func(*chatv1.SubscribeResponse) error { return nil }); !errors.Is(err, broker.ErrClosed) {
 		t.Errorf("Stream on a closed broker = %v, want ErrClosed", err)
 	}
 }

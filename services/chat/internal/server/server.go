@@ -162,7 +162,7 @@ func (s *Server) ListUserRooms(ctx context.Context, req *chatv1.ListUserRoomsReq
 func (s *Server) Subscribe(req *chatv1.SubscribeRequest, stream chatv1.ChatService_SubscribeServer) error {
 	ctx := stream.Context()
 	s.log.Info("subscribe", "edge_id", req.GetEdgeId(), "after_seq", req.GetAfterSeq())
-	err := s.broker.Stream(ctx, s.store, req.GetAfterSeq(), stream.Send)
+	err := s.broker.Stream(ctx, s.store, req.AfterSeq, stream.Send)
 	s.log.Info("subscribe ended", "edge_id", req.GetEdgeId(), "reason", err)
 	switch {
 	case errors.Is(err, broker.ErrSlow):
