@@ -1,0 +1,44 @@
+// Command edged runs the Switchboard TCP edge.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"switchboard.dev/edge"
+	"switchboard.dev/platform/envflag"
+	"switchboard.dev/platform/logger"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string) error {
+	var (
+		cfg      edge.Config
+		logLevel string
+	)
+	fs := envflag.New("edged", os.Stderr, getenv)
+	cfg.RegisterFlags(fs)
+	fs.String(&cfg.AuthAddr, "auth-addr", "AUTH_ADDR", edge.DefaultAuthAddr, "auth service gRPC address")
+	fs.String(&cfg.ChatAddr, "chat-addr", "CHAT_ADDR", edge.DefaultChatAddr, "chat service gRPC address")
+	fs.String(&logLevel, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := logger.New(os.Stderr, logLevel)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	return edge.Run(ctx, cfg)
+}

@@ -1,0 +1,207 @@
+// Package edge is the TCP edge of Switchboard: mobile clients connect over
+// TCP and speak newline-delimited JSON envelopes; the edge translates their
+// requests into auth and chat RPCs and delivers the chat service's events,
+// received on one stream per edge, to its sessions.
+package edge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+
+	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
+	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	"switchboard.dev/edge/internal/server"
+	"switchboard.dev/platform/grpcserver"
+)
+
+// Defaults of Config.
+const (
+	DefaultAddr                  = ":12345"
+	DefaultAuthAddr              = "127.0.0.1:9101"
+	DefaultChatAddr              = "127.0.0.1:9102"
+	DefaultMaxFrameBytes         = 1 << 20
+	DefaultMaxDepth              = 32
+	DefaultAuthTimeout           = 10 * time.Second
+	DefaultIdleTimeout           = 90 * time.Second
+	DefaultWriteTimeout          = 10 * time.Second
+	DefaultOutboundQueueMessages = 4096
+	DefaultOutboundQueueBytes    = 8 << 20
+	DefaultRPCTimeout            = 5 * time.Second
+	DefaultHistoryLimit          = 100
+	DefaultHeartbeatInterval     = 30 * time.Second
+)
+
+// Config configures an edge. Zero values take the defaults above.
+type Config struct {
+	// Listener, when set, is used instead of listening on Addr.
+	Listener net.Listener
+	// Addr is the TCP address clients connect to.
+	Addr string
+	// AuthAddr is the auth service's gRPC address.
+	AuthAddr string
+	// ChatAddr is the chat service's gRPC address.
+	ChatAddr string
+	// EdgeID names this edge to the services; default hostname plus a short
+	// random suffix.
+	EdgeID string
+	// Logger receives the edge's logs; nil discards them.
+	Logger *slog.Logger
+
+	// MaxFrameBytes bounds one envelope line; longer lines get INVALID_DATA.
+	MaxFrameBytes int
+	// MaxDepth bounds JSON nesting; deeper envelopes get INVALID_DATA.
+	MaxDepth int
+	// AuthTimeout closes a connection that has not connected in time.
+	AuthTimeout time.Duration
+	// IdleTimeout closes a connection from which nothing was read for that long.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds each write to a client; a session whose write
+	// times out is closed.
+	WriteTimeout time.Duration
+	// OutboundQueueMessages bounds the envelopes waiting for a client; a
+	// session exceeding it is closed (slow consumer), never stalling others.
+	OutboundQueueMessages int
+	// OutboundQueueBytes bounds the bytes waiting for a client, likewise.
+	OutboundQueueBytes int
+	// RPCTimeout is the deadline of every unary gRPC call.
+	RPCTimeout time.Duration
+	// HistoryLimit bounds the BATCH_MESSAGES after JOIN_ROOM's since_message_id.
+	HistoryLimit int
+	// HeartbeatInterval is advertised in CONNECT_SUCCESS as heartbeat_interval_s.
+	HeartbeatInterval time.Duration
+}
+
+func (c Config) withDefaults() (Config, error) {
+	setStr := func(p *string, def string) {
+		if *p == "" {
+			*p = def
+		}
+	}
+	setInt := func(p *int, def int) {
+		if *p == 0 {
+			*p = def
+		}
+	}
+	setDur := func(p *time.Duration, def time.Duration) {
+		if *p == 0 {
+			*p = def
+		}
+	}
+	setStr(&c.Addr, DefaultAddr)
+	setStr(&c.AuthAddr, DefaultAuthAddr)
+	setStr(&c.ChatAddr, DefaultChatAddr)
+	setInt(&c.MaxFrameBytes, DefaultMaxFrameBytes)
+	setInt(&c.MaxDepth, DefaultMaxDepth)
+	setDur(&c.AuthTimeout, DefaultAuthTimeout)
+	setDur(&c.IdleTimeout, DefaultIdleTimeout)
+	setDur(&c.WriteTimeout, DefaultWriteTimeout)
+	setInt(&c.OutboundQueueMessages, DefaultOutboundQueueMessages)
+	setInt(&c.OutboundQueueBytes, DefaultOutboundQueueBytes)
+	setDur(&c.RPCTimeout, DefaultRPCTimeout)
+	setInt(&c.HistoryLimit, DefaultHistoryLimit)
+	setDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	if c.EdgeID == "" {
+		c.EdgeID = defaultEdgeID()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxFrameBytes < 0 || c.MaxDepth < 0 || c.AuthTimeout < 0 || c.IdleTimeout < 0 ||
+		c.WriteTimeout < 0 || c.OutboundQueueMessages < 0 || c.OutboundQueueBytes < 0 ||
+		c.RPCTimeout < 0 || c.HistoryLimit < 0 || c.HeartbeatInterval < 0 {
+		return c, errors.New("edge config: limits must not be negative")
+	}
+	return c, nil
+}
+
+func defaultEdgeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "edge"
+	}
+	var b [3]byte
+	rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
+}
+
+// Run serves clients until ctx is done, then shuts down gracefully: it stops
+// accepting, flushes and closes every session, closes its gRPC connections
+// and returns nil.
+func Run(ctx context.Context, cfg Config) error {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	lis, err := grpcserver.Listen(cfg.Listener, cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer lis.Close()
+	authConn, err := dial(cfg.AuthAddr)
+	if err != nil {
+		return err
+	}
+	defer authConn.Close()
+	chatConn, err := dial(cfg.ChatAddr)
+	if err != nil {
+		return err
+	}
+	defer chatConn.Close()
+
+	srv := server.New(server.Options{
+		EdgeID:            cfg.EdgeID,
+		Logger:            cfg.Logger,
+		Auth:              authv1.NewAuthServiceClient(authConn),
+		Chat:              chatv1.NewChatServiceClient(chatConn),
+		MaxFrameBytes:     cfg.MaxFrameBytes,
+		MaxDepth:          cfg.MaxDepth,
+		AuthTimeout:       cfg.AuthTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		QueueMessages:     cfg.OutboundQueueMessages,
+		QueueBytes:        cfg.OutboundQueueBytes,
+		RPCTimeout:        cfg.RPCTimeout,
+		HistoryLimit:      cfg.HistoryLimit,
+		HeartbeatInterval: cfg.HeartbeatInterval,
+	})
+	consumerCtx, stopConsumer := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { srv.ConsumeEvents(consumerCtx) })
+	cfg.Logger.Info("edge serving", "addr", lis.Addr().String(), "edge_id", cfg.EdgeID,
+		"auth_addr", cfg.AuthAddr, "chat_addr", cfg.ChatAddr)
+
+	err = srv.Serve(ctx, lis)
+	stopConsumer()
+	wg.Wait()
+	cfg.Logger.Info("edge stopped", "addr", lis.Addr().String())
+	return err
+}
+
+// dial returns a client connection to a service on a trusted network
+// (loopback or the cluster's private network). Reconnection backs off to 2 s
+// at most, so a restarted service is found again quickly.
+func dial(addr string) (*grpc.ClientConn, error) {
+	cc, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("grpc client %s: %w", addr, err)
+	}
+	return cc, nil
+}

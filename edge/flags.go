@@ -1,0 +1,19 @@
+package edge
+
+import "switchboard.dev/platform/envflag"
+
+// RegisterFlags defines the edge's own flags on s, each defaulting from its
+// environment variable, to fill c when s is parsed. The addresses of the
+// services it dials are left to the binary: the standalone knows them.
+func (c *Config) RegisterFlags(s *envflag.Set) {
+	s.String(&c.Addr, "edge-addr", "EDGE_ADDR", DefaultAddr, "TCP address clients connect to")
+	s.String(&c.EdgeID, "edge-id", "EDGE_ID", "", "edge id (default hostname plus a random suffix)")
+	s.Int(&c.MaxFrameBytes, "edge-max-frame-bytes", "EDGE_MAX_FRAME_BYTES", DefaultMaxFrameBytes, "longest envelope line")
+	s.Int(&c.MaxDepth, "edge-max-depth", "EDGE_MAX_DEPTH", DefaultMaxDepth, "deepest JSON nesting")
+	s.Duration(&c.AuthTimeout, "edge-auth-timeout", "EDGE_AUTH_TIMEOUT", DefaultAuthTimeout, "time a new connection has to send CONNECT")
+	s.Duration(&c.IdleTimeout, "edge-idle-timeout", "EDGE_IDLE_TIMEOUT", DefaultIdleTimeout, "close sessions silent this long")
+	s.Duration(&c.WriteTimeout, "edge-write-timeout", "EDGE_WRITE_TIMEOUT", DefaultWriteTimeout, "bound of each write to a client")
+	s.Int(&c.OutboundQueueMessages, "edge-queue-messages", "EDGE_QUEUE_MESSAGES", DefaultOutboundQueueMessages, "envelopes queued per session before it is closed as too slow")
+	s.Int(&c.OutboundQueueBytes, "edge-queue-bytes", "EDGE_QUEUE_BYTES", DefaultOutboundQueueBytes, "bytes queued per session before it is closed as too slow")
+	s.Duration(&c.RPCTimeout, "edge-rpc-timeout", "EDGE_RPC_TIMEOUT", DefaultRPCTimeout, "deadline of every gRPC call")
+}

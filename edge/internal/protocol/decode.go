@@ -1,0 +1,225 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"unicode/utf8"
+)
+
+// MaxSeqIDBytes bounds a client's seq_id.
+const MaxSeqIDBytes = 64
+
+// Envelope is a decoded client envelope.
+type Envelope struct {
+	// Action is the requested action, never empty in an accepted envelope.
+	Action string
+	// Data is the raw JSON object of the request ("{}" when absent or null).
+	Data json.RawMessage
+	// SeqID is the client's sequence id, echoed in replies.
+	SeqID string
+	// UserID is the client's claimed user id, when HasUserID.
+	UserID int64
+	// HasUserID tells whether the envelope carried a user_id.
+	HasUserID bool
+}
+
+// Decode errors. Each is answered with ERROR INVALID_DATA.
+var (
+	ErrInvalidUTF8 = errors.New("invalid UTF-8")
+	ErrTooDeep     = errors.New("JSON nested too deeply")
+	ErrSurrogate   = errors.New("lone UTF-16 surrogate escape")
+	ErrSyntax      = errors.New("not a JSON object")
+	ErrNoAction    = errors.New("missing action")
+	ErrSeqID       = errors.New("seq_id must be a string of at most 64 bytes")
+	ErrUserID      = errors.New("user_id must be a positive integer")
+	ErrDataNotObj  = errors.New("data must be an object")
+	ErrFieldType   = errors.New("timestamp must be a string")
+	emptyObject    = json.RawMessage("{}")
+	nullLiteral    = []byte("null")
+)
+
+type wireEnvelope struct {
+	Action    json.RawMessage `json:"action"`
+	Data      json.RawMessage `json:"data"`
+	Timestamp json.RawMessage `json:"timestamp"`
+	SeqID     json.RawMessage `json:"seq_id"`
+	UserID    json.RawMessage `json:"user_id"`
+}
+
+// Decode validates and decodes one line. It refuses invalid UTF-8, lone
+// surrogate escapes and nesting deeper than maxDepth before parsing, so that
+// no input is silently altered or costs more than a linear scan. On error the
+// returned Envelope carries the action and seq_id when they could be read, so
+// the error reply can echo them.
+func Decode(line []byte, maxDepth int) (Envelope, error) {
+	var env Envelope
+	if !utf8.Valid(line) {
+		return env, ErrInvalidUTF8
+	}
+	if err := Scan(line, maxDepth); err != nil {
+		return env, err
+	}
+	var w wireEnvelope
+	if err := json.Unmarshal(line, &w); err != nil {
+		return env, ErrSyntax
+	}
+	// seq_id first, so that later errors can echo it.
+	if present(w.SeqID) {
+		s, ok := jsonString(w.SeqID)
+		if !ok || len(s) > MaxSeqIDBytes {
+			return env, ErrSeqID
+		}
+		env.SeqID = s
+	}
+	if present(w.Action) {
+		s, ok := jsonString(w.Action)
+		if !ok {
+			return env, ErrNoAction
+		}
+		env.Action = s
+	}
+	if env.Action == "" {
+		return env, ErrNoAction
+	}
+	if present(w.Timestamp) {
+		if _, ok := jsonString(w.Timestamp); !ok {
+			return env, ErrFieldType
+		}
+	}
+	if present(w.UserID) {
+		id, err := ParseID(w.UserID)
+		if err != nil {
+			return env, ErrUserID
+		}
+		env.UserID, env.HasUserID = id, true
+	}
+	env.Data = emptyObject
+	if present(w.Data) {
+		if w.Data[0] != '{' {
+			return env, ErrDataNotObj
+		}
+		env.Data = w.Data
+	}
+	return env, nil
+}
+
+func present(raw json.RawMessage) bool {
+	return len(raw) > 0 && !bytes.Equal(raw, nullLiteral)
+}
+
+// jsonString decodes a JSON string value; the common case without escapes
+// costs one string allocation.
+func jsonString(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// ParseID reads a positive int64 id given as a JSON number or a numeric
+// JSON string.
+func ParseID(raw []byte) (int64, error) {
+	b := raw
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		b = b[1 : len(b)-1]
+	}
+	id, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, ErrUserID
+	}
+	return id, nil
+}
+
+// ID is a positive int64 id that decodes from a JSON number or a numeric
+// JSON string (mobile clients send both).
+type ID int64
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (id *ID) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, nullLiteral) {
+		return nil
+	}
+	v, err := ParseID(b)
+	if err != nil {
+		return errors.New("id must be a positive integer")
+	}
+	*id = ID(v)
+	return nil
+}
+
+// Scan checks, in one pass over the bytes, that JSON arrays and objects nest
+// at most maxDepth deep and that every \uD800–\uDFFF escape is a proper
+// surrogate pair (encoding/json would silently replace a lone one). It does
+// not validate the rest of the syntax.
+func Scan(b []byte, maxDepth int) error {
+	depth := 0
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch c {
+			case '"':
+				inString = false
+			case '\\':
+				if i+1 < len(b) && b[i+1] == 'u' {
+					r, ok := hex4(b, i+2)
+					if ok && r >= 0xD800 && r <= 0xDFFF {
+						if r >= 0xDC00 {
+							return ErrSurrogate
+						}
+						lo, ok := hex4(b, i+8)
+						if !ok || b[i+6] != '\\' || b[i+7] != 'u' || lo < 0xDC00 || lo > 0xDFFF {
+							return ErrSurrogate
+						}
+						i += 11
+						continue
+					}
+				}
+				i++ // skip the escaped byte
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			if depth > maxDepth {
+				return ErrTooDeep
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return nil
+}
+
+// hex4 reads the four hex digits at b[i:i+4].
+func hex4(b []byte, i int) (rune, bool) {
+	if i < 0 || i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}

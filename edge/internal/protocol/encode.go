@@ -1,0 +1,292 @@
+package protocol
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+)
+
+// TimeLayout is the envelope time format: ISO-8601 UTC with milliseconds.
+const TimeLayout = "2006-01-02T15:04:05.000Z"
+
+// Header is what every server envelope carries besides its data: the time
+// it was stamped and its seq_id, either a reply's echoed SeqID or a
+// server-originated SeqPrefix followed by SeqNum.
+type Header struct {
+	// Time stamps the envelope.
+	Time time.Time
+	// SeqID is the echoed client seq_id of a reply.
+	SeqID string
+	// SeqPrefix, when set, makes the seq_id SeqPrefix+SeqNum (server-originated).
+	SeqPrefix string
+	// SeqNum is the server counter of a server-originated envelope.
+	SeqNum uint64
+}
+
+// Participant is an entry of JOIN_ROOM_SUCCESS's online_participants.
+type Participant struct {
+	// UserID is the participant's user id.
+	UserID int64
+	// Nickname is the participant's nickname.
+	Nickname string
+}
+
+// Connected is the data of CONNECT_SUCCESS.
+type Connected struct {
+	// UserID is the authenticated user.
+	UserID int64
+	// SessionID names the session.
+	SessionID string
+	// Nickname is the user's nickname.
+	Nickname string
+	// ExpiresAt is when the token expires; zero omits it.
+	ExpiresAt time.Time
+	// HeartbeatInterval is sent in whole seconds.
+	HeartbeatInterval time.Duration
+}
+
+func begin(b []byte, action string) []byte {
+	b = append(b, `{"action":"`...)
+	b = append(b, action...) // actions are constants without escapes
+	return append(b, `","data":{`...)
+}
+
+func end(b []byte, h Header) []byte {
+	b = append(b, `},"timestamp":`...)
+	b = AppendTime(b, h.Time)
+	b = append(b, `,"seq_id":`...)
+	if h.SeqPrefix != "" {
+		b = append(b, '"')
+		b = appendEscaped(b, h.SeqPrefix)
+		b = strconv.AppendUint(b, h.SeqNum, 10)
+		b = append(b, '"')
+	} else {
+		b = AppendString(b, h.SeqID)
+	}
+	return append(b, "}\n"...)
+}
+
+// AppendTime appends t as a quoted TimeLayout string.
+func AppendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, TimeLayout)
+	return append(b, '"')
+}
+
+// AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// as with encoding/json.
+func AppendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = appendEscaped(b, s)
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+func appendEscaped(b []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' { // JavaScript line terminators
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(b, s[start:]...)
+}
+
+func key(b []byte, k string) []byte {
+	b = append(b, '"')
+	b = append(b, k...)
+	return append(b, '"', ':')
+}
+
+func appendInt(b []byte, k string, v int64) []byte {
+	return strconv.AppendInt(key(b, k), v, 10)
+}
+
+// MessageTypeName is the wire name of a message type.
+func MessageTypeName(t chatv1.MessageType) string {
+	switch t {
+	case chatv1.MessageType_MESSAGE_TYPE_IMAGE:
+		return "image"
+	case chatv1.MessageType_MESSAGE_TYPE_FILE:
+		return "file"
+	case chatv1.MessageType_MESSAGE_TYPE_EMOJI:
+		return "emoji"
+	case chatv1.MessageType_MESSAGE_TYPE_SYSTEM:
+		return "system"
+	default:
+		return "text"
+	}
+}
+
+// ParseMessageType maps a wire name to a message type; "" is text.
+func ParseMessageType(s string) (chatv1.MessageType, bool) {
+	switch s {
+	case "", "text":
+		return chatv1.MessageType_MESSAGE_TYPE_TEXT, true
+	case "image":
+		return chatv1.MessageType_MESSAGE_TYPE_IMAGE, true
+	case "file":
+		return chatv1.MessageType_MESSAGE_TYPE_FILE, true
+	case "emoji":
+		return chatv1.MessageType_MESSAGE_TYPE_EMOJI, true
+	case "system":
+		return chatv1.MessageType_MESSAGE_TYPE_SYSTEM, true
+	}
+	return chatv1.MessageType_MESSAGE_TYPE_UNSPECIFIED, false
+}
+
+// appendMessageFields appends the fields of the message model (without
+// braces): message_id, chatroom_id, user_id, nickname, content,
+// message_type, created_at.
+func appendMessageFields(b []byte, m *chatv1.Message) []byte {
+	b = appendInt(b, "message_id", m.GetId())
+	b = appendInt(append(b, ','), "chatroom_id", m.GetRoomId())
+	b = appendInt(append(b, ','), "user_id", m.GetUserId())
+	b = AppendString(key(append(b, ','), "nickname"), m.GetNickname())
+	b = AppendString(key(append(b, ','), "content"), m.GetContent())
+	b = AppendString(key(append(b, ','), "message_type"), MessageTypeName(m.GetMessageType()))
+	b = key(append(b, ','), "created_at")
+	return AppendTime(b, m.GetCreatedAt().AsTime())
+}
+
+// AppendNewMessage appends a NEW_MESSAGE envelope.
+func AppendNewMessage(b []byte, h Header, m *chatv1.Message) []byte {
+	b = begin(b, ActionNewMessage)
+	b = appendMessageFields(b, m)
+	return end(b, h)
+}
+
+// AppendBatchMessages appends a BATCH_MESSAGES envelope of a room's history.
+func AppendBatchMessages(b []byte, h Header, roomID int64, msgs []*chatv1.Message, hasMore bool) []byte {
+	b = begin(b, ActionBatchMessages)
+	b = appendInt(b, "chatroom_id", roomID)
+	b = append(b, `,"messages":[`...)
+	for i, m := range msgs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		b = appendMessageFields(b, m)
+		b = append(b, '}')
+	}
+	b = append(b, `],"has_more":`...)
+	b = strconv.AppendBool(b, hasMore)
+	return end(b, h)
+}
+
+// AppendMember appends USER_JOINED or USER_LEFT (action) for a membership
+// change.
+func AppendMember(b []byte, h Header, action string, roomID, userID int64, nickname string, count int32) []byte {
+	b = begin(b, action)
+	b = appendInt(b, "chatroom_id", roomID)
+	b = appendInt(append(b, ','), "user_id", userID)
+	b = AppendString(key(append(b, ','), "nickname"), nickname)
+	b = appendInt(append(b, ','), "participants_count", int64(count))
+	return end(b, h)
+}
+
+// AppendError appends an ERROR envelope answering the request (origSeqID,
+// origAction); both may be empty when the request could not be read.
+func AppendError(b []byte, h Header, code, origSeqID, origAction string) []byte {
+	b = begin(b, ActionError)
+	b = AppendString(key(b, "error_code"), code)
+	b = AppendString(key(append(b, ','), "message"), Message(code))
+	b = AppendString(key(append(b, ','), "original_seq_id"), origSeqID)
+	b = AppendString(key(append(b, ','), "original_action"), origAction)
+	return end(b, h)
+}
+
+// AppendConnectError appends a CONNECT_ERROR envelope.
+func AppendConnectError(b []byte, h Header, code string) []byte {
+	b = begin(b, ActionConnectError)
+	b = AppendString(key(b, "error_code"), code)
+	b = AppendString(key(append(b, ','), "message"), Message(code))
+	return end(b, h)
+}
+
+// AppendConnectSuccess appends a CONNECT_SUCCESS envelope.
+func AppendConnectSuccess(b []byte, h Header, c Connected) []byte {
+	b = begin(b, ActionConnectSuccess)
+	b = appendInt(b, "user_id", c.UserID)
+	b = AppendString(key(append(b, ','), "session_id"), c.SessionID)
+	b = AppendTime(key(append(b, ','), "server_time"), h.Time)
+	b = AppendString(key(append(b, ','), "nickname"), c.Nickname)
+	if !c.ExpiresAt.IsZero() {
+		b = AppendTime(key(append(b, ','), "expires_at"), c.ExpiresAt)
+	}
+	b = appendInt(append(b, ','), "heartbeat_interval_s", int64(c.HeartbeatInterval/time.Second))
+	return end(b, h)
+}
+
+// AppendPong appends a PONG envelope.
+func AppendPong(b []byte, h Header) []byte {
+	b = begin(b, ActionPong)
+	b = AppendTime(key(b, "server_time"), h.Time)
+	return end(b, h)
+}
+
+// AppendJoinRoomSuccess appends a JOIN_ROOM_SUCCESS envelope.
+func AppendJoinRoomSuccess(b []byte, h Header, roomID int64, count int32, online []Participant) []byte {
+	b = begin(b, ActionJoinRoomSuccess)
+	b = appendInt(b, "chatroom_id", roomID)
+	b = appendInt(append(b, ','), "participants_count", int64(count))
+	b = append(b, `,"online_participants":[`...)
+	for i, p := range online {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendInt(append(b, '{'), "user_id", p.UserID)
+		b = AppendString(key(append(b, ','), "nickname"), p.Nickname)
+		b = append(b, `,"is_online":true}`...)
+	}
+	b = append(b, ']')
+	return end(b, h)
+}
+
+// AppendLeaveRoomSuccess appends a LEAVE_ROOM_SUCCESS envelope. The reply
+// is ours (added): the seed only broadcasts USER_LEFT to the others.
+func AppendLeaveRoomSuccess(b []byte, h Header, roomID int64, count int32) []byte {
+	b = begin(b, ActionLeaveRoomSuccess)
+	b = appendInt(b, "chatroom_id", roomID)
+	b = appendInt(append(b, ','), "participants_count", int64(count))
+	return end(b, h)
+}

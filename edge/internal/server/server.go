@@ -1,0 +1,147 @@
+// Package server is the edge's TCP server: it accepts client connections,
+// runs each session's request loop (translating envelopes into auth and
+// chat RPCs), and consumes the chat event stream that feeds the hub.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
+	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	"switchboard.dev/edge/internal/hub"
+	"switchboard.dev/edge/internal/protocol"
+)
+
+// Options configure a Server. Every field must be set (the edge package
+// applies the defaults).
+type Options struct {
+	// EdgeID names the edge in Origins, Subscribe and session ids.
+	EdgeID string
+	// Logger receives the server's logs.
+	Logger *slog.Logger
+	// Auth verifies CONNECT tokens.
+	Auth authv1.AuthServiceClient
+	// Chat serves the chat actions and the event stream.
+	Chat chatv1.ChatServiceClient
+	// MaxFrameBytes bounds a request line.
+	MaxFrameBytes int
+	// MaxDepth bounds a request's JSON nesting.
+	MaxDepth int
+	// AuthTimeout closes a connection without CONNECT.
+	AuthTimeout time.Duration
+	// IdleTimeout closes a connection nothing was read from.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds each write.
+	WriteTimeout time.Duration
+	// QueueMessages bounds a session's outbound queue in envelopes.
+	QueueMessages int
+	// QueueBytes bounds a session's outbound queue in bytes.
+	QueueBytes int
+	// RPCTimeout is every unary call's deadline.
+	RPCTimeout time.Duration
+	// HistoryLimit bounds JOIN_ROOM's BATCH_MESSAGES.
+	HistoryLimit int
+	// HeartbeatInterval is advertised in CONNECT_SUCCESS.
+	HeartbeatInterval time.Duration
+}
+
+// Server serves client sessions over TCP.
+type Server struct {
+	opts      Options
+	log       *slog.Logger
+	hub       *hub.Hub
+	seqPrefix string
+	seq       atomic.Uint64 // server-originated seq_ids
+	sessionN  atomic.Uint64
+
+	mu       sync.Mutex
+	sessions map[*hub.Session]struct{} // every open session, authenticated or not
+	stopping bool
+	wg       sync.WaitGroup
+}
+
+// New returns a server; Serve accepts its connections and ConsumeEvents
+// feeds it chat events.
+func New(opts Options) *Server {
+	return &Server{
+		opts: opts,
+		log:  opts.Logger,
+		hub: hub.New(hub.Limits{
+			QueueMessages: opts.QueueMessages,
+			QueueBytes:    opts.QueueBytes,
+			WriteTimeout:  opts.WriteTimeout,
+		}, opts.Logger),
+		seqPrefix: "s-" + opts.EdgeID + "-",
+		sessions:  make(map[*hub.Session]struct{}),
+	}
+}
+
+// serverHeader stamps a server-originated envelope.
+func (srv *Server) serverHeader() protocol.Header {
+	return protocol.Header{Time: time.Now(), SeqPrefix: srv.seqPrefix, SeqNum: srv.seq.Add(1)}
+}
+
+// Serve accepts connections on lis until ctx is done, then stops accepting,
+// flushes and closes every session, waits for their request loops to end and
+// returns nil. It closes lis.
+func (srv *Server) Serve(ctx context.Context, lis net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { lis.Close() })
+	defer stop()
+	var err error
+	for {
+		var conn net.Conn
+		conn, err = lis.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				err = nil
+				break
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if !errors.Is(err, net.ErrClosed) {
+				// EMFILE and friends: wait a little rather than spin.
+				srv.log.Warn("accept failed; retrying", "err", err)
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			err = fmt.Errorf("accept %s: %w", lis.Addr(), err)
+			break
+		}
+		srv.wg.Go(func() { srv.serveConn(ctx, conn) })
+	}
+	lis.Close()
+	srv.mu.Lock()
+	srv.stopping = true
+	for s := range srv.sessions {
+		s.CloseAfterFlush()
+	}
+	srv.mu.Unlock()
+	srv.wg.Wait()
+	return err
+}
+
+// addSession tracks s for the shutdown; false when the server is stopping.
+func (srv *Server) addSession(s *hub.Session) bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.stopping {
+		return false
+	}
+	srv.sessions[s] = struct{}{}
+	return true
+}
+
+func (srv *Server) removeSession(s *hub.Session) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	delete(srv.sessions, s)
+}
