@@ -1,0 +1,135 @@
+// Package standalone runs every Switchboard service in one process: auth and
+// chat each on its own loopback gRPC port (with reflection and health, the
+// same as their own binaries), and the TCP edge dialing them over real gRPC.
+// It is the embedded default: nothing to install, stores in one data folder.
+package standalone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"switchboard.dev/edge"
+	"switchboard.dev/platform/grpcserver"
+	"switchboard.dev/services/auth"
+	"switchboard.dev/services/chat"
+)
+
+// Config is the configuration of every part. DataDir, when set, overrides
+// the parts' own data folders; the edge's service addresses are taken from
+// the services' addresses so that the parts always agree.
+type Config struct {
+	// DataDir holds auth.db and chat.db.
+	DataDir string
+	// Auth configures the auth service.
+	Auth auth.Config
+	// Chat configures the chat service.
+	Chat chat.Config
+	// Edge configures the TCP edge.
+	Edge edge.Config
+	// Logger receives every part's records, each tagged with its part.
+	Logger *slog.Logger
+	// Ready, when set, is called once every listener is bound, with the
+	// addresses they listen on (useful with ":0" ports).
+	Ready func(Addrs)
+}
+
+// Addrs are the bound addresses of a running standalone.
+type Addrs struct {
+	// Edge is the TCP edge's address.
+	Edge net.Addr
+	// Auth is the auth service's gRPC address.
+	Auth net.Addr
+	// Chat is the chat service's gRPC address.
+	Chat net.Addr
+}
+
+// Run starts every part and blocks until ctx is done or a part fails. On
+// shutdown the edge stops first (its sessions are closed cleanly while the
+// services still answer), then the services drain and close their stores.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DataDir != "" {
+		cfg.Auth.DataDir = cfg.DataDir
+		cfg.Chat.DataDir = cfg.DataDir
+	}
+	var lis []net.Listener
+	closeAll := func() {
+		for _, l := range lis {
+			l.Close()
+		}
+	}
+	bind := func(l *net.Listener, addr string) error {
+		b, err := grpcserver.Listen(*l, addr)
+		if err != nil {
+			return err
+		}
+		*l = b
+		lis = append(lis, b)
+		return nil
+	}
+	if err := bind(&cfg.Auth.Listener, cfg.Auth.Addr); err != nil {
+		closeAll()
+		return err
+	}
+	if err := bind(&cfg.Chat.Listener, cfg.Chat.Addr); err != nil {
+		closeAll()
+		return err
+	}
+	if err := bind(&cfg.Edge.Listener, cfg.Edge.Addr); err != nil {
+		closeAll()
+		return err
+	}
+	cfg.Edge.AuthAddr = cfg.Auth.Listener.Addr().String()
+	cfg.Edge.ChatAddr = cfg.Chat.Listener.Addr().String()
+	cfg.Auth.Logger = log.With("part", "auth")
+	cfg.Chat.Logger = log.With("part", "chat")
+	cfg.Edge.Logger = log.With("part", "edge")
+	if cfg.Ready != nil {
+		cfg.Ready(Addrs{Edge: cfg.Edge.Listener.Addr(), Auth: cfg.Auth.Listener.Addr(), Chat: cfg.Chat.Listener.Addr()})
+	}
+
+	// The services outlive the edge: they stop only after it has returned.
+	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServices()
+	edgeCtx, stopEdge := context.WithCancel(ctx)
+	defer stopEdge()
+
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	fail := func(part string, err error) {
+		if err == nil {
+			return
+		}
+		mu.Lock()
+		errs = append(errs, fmt.Errorf("%s: %w", part, err))
+		mu.Unlock()
+		stopEdge() // a failed part takes the whole process down
+	}
+	for _, svc := range []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"auth", func(ctx context.Context) error { return auth.Run(ctx, cfg.Auth) }},
+		{"chat", func(ctx context.Context) error { return chat.Run(ctx, cfg.Chat) }},
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fail(svc.name, svc.run(svcCtx))
+		}()
+	}
+	fail("edge", edge.Run(edgeCtx, cfg.Edge))
+	stopServices()
+	wg.Wait()
+	return errors.Join(errs...)
+}
