@@ -14,11 +14,13 @@ import (
 	"switchboard.dev/deploy/standalone"
 	"switchboard.dev/platform/envflag"
 	"switchboard.dev/platform/logger"
+	"switchboard.dev/platform/procs"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	procs.Ensure(os.Getenv, procs.MinForStores) // see package procs: fsync with one P stalls everything
 	if err := run(ctx, os.Args[1:], os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "switchboard:", err)
 		os.Exit(1)

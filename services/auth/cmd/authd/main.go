@@ -11,12 +11,14 @@ import (
 
 	"switchboard.dev/platform/envflag"
 	"switchboard.dev/platform/logger"
+	"switchboard.dev/platform/procs"
 	"switchboard.dev/services/auth"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	procs.Ensure(os.Getenv, procs.MinForStores) // see package procs: fsync with one P stalls everything
 	if err := run(ctx, os.Args[1:], os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
