@@ -40,6 +40,10 @@ const (
 	ErrorReason_ERROR_REASON_INVALID_MESSAGE ErrorReason = 5
 	// ERROR_REASON_ROOM_EXISTS: a room with that id already exists.
 	ErrorReason_ERROR_REASON_ROOM_EXISTS ErrorReason = 6
+	// ERROR_REASON_USER_BANNED: the user is banned from the room.
+	ErrorReason_ERROR_REASON_USER_BANNED ErrorReason = 7
+	// ERROR_REASON_RATE_LIMITED: the user sends faster than the rate limit.
+	ErrorReason_ERROR_REASON_RATE_LIMITED ErrorReason = 8
 )
 
 // Enum value maps for ErrorReason.
@@ -52,6 +56,8 @@ var (
 		4: "ERROR_REASON_ROOM_FULL",
 		5: "ERROR_REASON_INVALID_MESSAGE",
 		6: "ERROR_REASON_ROOM_EXISTS",
+		7: "ERROR_REASON_USER_BANNED",
+		8: "ERROR_REASON_RATE_LIMITED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":     0,
@@ -61,6 +67,8 @@ var (
 		"ERROR_REASON_ROOM_FULL":       4,
 		"ERROR_REASON_INVALID_MESSAGE": 5,
 		"ERROR_REASON_ROOM_EXISTS":     6,
+		"ERROR_REASON_USER_BANNED":     7,
+		"ERROR_REASON_RATE_LIMITED":    8,
 	}
 )
 
@@ -89,6 +97,63 @@ func (x ErrorReason) Number() protoreflect.EnumNumber {
 // Deprecated: Use ErrorReason.Descriptor instead.
 func (ErrorReason) EnumDescriptor() ([]byte, []int) {
 	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{0}
+}
+
+// LeaveReason says why a membership ended.
+type LeaveReason int32
+
+const (
+	// LEAVE_REASON_UNSPECIFIED is never sent.
+	LeaveReason_LEAVE_REASON_UNSPECIFIED LeaveReason = 0
+	// LEAVE_REASON_LEFT: the user left.
+	LeaveReason_LEAVE_REASON_LEFT LeaveReason = 1
+	// LEAVE_REASON_KICKED: an operator ended the membership.
+	LeaveReason_LEAVE_REASON_KICKED LeaveReason = 2
+	// LEAVE_REASON_BANNED: an operator banned the user from the room.
+	LeaveReason_LEAVE_REASON_BANNED LeaveReason = 3
+)
+
+// Enum value maps for LeaveReason.
+var (
+	LeaveReason_name = map[int32]string{
+		0: "LEAVE_REASON_UNSPECIFIED",
+		1: "LEAVE_REASON_LEFT",
+		2: "LEAVE_REASON_KICKED",
+		3: "LEAVE_REASON_BANNED",
+	}
+	LeaveReason_value = map[string]int32{
+		"LEAVE_REASON_UNSPECIFIED": 0,
+		"LEAVE_REASON_LEFT":        1,
+		"LEAVE_REASON_KICKED":      2,
+		"LEAVE_REASON_BANNED":      3,
+	}
+)
+
+func (x LeaveReason) Enum() *LeaveReason {
+	p := new(LeaveReason)
+	*p = x
+	return p
+}
+
+func (x LeaveReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LeaveReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_switchboard_chat_v1_chat_proto_enumTypes[1].Descriptor()
+}
+
+func (LeaveReason) Type() protoreflect.EnumType {
+	return &file_switchboard_chat_v1_chat_proto_enumTypes[1]
+}
+
+func (x LeaveReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LeaveReason.Descriptor instead.
+func (LeaveReason) EnumDescriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{1}
 }
 
 // MessageType is the kind of a message's content.
@@ -140,11 +205,11 @@ func (x MessageType) String() string {
 }
 
 func (MessageType) Descriptor() protoreflect.EnumDescriptor {
-	return file_switchboard_chat_v1_chat_proto_enumTypes[1].Descriptor()
+	return file_switchboard_chat_v1_chat_proto_enumTypes[2].Descriptor()
 }
 
 func (MessageType) Type() protoreflect.EnumType {
-	return &file_switchboard_chat_v1_chat_proto_enumTypes[1]
+	return &file_switchboard_chat_v1_chat_proto_enumTypes[2]
 }
 
 func (x MessageType) Number() protoreflect.EnumNumber {
@@ -153,7 +218,7 @@ func (x MessageType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MessageType.Descriptor instead.
 func (MessageType) EnumDescriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{1}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{2}
 }
 
 // Room is a chat room as the backend created it.
@@ -170,9 +235,15 @@ type Room struct {
 	// member_count is the number of members now.
 	MemberCount int32 `protobuf:"varint,5,opt,name=member_count,json=memberCount,proto3" json:"member_count,omitempty"`
 	// created_at is when the room was created.
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// retention_messages keeps at most this many messages (the newest); 0
+	// means the service's default.
+	RetentionMessages int64 `protobuf:"varint,7,opt,name=retention_messages,json=retentionMessages,proto3" json:"retention_messages,omitempty"`
+	// retention_seconds keeps messages at most this old; 0 means the
+	// service's default.
+	RetentionSeconds int64 `protobuf:"varint,8,opt,name=retention_seconds,json=retentionSeconds,proto3" json:"retention_seconds,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Room) Reset() {
@@ -245,6 +316,20 @@ func (x *Room) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *Room) GetRetentionMessages() int64 {
+	if x != nil {
+		return x.RetentionMessages
+	}
+	return 0
+}
+
+func (x *Room) GetRetentionSeconds() int64 {
+	if x != nil {
+		return x.RetentionSeconds
+	}
+	return 0
 }
 
 // Member is a room member.
@@ -860,6 +945,163 @@ func (x *SendMessageResponse) GetMessage() *Message {
 	return nil
 }
 
+// SendMessageBatchRequest carries messages to send in order.
+type SendMessageBatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// items are at most 100 messages, each a SendMessageRequest.
+	Items         []*SendMessageRequest `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendMessageBatchRequest) Reset() {
+	*x = SendMessageBatchRequest{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendMessageBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendMessageBatchRequest) ProtoMessage() {}
+
+func (x *SendMessageBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendMessageBatchRequest.ProtoReflect.Descriptor instead.
+func (*SendMessageBatchRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SendMessageBatchRequest) GetItems() []*SendMessageRequest {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+// SendMessageBatchResponse has one result per item, in order.
+type SendMessageBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// results[i] is the outcome of items[i].
+	Results       []*SendMessageResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendMessageBatchResponse) Reset() {
+	*x = SendMessageBatchResponse{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendMessageBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendMessageBatchResponse) ProtoMessage() {}
+
+func (x *SendMessageBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendMessageBatchResponse.ProtoReflect.Descriptor instead.
+func (*SendMessageBatchResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SendMessageBatchResponse) GetResults() []*SendMessageResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// SendMessageResult is the outcome of one batch item: a stored message or a
+// refusal.
+type SendMessageResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// message is the stored message; unset when the item was refused.
+	Message *Message `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// error_reason says why the item was refused.
+	ErrorReason ErrorReason `protobuf:"varint,2,opt,name=error_reason,json=errorReason,proto3,enum=switchboard.chat.v1.ErrorReason" json:"error_reason,omitempty"`
+	// error_message describes the refusal for people (never internal detail).
+	ErrorMessage  string `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendMessageResult) Reset() {
+	*x = SendMessageResult{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendMessageResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendMessageResult) ProtoMessage() {}
+
+func (x *SendMessageResult) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendMessageResult.ProtoReflect.Descriptor instead.
+func (*SendMessageResult) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SendMessageResult) GetMessage() *Message {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *SendMessageResult) GetErrorReason() ErrorReason {
+	if x != nil {
+		return x.ErrorReason
+	}
+	return ErrorReason_ERROR_REASON_UNSPECIFIED
+}
+
+func (x *SendMessageResult) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
 // ListMessagesRequest selects a page of a room's history, oldest first.
 // With after_id set: the oldest messages with ids above it. With before_id
 // set: the newest messages with ids below it. With neither: the newest.
@@ -881,7 +1123,7 @@ type ListMessagesRequest struct {
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[10]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +1135,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[10]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1148,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{10}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListMessagesRequest) GetRoomId() int64 {
@@ -958,7 +1200,7 @@ type ListMessagesResponse struct {
 
 func (x *ListMessagesResponse) Reset() {
 	*x = ListMessagesResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[11]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1212,7 @@ func (x *ListMessagesResponse) String() string {
 func (*ListMessagesResponse) ProtoMessage() {}
 
 func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[11]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1225,7 @@ func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{11}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListMessagesResponse) GetMessages() []*Message {
@@ -1011,7 +1253,7 @@ type ListUserRoomsRequest struct {
 
 func (x *ListUserRoomsRequest) Reset() {
 	*x = ListUserRoomsRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[12]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1265,7 @@ func (x *ListUserRoomsRequest) String() string {
 func (*ListUserRoomsRequest) ProtoMessage() {}
 
 func (x *ListUserRoomsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[12]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1278,7 @@ func (x *ListUserRoomsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUserRoomsRequest.ProtoReflect.Descriptor instead.
 func (*ListUserRoomsRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{12}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListUserRoomsRequest) GetUserId() int64 {
@@ -1057,7 +1299,7 @@ type ListUserRoomsResponse struct {
 
 func (x *ListUserRoomsResponse) Reset() {
 	*x = ListUserRoomsResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[13]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1311,7 @@ func (x *ListUserRoomsResponse) String() string {
 func (*ListUserRoomsResponse) ProtoMessage() {}
 
 func (x *ListUserRoomsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[13]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,12 +1324,104 @@ func (x *ListUserRoomsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUserRoomsResponse.ProtoReflect.Descriptor instead.
 func (*ListUserRoomsResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{13}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListUserRoomsResponse) GetRoomIds() []int64 {
 	if x != nil {
 		return x.RoomIds
+	}
+	return nil
+}
+
+// ListBlocksRequest names a user.
+type ListBlocksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the blocking user.
+	UserId        int64 `protobuf:"varint,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBlocksRequest) Reset() {
+	*x = ListBlocksRequest{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBlocksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBlocksRequest) ProtoMessage() {}
+
+func (x *ListBlocksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBlocksRequest.ProtoReflect.Descriptor instead.
+func (*ListBlocksRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListBlocksRequest) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+// ListBlocksResponse lists the users a user blocks.
+type ListBlocksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// blocked_user_ids are the blocked users.
+	BlockedUserIds []int64 `protobuf:"varint,1,rep,packed,name=blocked_user_ids,json=blockedUserIds,proto3" json:"blocked_user_ids,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ListBlocksResponse) Reset() {
+	*x = ListBlocksResponse{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBlocksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBlocksResponse) ProtoMessage() {}
+
+func (x *ListBlocksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBlocksResponse.ProtoReflect.Descriptor instead.
+func (*ListBlocksResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListBlocksResponse) GetBlockedUserIds() []int64 {
+	if x != nil {
+		return x.BlockedUserIds
 	}
 	return nil
 }
@@ -1107,7 +1441,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[14]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1453,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[14]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1466,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{14}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SubscribeRequest) GetEdgeId() string {
@@ -1166,7 +1500,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[15]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1512,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[15]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1525,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{15}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SubscribeResponse) GetEvents() []*Event {
@@ -1229,6 +1563,9 @@ type Event struct {
 	//	*Event_MessagePosted
 	//	*Event_MemberJoined
 	//	*Event_MemberLeft
+	//	*Event_UserBlocked
+	//	*Event_UserUnblocked
+	//	*Event_RoomDeleted
 	Payload       isEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1236,7 +1573,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[16]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1585,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[16]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1598,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{16}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -1312,6 +1649,33 @@ func (x *Event) GetMemberLeft() *MemberLeft {
 	return nil
 }
 
+func (x *Event) GetUserBlocked() *UserBlocked {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_UserBlocked); ok {
+			return x.UserBlocked
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetUserUnblocked() *UserUnblocked {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_UserUnblocked); ok {
+			return x.UserUnblocked
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetRoomDeleted() *RoomDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_RoomDeleted); ok {
+			return x.RoomDeleted
+		}
+	}
+	return nil
+}
+
 type isEvent_Payload interface {
 	isEvent_Payload()
 }
@@ -1331,11 +1695,32 @@ type Event_MemberLeft struct {
 	MemberLeft *MemberLeft `protobuf:"bytes,5,opt,name=member_left,json=memberLeft,proto3,oneof"`
 }
 
+type Event_UserBlocked struct {
+	// user_blocked is a new block (room_id 0).
+	UserBlocked *UserBlocked `protobuf:"bytes,6,opt,name=user_blocked,json=userBlocked,proto3,oneof"`
+}
+
+type Event_UserUnblocked struct {
+	// user_unblocked is a lifted block (room_id 0).
+	UserUnblocked *UserUnblocked `protobuf:"bytes,7,opt,name=user_unblocked,json=userUnblocked,proto3,oneof"`
+}
+
+type Event_RoomDeleted struct {
+	// room_deleted is the end of a room and of all its memberships.
+	RoomDeleted *RoomDeleted `protobuf:"bytes,8,opt,name=room_deleted,json=roomDeleted,proto3,oneof"`
+}
+
 func (*Event_MessagePosted) isEvent_Payload() {}
 
 func (*Event_MemberJoined) isEvent_Payload() {}
 
 func (*Event_MemberLeft) isEvent_Payload() {}
+
+func (*Event_UserBlocked) isEvent_Payload() {}
+
+func (*Event_UserUnblocked) isEvent_Payload() {}
+
+func (*Event_RoomDeleted) isEvent_Payload() {}
 
 // MessagePosted is a new message in a room.
 type MessagePosted struct {
@@ -1350,7 +1735,7 @@ type MessagePosted struct {
 
 func (x *MessagePosted) Reset() {
 	*x = MessagePosted{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[17]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1362,7 +1747,7 @@ func (x *MessagePosted) String() string {
 func (*MessagePosted) ProtoMessage() {}
 
 func (x *MessagePosted) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[17]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1375,7 +1760,7 @@ func (x *MessagePosted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessagePosted.ProtoReflect.Descriptor instead.
 func (*MessagePosted) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{17}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *MessagePosted) GetMessage() *Message {
@@ -1409,7 +1794,7 @@ type MemberJoined struct {
 
 func (x *MemberJoined) Reset() {
 	*x = MemberJoined{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +1806,7 @@ func (x *MemberJoined) String() string {
 func (*MemberJoined) ProtoMessage() {}
 
 func (x *MemberJoined) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +1819,7 @@ func (x *MemberJoined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberJoined.ProtoReflect.Descriptor instead.
 func (*MemberJoined) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{18}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MemberJoined) GetUserId() int64 {
@@ -1475,14 +1860,16 @@ type MemberLeft struct {
 	// member_count is the number of members after the leave.
 	MemberCount int32 `protobuf:"varint,3,opt,name=member_count,json=memberCount,proto3" json:"member_count,omitempty"`
 	// origin is the session that left (empty when an operator ended it).
-	Origin        *Origin `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"`
+	Origin *Origin `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"`
+	// reason says why the membership ended.
+	Reason        LeaveReason `protobuf:"varint,5,opt,name=reason,proto3,enum=switchboard.chat.v1.LeaveReason" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MemberLeft) Reset() {
 	*x = MemberLeft{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1881,7 @@ func (x *MemberLeft) String() string {
 func (*MemberLeft) ProtoMessage() {}
 
 func (x *MemberLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1894,7 @@ func (x *MemberLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberLeft.ProtoReflect.Descriptor instead.
 func (*MemberLeft) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{19}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *MemberLeft) GetUserId() int64 {
@@ -1538,6 +1925,170 @@ func (x *MemberLeft) GetOrigin() *Origin {
 	return nil
 }
 
+func (x *MemberLeft) GetReason() LeaveReason {
+	if x != nil {
+		return x.Reason
+	}
+	return LeaveReason_LEAVE_REASON_UNSPECIFIED
+}
+
+// UserBlocked is a new block: user_id stops receiving blocked_user_id's
+// messages.
+type UserBlocked struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the blocking user.
+	UserId int64 `protobuf:"varint,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// blocked_user_id is the blocked user.
+	BlockedUserId int64 `protobuf:"varint,2,opt,name=blocked_user_id,json=blockedUserId,proto3" json:"blocked_user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserBlocked) Reset() {
+	*x = UserBlocked{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserBlocked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserBlocked) ProtoMessage() {}
+
+func (x *UserBlocked) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserBlocked.ProtoReflect.Descriptor instead.
+func (*UserBlocked) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *UserBlocked) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+func (x *UserBlocked) GetBlockedUserId() int64 {
+	if x != nil {
+		return x.BlockedUserId
+	}
+	return 0
+}
+
+// UserUnblocked is a lifted block.
+type UserUnblocked struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the blocking user.
+	UserId int64 `protobuf:"varint,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// blocked_user_id is the user no longer blocked.
+	BlockedUserId int64 `protobuf:"varint,2,opt,name=blocked_user_id,json=blockedUserId,proto3" json:"blocked_user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserUnblocked) Reset() {
+	*x = UserUnblocked{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserUnblocked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserUnblocked) ProtoMessage() {}
+
+func (x *UserUnblocked) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserUnblocked.ProtoReflect.Descriptor instead.
+func (*UserUnblocked) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *UserUnblocked) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+func (x *UserUnblocked) GetBlockedUserId() int64 {
+	if x != nil {
+		return x.BlockedUserId
+	}
+	return 0
+}
+
+// RoomDeleted is the end of a room; its members were user_ids.
+type RoomDeleted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// member_ids are the members the room had.
+	MemberIds     []int64 `protobuf:"varint,1,rep,packed,name=member_ids,json=memberIds,proto3" json:"member_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomDeleted) Reset() {
+	*x = RoomDeleted{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomDeleted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomDeleted) ProtoMessage() {}
+
+func (x *RoomDeleted) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomDeleted.ProtoReflect.Descriptor instead.
+func (*RoomDeleted) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RoomDeleted) GetMemberIds() []int64 {
+	if x != nil {
+		return x.MemberIds
+	}
+	return nil
+}
+
 // CreateRoomRequest describes a new room.
 type CreateRoomRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1548,14 +2099,20 @@ type CreateRoomRequest struct {
 	// max_members is the member limit; 0 means the service's default limit.
 	MaxMembers int32 `protobuf:"varint,3,opt,name=max_members,json=maxMembers,proto3" json:"max_members,omitempty"`
 	// invite_only rooms admit invited users only.
-	InviteOnly    bool `protobuf:"varint,4,opt,name=invite_only,json=inviteOnly,proto3" json:"invite_only,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	InviteOnly bool `protobuf:"varint,4,opt,name=invite_only,json=inviteOnly,proto3" json:"invite_only,omitempty"`
+	// retention_messages keeps at most this many messages; 0 means the
+	// service's default.
+	RetentionMessages int64 `protobuf:"varint,5,opt,name=retention_messages,json=retentionMessages,proto3" json:"retention_messages,omitempty"`
+	// retention_seconds keeps messages at most this old; 0 means the
+	// service's default.
+	RetentionSeconds int64 `protobuf:"varint,6,opt,name=retention_seconds,json=retentionSeconds,proto3" json:"retention_seconds,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *CreateRoomRequest) Reset() {
 	*x = CreateRoomRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +2124,7 @@ func (x *CreateRoomRequest) String() string {
 func (*CreateRoomRequest) ProtoMessage() {}
 
 func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +2137,7 @@ func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoomRequest.ProtoReflect.Descriptor instead.
 func (*CreateRoomRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{20}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateRoomRequest) GetId() int64 {
@@ -1611,6 +2168,20 @@ func (x *CreateRoomRequest) GetInviteOnly() bool {
 	return false
 }
 
+func (x *CreateRoomRequest) GetRetentionMessages() int64 {
+	if x != nil {
+		return x.RetentionMessages
+	}
+	return 0
+}
+
+func (x *CreateRoomRequest) GetRetentionSeconds() int64 {
+	if x != nil {
+		return x.RetentionSeconds
+	}
+	return 0
+}
+
 // CreateRoomResponse is the created room.
 type CreateRoomResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1622,7 +2193,7 @@ type CreateRoomResponse struct {
 
 func (x *CreateRoomResponse) Reset() {
 	*x = CreateRoomResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +2205,7 @@ func (x *CreateRoomResponse) String() string {
 func (*CreateRoomResponse) ProtoMessage() {}
 
 func (x *CreateRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +2218,7 @@ func (x *CreateRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoomResponse.ProtoReflect.Descriptor instead.
 func (*CreateRoomResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{21}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateRoomResponse) GetRoom() *Room {
@@ -1668,7 +2239,7 @@ type GetRoomRequest struct {
 
 func (x *GetRoomRequest) Reset() {
 	*x = GetRoomRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +2251,7 @@ func (x *GetRoomRequest) String() string {
 func (*GetRoomRequest) ProtoMessage() {}
 
 func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +2264,7 @@ func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomRequest.ProtoReflect.Descriptor instead.
 func (*GetRoomRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{22}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetRoomRequest) GetId() int64 {
@@ -1714,7 +2285,7 @@ type GetRoomResponse struct {
 
 func (x *GetRoomResponse) Reset() {
 	*x = GetRoomResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +2297,7 @@ func (x *GetRoomResponse) String() string {
 func (*GetRoomResponse) ProtoMessage() {}
 
 func (x *GetRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +2310,7 @@ func (x *GetRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomResponse.ProtoReflect.Descriptor instead.
 func (*GetRoomResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{23}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetRoomResponse) GetRoom() *Room {
@@ -1762,7 +2333,7 @@ type InviteMemberRequest struct {
 
 func (x *InviteMemberRequest) Reset() {
 	*x = InviteMemberRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +2345,7 @@ func (x *InviteMemberRequest) String() string {
 func (*InviteMemberRequest) ProtoMessage() {}
 
 func (x *InviteMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +2358,7 @@ func (x *InviteMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteMemberRequest.ProtoReflect.Descriptor instead.
 func (*InviteMemberRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{24}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *InviteMemberRequest) GetRoomId() int64 {
@@ -1813,7 +2384,7 @@ type InviteMemberResponse struct {
 
 func (x *InviteMemberResponse) Reset() {
 	*x = InviteMemberResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +2396,7 @@ func (x *InviteMemberResponse) String() string {
 func (*InviteMemberResponse) ProtoMessage() {}
 
 func (x *InviteMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,14 +2409,898 @@ func (x *InviteMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteMemberResponse.ProtoReflect.Descriptor instead.
 func (*InviteMemberResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{25}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{33}
+}
+
+// ListRoomsRequest selects a page of rooms.
+type ListRoomsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// after_id starts the page after this room id (0: from the first).
+	AfterId int64 `protobuf:"varint,1,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
+	// limit bounds the page (at most 1000; 0 means 100).
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRoomsRequest) Reset() {
+	*x = ListRoomsRequest{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRoomsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRoomsRequest) ProtoMessage() {}
+
+func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRoomsRequest.ProtoReflect.Descriptor instead.
+func (*ListRoomsRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListRoomsRequest) GetAfterId() int64 {
+	if x != nil {
+		return x.AfterId
+	}
+	return 0
+}
+
+func (x *ListRoomsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ListRoomsResponse is a page of rooms in id order.
+type ListRoomsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// rooms are in increasing id order.
+	Rooms []*Room `protobuf:"bytes,1,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	// has_more is true when rooms with higher ids exist.
+	HasMore       bool `protobuf:"varint,2,opt,name=has_more,json=hasMore,proto3" json:"has_more,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRoomsResponse) Reset() {
+	*x = ListRoomsResponse{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRoomsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRoomsResponse) ProtoMessage() {}
+
+func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRoomsResponse.ProtoReflect.Descriptor instead.
+func (*ListRoomsResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListRoomsResponse) GetRooms() []*Room {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
+func (x *ListRoomsResponse) GetHasMore() bool {
+	if x != nil {
+		return x.HasMore
+	}
+	return false
+}
+
+// DeleteRoomRequest names a room.
+type DeleteRoomRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the room id.
+	Id            int64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteRoomRequest) Reset() {
+	*x = DeleteRoomRequest{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteRoomRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteRoomRequest) ProtoMessage() {}
+
+func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteRoomRequest.ProtoReflect.Descriptor instead.
+func (*DeleteRoomRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *DeleteRoomRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+// DeleteRoomResponse is empty.
+type DeleteRoomResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteRoomResponse) Reset() {
+	*x = DeleteRoomResponse{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteRoomResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteRoomResponse) ProtoMessage() {}
+
+func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteRoomResponse.ProtoReflect.Descriptor instead.
+func (*DeleteRoomResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{37}
+}
+
+// BanMemberRequest bans a user from a room.
+type BanMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// room_id is the room.
+	RoomId int64 `protobuf:"varint,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// user_id is the banned user.
+	UserId        int64 `protobuf:"varint,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BanMemberRequest) Reset() {
+	*x = BanMemberRequest{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BanMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BanMemberRequest) ProtoMessage() {}
+
+func (x *BanMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BanMemberRequest.ProtoReflect.Descriptor instead.
+func (*BanMemberRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *BanMemberRequest) GetRoomId() int64 {
+	if x != nil {
+		return x.RoomId
+	}
+	return 0
+}
+
+func (x *BanMemberRequest) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+// BanMemberResponse is empty.
+type BanMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BanMemberResponse) Reset() {
+	*x = BanMemberResponse{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BanMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BanMemberResponse) ProtoMessage() {}
+
+func (x *BanMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BanMemberResponse.ProtoReflect.Descriptor instead.
+func (*BanMemberResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{39}
+}
+
+// UnbanMemberRequest lifts a ban.
+type UnbanMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// room_id is the room.
+	RoomId int64 `protobuf:"varint,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// user_id is the user.
+	UserId        int64 `protobuf:"varint,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnbanMemberRequest) Reset() {
+	*x = UnbanMemberRequest{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnbanMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnbanMemberRequest) ProtoMessage() {}
+
+func (x *UnbanMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnbanMemberRequest.ProtoReflect.Descriptor instead.
+func (*UnbanMemberRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *UnbanMemberRequest) GetRoomId() int64 {
+	if x != nil {
+		return x.RoomId
+	}
+	return 0
+}
+
+func (x *UnbanMemberRequest) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+// UnbanMemberResponse is empty.
+type UnbanMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnbanMemberResponse) Reset() {
+	*x = UnbanMemberResponse{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnbanMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnbanMemberResponse) ProtoMessage() {}
+
+func (x *UnbanMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnbanMemberResponse.ProtoReflect.Descriptor instead.
+func (*UnbanMemberResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{41}
+}
+
+// KickMemberRequest ends a membership.
+type KickMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// room_id is the room.
+	RoomId int64 `protobuf:"varint,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// user_id is the member.
+	UserId        int64 `protobuf:"varint,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KickMemberRequest) Reset() {
+	*x = KickMemberRequest{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KickMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KickMemberRequest) ProtoMessage() {}
+
+func (x *KickMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KickMemberRequest.ProtoReflect.Descriptor instead.
+func (*KickMemberRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *KickMemberRequest) GetRoomId() int64 {
+	if x != nil {
+		return x.RoomId
+	}
+	return 0
+}
+
+func (x *KickMemberRequest) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+// KickMemberResponse is empty.
+type KickMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KickMemberResponse) Reset() {
+	*x = KickMemberResponse{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KickMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KickMemberResponse) ProtoMessage() {}
+
+func (x *KickMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KickMemberResponse.ProtoReflect.Descriptor instead.
+func (*KickMemberResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{43}
+}
+
+// BlockUserRequest makes user_id block blocked_user_id.
+type BlockUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the blocking user.
+	UserId int64 `protobuf:"varint,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// blocked_user_id is the blocked user; not user_id.
+	BlockedUserId int64 `protobuf:"varint,2,opt,name=blocked_user_id,json=blockedUserId,proto3" json:"blocked_user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockUserRequest) Reset() {
+	*x = BlockUserRequest{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockUserRequest) ProtoMessage() {}
+
+func (x *BlockUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockUserRequest.ProtoReflect.Descriptor instead.
+func (*BlockUserRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *BlockUserRequest) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+func (x *BlockUserRequest) GetBlockedUserId() int64 {
+	if x != nil {
+		return x.BlockedUserId
+	}
+	return 0
+}
+
+// BlockUserResponse is empty.
+type BlockUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockUserResponse) Reset() {
+	*x = BlockUserResponse{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockUserResponse) ProtoMessage() {}
+
+func (x *BlockUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockUserResponse.ProtoReflect.Descriptor instead.
+func (*BlockUserResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{45}
+}
+
+// UnblockUserRequest lifts a block.
+type UnblockUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the blocking user.
+	UserId int64 `protobuf:"varint,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// blocked_user_id is the blocked user.
+	BlockedUserId int64 `protobuf:"varint,2,opt,name=blocked_user_id,json=blockedUserId,proto3" json:"blocked_user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnblockUserRequest) Reset() {
+	*x = UnblockUserRequest{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnblockUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnblockUserRequest) ProtoMessage() {}
+
+func (x *UnblockUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnblockUserRequest.ProtoReflect.Descriptor instead.
+func (*UnblockUserRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *UnblockUserRequest) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+func (x *UnblockUserRequest) GetBlockedUserId() int64 {
+	if x != nil {
+		return x.BlockedUserId
+	}
+	return 0
+}
+
+// UnblockUserResponse is empty.
+type UnblockUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnblockUserResponse) Reset() {
+	*x = UnblockUserResponse{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnblockUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnblockUserResponse) ProtoMessage() {}
+
+func (x *UnblockUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnblockUserResponse.ProtoReflect.Descriptor instead.
+func (*UnblockUserResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{47}
+}
+
+// ListRoomMessagesRequest selects a page of a room's history, as
+// ListMessagesRequest does, for the backend.
+type ListRoomMessagesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// room_id is the room to read.
+	RoomId int64 `protobuf:"varint,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// after_id, when positive, starts the page after this message id.
+	AfterId int64 `protobuf:"varint,2,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
+	// before_id, when positive, ends the page before this message id.
+	BeforeId int64 `protobuf:"varint,3,opt,name=before_id,json=beforeId,proto3" json:"before_id,omitempty"`
+	// limit bounds the page (at most 100; 0 means 100).
+	Limit         int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRoomMessagesRequest) Reset() {
+	*x = ListRoomMessagesRequest{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRoomMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRoomMessagesRequest) ProtoMessage() {}
+
+func (x *ListRoomMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRoomMessagesRequest.ProtoReflect.Descriptor instead.
+func (*ListRoomMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListRoomMessagesRequest) GetRoomId() int64 {
+	if x != nil {
+		return x.RoomId
+	}
+	return 0
+}
+
+func (x *ListRoomMessagesRequest) GetAfterId() int64 {
+	if x != nil {
+		return x.AfterId
+	}
+	return 0
+}
+
+func (x *ListRoomMessagesRequest) GetBeforeId() int64 {
+	if x != nil {
+		return x.BeforeId
+	}
+	return 0
+}
+
+func (x *ListRoomMessagesRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ListRoomMessagesResponse is a page of history.
+type ListRoomMessagesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// messages are in increasing id order.
+	Messages []*Message `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	// has_more is true when more messages lie beyond the page in the
+	// direction read.
+	HasMore       bool `protobuf:"varint,2,opt,name=has_more,json=hasMore,proto3" json:"has_more,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRoomMessagesResponse) Reset() {
+	*x = ListRoomMessagesResponse{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRoomMessagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRoomMessagesResponse) ProtoMessage() {}
+
+func (x *ListRoomMessagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRoomMessagesResponse.ProtoReflect.Descriptor instead.
+func (*ListRoomMessagesResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListRoomMessagesResponse) GetMessages() []*Message {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *ListRoomMessagesResponse) GetHasMore() bool {
+	if x != nil {
+		return x.HasMore
+	}
+	return false
+}
+
+// PostSystemMessageRequest is a system message for a room.
+type PostSystemMessageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// room_id is the room.
+	RoomId int64 `protobuf:"varint,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// content is the message body, validated like any message's.
+	Content       string `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostSystemMessageRequest) Reset() {
+	*x = PostSystemMessageRequest{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostSystemMessageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostSystemMessageRequest) ProtoMessage() {}
+
+func (x *PostSystemMessageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostSystemMessageRequest.ProtoReflect.Descriptor instead.
+func (*PostSystemMessageRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *PostSystemMessageRequest) GetRoomId() int64 {
+	if x != nil {
+		return x.RoomId
+	}
+	return 0
+}
+
+func (x *PostSystemMessageRequest) GetContent() string {
+	if x != nil {
+		return x.Content
+	}
+	return ""
+}
+
+// PostSystemMessageResponse is the stored message.
+type PostSystemMessageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// message is the message as stored.
+	Message       *Message `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostSystemMessageResponse) Reset() {
+	*x = PostSystemMessageResponse{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostSystemMessageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostSystemMessageResponse) ProtoMessage() {}
+
+func (x *PostSystemMessageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostSystemMessageResponse.ProtoReflect.Descriptor instead.
+func (*PostSystemMessageResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *PostSystemMessageResponse) GetMessage() *Message {
+	if x != nil {
+		return x.Message
+	}
+	return nil
 }
 
 var File_switchboard_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x1eswitchboard/chat/v1/chat.proto\x12\x13switchboard.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x01\n" +
+	"\x1eswitchboard/chat/v1/chat.proto\x12\x13switchboard.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x02\n" +
 	"\x04Room\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
@@ -1855,7 +3310,9 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"inviteOnly\x12!\n" +
 	"\fmember_count\x18\x05 \x01(\x05R\vmemberCount\x129\n" +
 	"\n" +
-	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"v\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12-\n" +
+	"\x12retention_messages\x18\a \x01(\x03R\x11retentionMessages\x12+\n" +
+	"\x11retention_seconds\x18\b \x01(\x03R\x10retentionSeconds\"v\n" +
 	"\x06Member\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x02 \x01(\tR\bnickname\x127\n" +
@@ -1897,7 +3354,15 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\fmessage_type\x18\x05 \x01(\x0e2 .switchboard.chat.v1.MessageTypeR\vmessageType\x123\n" +
 	"\x06origin\x18\x06 \x01(\v2\x1b.switchboard.chat.v1.OriginR\x06origin\"M\n" +
 	"\x13SendMessageResponse\x126\n" +
-	"\amessage\x18\x01 \x01(\v2\x1c.switchboard.chat.v1.MessageR\amessage\"\x95\x01\n" +
+	"\amessage\x18\x01 \x01(\v2\x1c.switchboard.chat.v1.MessageR\amessage\"X\n" +
+	"\x17SendMessageBatchRequest\x12=\n" +
+	"\x05items\x18\x01 \x03(\v2'.switchboard.chat.v1.SendMessageRequestR\x05items\"\\\n" +
+	"\x18SendMessageBatchResponse\x12@\n" +
+	"\aresults\x18\x01 \x03(\v2&.switchboard.chat.v1.SendMessageResultR\aresults\"\xb5\x01\n" +
+	"\x11SendMessageResult\x126\n" +
+	"\amessage\x18\x01 \x01(\v2\x1c.switchboard.chat.v1.MessageR\amessage\x12C\n" +
+	"\ferror_reason\x18\x02 \x01(\x0e2 .switchboard.chat.v1.ErrorReasonR\verrorReason\x12#\n" +
+	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\"\x95\x01\n" +
 	"\x13ListMessagesRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\x03R\x06roomId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\x03R\x06userId\x12\x19\n" +
@@ -1910,7 +3375,11 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\x14ListUserRoomsRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\x03R\x06userId\"2\n" +
 	"\x15ListUserRoomsResponse\x12\x19\n" +
-	"\broom_ids\x18\x01 \x03(\x03R\aroomIds\"[\n" +
+	"\broom_ids\x18\x01 \x03(\x03R\aroomIds\",\n" +
+	"\x11ListBlocksRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\x03R\x06userId\">\n" +
+	"\x12ListBlocksResponse\x12(\n" +
+	"\x10blocked_user_ids\x18\x01 \x03(\x03R\x0eblockedUserIds\"[\n" +
 	"\x10SubscribeRequest\x12\x17\n" +
 	"\aedge_id\x18\x01 \x01(\tR\x06edgeId\x12 \n" +
 	"\tafter_seq\x18\x02 \x01(\x04H\x00R\bafterSeq\x88\x01\x01B\f\n" +
@@ -1919,14 +3388,17 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\x11SubscribeResponse\x122\n" +
 	"\x06events\x18\x01 \x03(\v2\x1a.switchboard.chat.v1.EventR\x06events\x12\x19\n" +
 	"\bhead_seq\x18\x02 \x01(\x04R\aheadSeq\x12\x1c\n" +
-	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\x98\x02\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\xf3\x03\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\x03R\x06roomId\x12K\n" +
 	"\x0emessage_posted\x18\x03 \x01(\v2\".switchboard.chat.v1.MessagePostedH\x00R\rmessagePosted\x12H\n" +
 	"\rmember_joined\x18\x04 \x01(\v2!.switchboard.chat.v1.MemberJoinedH\x00R\fmemberJoined\x12B\n" +
 	"\vmember_left\x18\x05 \x01(\v2\x1f.switchboard.chat.v1.MemberLeftH\x00R\n" +
-	"memberLeftB\t\n" +
+	"memberLeft\x12E\n" +
+	"\fuser_blocked\x18\x06 \x01(\v2 .switchboard.chat.v1.UserBlockedH\x00R\vuserBlocked\x12K\n" +
+	"\x0euser_unblocked\x18\a \x01(\v2\".switchboard.chat.v1.UserUnblockedH\x00R\ruserUnblocked\x12E\n" +
+	"\froom_deleted\x18\b \x01(\v2 .switchboard.chat.v1.RoomDeletedH\x00R\vroomDeletedB\t\n" +
 	"\apayload\"|\n" +
 	"\rMessagePosted\x126\n" +
 	"\amessage\x18\x01 \x01(\v2\x1c.switchboard.chat.v1.MessageR\amessage\x123\n" +
@@ -1935,20 +3407,32 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x02 \x01(\tR\bnickname\x12!\n" +
 	"\fmember_count\x18\x03 \x01(\x05R\vmemberCount\x123\n" +
-	"\x06origin\x18\x04 \x01(\v2\x1b.switchboard.chat.v1.OriginR\x06origin\"\x99\x01\n" +
+	"\x06origin\x18\x04 \x01(\v2\x1b.switchboard.chat.v1.OriginR\x06origin\"\xd3\x01\n" +
 	"\n" +
 	"MemberLeft\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x02 \x01(\tR\bnickname\x12!\n" +
 	"\fmember_count\x18\x03 \x01(\x05R\vmemberCount\x123\n" +
-	"\x06origin\x18\x04 \x01(\v2\x1b.switchboard.chat.v1.OriginR\x06origin\"y\n" +
+	"\x06origin\x18\x04 \x01(\v2\x1b.switchboard.chat.v1.OriginR\x06origin\x128\n" +
+	"\x06reason\x18\x05 \x01(\x0e2 .switchboard.chat.v1.LeaveReasonR\x06reason\"N\n" +
+	"\vUserBlocked\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12&\n" +
+	"\x0fblocked_user_id\x18\x02 \x01(\x03R\rblockedUserId\"P\n" +
+	"\rUserUnblocked\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12&\n" +
+	"\x0fblocked_user_id\x18\x02 \x01(\x03R\rblockedUserId\",\n" +
+	"\vRoomDeleted\x12\x1d\n" +
+	"\n" +
+	"member_ids\x18\x01 \x03(\x03R\tmemberIds\"\xd5\x01\n" +
 	"\x11CreateRoomRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
 	"\vmax_members\x18\x03 \x01(\x05R\n" +
 	"maxMembers\x12\x1f\n" +
 	"\vinvite_only\x18\x04 \x01(\bR\n" +
-	"inviteOnly\"C\n" +
+	"inviteOnly\x12-\n" +
+	"\x12retention_messages\x18\x05 \x01(\x03R\x11retentionMessages\x12+\n" +
+	"\x11retention_seconds\x18\x06 \x01(\x03R\x10retentionSeconds\"C\n" +
 	"\x12CreateRoomResponse\x12-\n" +
 	"\x04room\x18\x01 \x01(\v2\x19.switchboard.chat.v1.RoomR\x04room\" \n" +
 	"\x0eGetRoomRequest\x12\x0e\n" +
@@ -1958,7 +3442,49 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\x13InviteMemberRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\x03R\x06roomId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\x03R\x06userId\"\x16\n" +
-	"\x14InviteMemberResponse*\xe3\x01\n" +
+	"\x14InviteMemberResponse\"C\n" +
+	"\x10ListRoomsRequest\x12\x19\n" +
+	"\bafter_id\x18\x01 \x01(\x03R\aafterId\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"_\n" +
+	"\x11ListRoomsResponse\x12/\n" +
+	"\x05rooms\x18\x01 \x03(\v2\x19.switchboard.chat.v1.RoomR\x05rooms\x12\x19\n" +
+	"\bhas_more\x18\x02 \x01(\bR\ahasMore\"#\n" +
+	"\x11DeleteRoomRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\"\x14\n" +
+	"\x12DeleteRoomResponse\"D\n" +
+	"\x10BanMemberRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\x03R\x06roomId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\x03R\x06userId\"\x13\n" +
+	"\x11BanMemberResponse\"F\n" +
+	"\x12UnbanMemberRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\x03R\x06roomId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\x03R\x06userId\"\x15\n" +
+	"\x13UnbanMemberResponse\"E\n" +
+	"\x11KickMemberRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\x03R\x06roomId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\x03R\x06userId\"\x14\n" +
+	"\x12KickMemberResponse\"S\n" +
+	"\x10BlockUserRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12&\n" +
+	"\x0fblocked_user_id\x18\x02 \x01(\x03R\rblockedUserId\"\x13\n" +
+	"\x11BlockUserResponse\"U\n" +
+	"\x12UnblockUserRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12&\n" +
+	"\x0fblocked_user_id\x18\x02 \x01(\x03R\rblockedUserId\"\x15\n" +
+	"\x13UnblockUserResponse\"\x80\x01\n" +
+	"\x17ListRoomMessagesRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\x03R\x06roomId\x12\x19\n" +
+	"\bafter_id\x18\x02 \x01(\x03R\aafterId\x12\x1b\n" +
+	"\tbefore_id\x18\x03 \x01(\x03R\bbeforeId\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\"o\n" +
+	"\x18ListRoomMessagesResponse\x128\n" +
+	"\bmessages\x18\x01 \x03(\v2\x1c.switchboard.chat.v1.MessageR\bmessages\x12\x19\n" +
+	"\bhas_more\x18\x02 \x01(\bR\ahasMore\"M\n" +
+	"\x18PostSystemMessageRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\x03R\x06roomId\x12\x18\n" +
+	"\acontent\x18\x02 \x01(\tR\acontent\"S\n" +
+	"\x19PostSystemMessageResponse\x126\n" +
+	"\amessage\x18\x01 \x01(\v2\x1c.switchboard.chat.v1.MessageR\amessage*\xa0\x02\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_REASON_ROOM_NOT_FOUND\x10\x01\x12\x1b\n" +
@@ -1966,26 +3492,47 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\x18ERROR_REASON_NOT_INVITED\x10\x03\x12\x1a\n" +
 	"\x16ERROR_REASON_ROOM_FULL\x10\x04\x12 \n" +
 	"\x1cERROR_REASON_INVALID_MESSAGE\x10\x05\x12\x1c\n" +
-	"\x18ERROR_REASON_ROOM_EXISTS\x10\x06*\xa2\x01\n" +
+	"\x18ERROR_REASON_ROOM_EXISTS\x10\x06\x12\x1c\n" +
+	"\x18ERROR_REASON_USER_BANNED\x10\a\x12\x1d\n" +
+	"\x19ERROR_REASON_RATE_LIMITED\x10\b*t\n" +
+	"\vLeaveReason\x12\x1c\n" +
+	"\x18LEAVE_REASON_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11LEAVE_REASON_LEFT\x10\x01\x12\x17\n" +
+	"\x13LEAVE_REASON_KICKED\x10\x02\x12\x17\n" +
+	"\x13LEAVE_REASON_BANNED\x10\x03*\xa2\x01\n" +
 	"\vMessageType\x12\x1c\n" +
 	"\x18MESSAGE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11MESSAGE_TYPE_TEXT\x10\x01\x12\x16\n" +
 	"\x12MESSAGE_TYPE_IMAGE\x10\x02\x12\x15\n" +
 	"\x11MESSAGE_TYPE_FILE\x10\x03\x12\x16\n" +
 	"\x12MESSAGE_TYPE_EMOJI\x10\x04\x12\x17\n" +
-	"\x13MESSAGE_TYPE_SYSTEM\x10\x052\xcf\x04\n" +
+	"\x13MESSAGE_TYPE_SYSTEM\x10\x052\x9f\x06\n" +
 	"\vChatService\x12W\n" +
 	"\bJoinRoom\x12$.switchboard.chat.v1.JoinRoomRequest\x1a%.switchboard.chat.v1.JoinRoomResponse\x12Z\n" +
 	"\tLeaveRoom\x12%.switchboard.chat.v1.LeaveRoomRequest\x1a&.switchboard.chat.v1.LeaveRoomResponse\x12`\n" +
-	"\vSendMessage\x12'.switchboard.chat.v1.SendMessageRequest\x1a(.switchboard.chat.v1.SendMessageResponse\x12c\n" +
+	"\vSendMessage\x12'.switchboard.chat.v1.SendMessageRequest\x1a(.switchboard.chat.v1.SendMessageResponse\x12o\n" +
+	"\x10SendMessageBatch\x12,.switchboard.chat.v1.SendMessageBatchRequest\x1a-.switchboard.chat.v1.SendMessageBatchResponse\x12c\n" +
 	"\fListMessages\x12(.switchboard.chat.v1.ListMessagesRequest\x1a).switchboard.chat.v1.ListMessagesResponse\x12f\n" +
-	"\rListUserRooms\x12).switchboard.chat.v1.ListUserRoomsRequest\x1a*.switchboard.chat.v1.ListUserRoomsResponse\x12\\\n" +
-	"\tSubscribe\x12%.switchboard.chat.v1.SubscribeRequest\x1a&.switchboard.chat.v1.SubscribeResponse0\x012\xac\x02\n" +
+	"\rListUserRooms\x12).switchboard.chat.v1.ListUserRoomsRequest\x1a*.switchboard.chat.v1.ListUserRoomsResponse\x12]\n" +
+	"\n" +
+	"ListBlocks\x12&.switchboard.chat.v1.ListBlocksRequest\x1a'.switchboard.chat.v1.ListBlocksResponse\x12\\\n" +
+	"\tSubscribe\x12%.switchboard.chat.v1.SubscribeRequest\x1a&.switchboard.chat.v1.SubscribeResponse0\x012\xa7\t\n" +
 	"\x10ChatAdminService\x12]\n" +
 	"\n" +
 	"CreateRoom\x12&.switchboard.chat.v1.CreateRoomRequest\x1a'.switchboard.chat.v1.CreateRoomResponse\x12T\n" +
 	"\aGetRoom\x12#.switchboard.chat.v1.GetRoomRequest\x1a$.switchboard.chat.v1.GetRoomResponse\x12c\n" +
-	"\fInviteMember\x12(.switchboard.chat.v1.InviteMemberRequest\x1a).switchboard.chat.v1.InviteMemberResponseB\xc6\x01\n" +
+	"\fInviteMember\x12(.switchboard.chat.v1.InviteMemberRequest\x1a).switchboard.chat.v1.InviteMemberResponse\x12Z\n" +
+	"\tListRooms\x12%.switchboard.chat.v1.ListRoomsRequest\x1a&.switchboard.chat.v1.ListRoomsResponse\x12]\n" +
+	"\n" +
+	"DeleteRoom\x12&.switchboard.chat.v1.DeleteRoomRequest\x1a'.switchboard.chat.v1.DeleteRoomResponse\x12Z\n" +
+	"\tBanMember\x12%.switchboard.chat.v1.BanMemberRequest\x1a&.switchboard.chat.v1.BanMemberResponse\x12`\n" +
+	"\vUnbanMember\x12'.switchboard.chat.v1.UnbanMemberRequest\x1a(.switchboard.chat.v1.UnbanMemberResponse\x12]\n" +
+	"\n" +
+	"KickMember\x12&.switchboard.chat.v1.KickMemberRequest\x1a'.switchboard.chat.v1.KickMemberResponse\x12Z\n" +
+	"\tBlockUser\x12%.switchboard.chat.v1.BlockUserRequest\x1a&.switchboard.chat.v1.BlockUserResponse\x12`\n" +
+	"\vUnblockUser\x12'.switchboard.chat.v1.UnblockUserRequest\x1a(.switchboard.chat.v1.UnblockUserResponse\x12o\n" +
+	"\x10ListRoomMessages\x12,.switchboard.chat.v1.ListRoomMessagesRequest\x1a-.switchboard.chat.v1.ListRoomMessagesResponse\x12r\n" +
+	"\x11PostSystemMessage\x12-.switchboard.chat.v1.PostSystemMessageRequest\x1a..switchboard.chat.v1.PostSystemMessageResponseB\xc6\x01\n" +
 	"\x17com.switchboard.chat.v1B\tChatProtoP\x01Z2switchboard.dev/api/gen/switchboard/chat/v1;chatv1\xa2\x02\x03SCX\xaa\x02\x13Switchboard.Chat.V1\xca\x02\x13Switchboard\\Chat\\V1\xe2\x02\x1fSwitchboard\\Chat\\V1\\GPBMetadata\xea\x02\x15Switchboard::Chat::V1b\x06proto3"
 
 var (
@@ -2000,85 +3547,145 @@ func file_switchboard_chat_v1_chat_proto_rawDescGZIP() []byte {
 	return file_switchboard_chat_v1_chat_proto_rawDescData
 }
 
-var file_switchboard_chat_v1_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_switchboard_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_switchboard_chat_v1_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_switchboard_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_switchboard_chat_v1_chat_proto_goTypes = []any{
-	(ErrorReason)(0),              // 0: switchboard.chat.v1.ErrorReason
-	(MessageType)(0),              // 1: switchboard.chat.v1.MessageType
-	(*Room)(nil),                  // 2: switchboard.chat.v1.Room
-	(*Member)(nil),                // 3: switchboard.chat.v1.Member
-	(*Message)(nil),               // 4: switchboard.chat.v1.Message
-	(*Origin)(nil),                // 5: switchboard.chat.v1.Origin
-	(*JoinRoomRequest)(nil),       // 6: switchboard.chat.v1.JoinRoomRequest
-	(*JoinRoomResponse)(nil),      // 7: switchboard.chat.v1.JoinRoomResponse
-	(*LeaveRoomRequest)(nil),      // 8: switchboard.chat.v1.LeaveRoomRequest
-	(*LeaveRoomResponse)(nil),     // 9: switchboard.chat.v1.LeaveRoomResponse
-	(*SendMessageRequest)(nil),    // 10: switchboard.chat.v1.SendMessageRequest
-	(*SendMessageResponse)(nil),   // 11: switchboard.chat.v1.SendMessageResponse
-	(*ListMessagesRequest)(nil),   // 12: switchboard.chat.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),  // 13: switchboard.chat.v1.ListMessagesResponse
-	(*ListUserRoomsRequest)(nil),  // 14: switchboard.chat.v1.ListUserRoomsRequest
-	(*ListUserRoomsResponse)(nil), // 15: switchboard.chat.v1.ListUserRoomsResponse
-	(*SubscribeRequest)(nil),      // 16: switchboard.chat.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 17: switchboard.chat.v1.SubscribeResponse
-	(*Event)(nil),                 // 18: switchboard.chat.v1.Event
-	(*MessagePosted)(nil),         // 19: switchboard.chat.v1.MessagePosted
-	(*MemberJoined)(nil),          // 20: switchboard.chat.v1.MemberJoined
-	(*MemberLeft)(nil),            // 21: switchboard.chat.v1.MemberLeft
-	(*CreateRoomRequest)(nil),     // 22: switchboard.chat.v1.CreateRoomRequest
-	(*CreateRoomResponse)(nil),    // 23: switchboard.chat.v1.CreateRoomResponse
-	(*GetRoomRequest)(nil),        // 24: switchboard.chat.v1.GetRoomRequest
-	(*GetRoomResponse)(nil),       // 25: switchboard.chat.v1.GetRoomResponse
-	(*InviteMemberRequest)(nil),   // 26: switchboard.chat.v1.InviteMemberRequest
-	(*InviteMemberResponse)(nil),  // 27: switchboard.chat.v1.InviteMemberResponse
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(ErrorReason)(0),                  // 0: switchboard.chat.v1.ErrorReason
+	(LeaveReason)(0),                  // 1: switchboard.chat.v1.LeaveReason
+	(MessageType)(0),                  // 2: switchboard.chat.v1.MessageType
+	(*Room)(nil),                      // 3: switchboard.chat.v1.Room
+	(*Member)(nil),                    // 4: switchboard.chat.v1.Member
+	(*Message)(nil),                   // 5: switchboard.chat.v1.Message
+	(*Origin)(nil),                    // 6: switchboard.chat.v1.Origin
+	(*JoinRoomRequest)(nil),           // 7: switchboard.chat.v1.JoinRoomRequest
+	(*JoinRoomResponse)(nil),          // 8: switchboard.chat.v1.JoinRoomResponse
+	(*LeaveRoomRequest)(nil),          // 9: switchboard.chat.v1.LeaveRoomRequest
+	(*LeaveRoomResponse)(nil),         // 10: switchboard.chat.v1.LeaveRoomResponse
+	(*SendMessageRequest)(nil),        // 11: switchboard.chat.v1.SendMessageRequest
+	(*SendMessageResponse)(nil),       // 12: switchboard.chat.v1.SendMessageResponse
+	(*SendMessageBatchRequest)(nil),   // 13: switchboard.chat.v1.SendMessageBatchRequest
+	(*SendMessageBatchResponse)(nil),  // 14: switchboard.chat.v1.SendMessageBatchResponse
+	(*SendMessageResult)(nil),         // 15: switchboard.chat.v1.SendMessageResult
+	(*ListMessagesRequest)(nil),       // 16: switchboard.chat.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),      // 17: switchboard.chat.v1.ListMessagesResponse
+	(*ListUserRoomsRequest)(nil),      // 18: switchboard.chat.v1.ListUserRoomsRequest
+	(*ListUserRoomsResponse)(nil),     // 19: switchboard.chat.v1.ListUserRoomsResponse
+	(*ListBlocksRequest)(nil),         // 20: switchboard.chat.v1.ListBlocksRequest
+	(*ListBlocksResponse)(nil),        // 21: switchboard.chat.v1.ListBlocksResponse
+	(*SubscribeRequest)(nil),          // 22: switchboard.chat.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),         // 23: switchboard.chat.v1.SubscribeResponse
+	(*Event)(nil),                     // 24: switchboard.chat.v1.Event
+	(*MessagePosted)(nil),             // 25: switchboard.chat.v1.MessagePosted
+	(*MemberJoined)(nil),              // 26: switchboard.chat.v1.MemberJoined
+	(*MemberLeft)(nil),                // 27: switchboard.chat.v1.MemberLeft
+	(*UserBlocked)(nil),               // 28: switchboard.chat.v1.UserBlocked
+	(*UserUnblocked)(nil),             // 29: switchboard.chat.v1.UserUnblocked
+	(*RoomDeleted)(nil),               // 30: switchboard.chat.v1.RoomDeleted
+	(*CreateRoomRequest)(nil),         // 31: switchboard.chat.v1.CreateRoomRequest
+	(*CreateRoomResponse)(nil),        // 32: switchboard.chat.v1.CreateRoomResponse
+	(*GetRoomRequest)(nil),            // 33: switchboard.chat.v1.GetRoomRequest
+	(*GetRoomResponse)(nil),           // 34: switchboard.chat.v1.GetRoomResponse
+	(*InviteMemberRequest)(nil),       // 35: switchboard.chat.v1.InviteMemberRequest
+	(*InviteMemberResponse)(nil),      // 36: switchboard.chat.v1.InviteMemberResponse
+	(*ListRoomsRequest)(nil),          // 37: switchboard.chat.v1.ListRoomsRequest
+	(*ListRoomsResponse)(nil),         // 38: switchboard.chat.v1.ListRoomsResponse
+	(*DeleteRoomRequest)(nil),         // 39: switchboard.chat.v1.DeleteRoomRequest
+	(*DeleteRoomResponse)(nil),        // 40: switchboard.chat.v1.DeleteRoomResponse
+	(*BanMemberRequest)(nil),          // 41: switchboard.chat.v1.BanMemberRequest
+	(*BanMemberResponse)(nil),         // 42: switchboard.chat.v1.BanMemberResponse
+	(*UnbanMemberRequest)(nil),        // 43: switchboard.chat.v1.UnbanMemberRequest
+	(*UnbanMemberResponse)(nil),       // 44: switchboard.chat.v1.UnbanMemberResponse
+	(*KickMemberRequest)(nil),         // 45: switchboard.chat.v1.KickMemberRequest
+	(*KickMemberResponse)(nil),        // 46: switchboard.chat.v1.KickMemberResponse
+	(*BlockUserRequest)(nil),          // 47: switchboard.chat.v1.BlockUserRequest
+	(*BlockUserResponse)(nil),         // 48: switchboard.chat.v1.BlockUserResponse
+	(*UnblockUserRequest)(nil),        // 49: switchboard.chat.v1.UnblockUserRequest
+	(*UnblockUserResponse)(nil),       // 50: switchboard.chat.v1.UnblockUserResponse
+	(*ListRoomMessagesRequest)(nil),   // 51: switchboard.chat.v1.ListRoomMessagesRequest
+	(*ListRoomMessagesResponse)(nil),  // 52: switchboard.chat.v1.ListRoomMessagesResponse
+	(*PostSystemMessageRequest)(nil),  // 53: switchboard.chat.v1.PostSystemMessageRequest
+	(*PostSystemMessageResponse)(nil), // 54: switchboard.chat.v1.PostSystemMessageResponse
+	(*timestamppb.Timestamp)(nil),     // 55: google.protobuf.Timestamp
 }
 var file_switchboard_chat_v1_chat_proto_depIdxs = []int32{
-	28, // 0: switchboard.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	28, // 1: switchboard.chat.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
-	1,  // 2: switchboard.chat.v1.Message.message_type:type_name -> switchboard.chat.v1.MessageType
-	28, // 3: switchboard.chat.v1.Message.created_at:type_name -> google.protobuf.Timestamp
-	5,  // 4: switchboard.chat.v1.JoinRoomRequest.origin:type_name -> switchboard.chat.v1.Origin
-	2,  // 5: switchboard.chat.v1.JoinRoomResponse.room:type_name -> switchboard.chat.v1.Room
-	3,  // 6: switchboard.chat.v1.JoinRoomResponse.members:type_name -> switchboard.chat.v1.Member
-	5,  // 7: switchboard.chat.v1.LeaveRoomRequest.origin:type_name -> switchboard.chat.v1.Origin
-	1,  // 8: switchboard.chat.v1.SendMessageRequest.message_type:type_name -> switchboard.chat.v1.MessageType
-	5,  // 9: switchboard.chat.v1.SendMessageRequest.origin:type_name -> switchboard.chat.v1.Origin
-	4,  // 10: switchboard.chat.v1.SendMessageResponse.message:type_name -> switchboard.chat.v1.Message
-	4,  // 11: switchboard.chat.v1.ListMessagesResponse.messages:type_name -> switchboard.chat.v1.Message
-	18, // 12: switchboard.chat.v1.SubscribeResponse.events:type_name -> switchboard.chat.v1.Event
-	19, // 13: switchboard.chat.v1.Event.message_posted:type_name -> switchboard.chat.v1.MessagePosted
-	20, // 14: switchboard.chat.v1.Event.member_joined:type_name -> switchboard.chat.v1.MemberJoined
-	21, // 15: switchboard.chat.v1.Event.member_left:type_name -> switchboard.chat.v1.MemberLeft
-	4,  // 16: switchboard.chat.v1.MessagePosted.message:type_name -> switchboard.chat.v1.Message
-	5,  // 17: switchboard.chat.v1.MessagePosted.origin:type_name -> switchboard.chat.v1.Origin
-	5,  // 18: switchboard.chat.v1.MemberJoined.origin:type_name -> switchboard.chat.v1.Origin
-	5,  // 19: switchboard.chat.v1.MemberLeft.origin:type_name -> switchboard.chat.v1.Origin
-	2,  // 20: switchboard.chat.v1.CreateRoomResponse.room:type_name -> switchboard.chat.v1.Room
-	2,  // 21: switchboard.chat.v1.GetRoomResponse.room:type_name -> switchboard.chat.v1.Room
-	6,  // 22: switchboard.chat.v1.ChatService.JoinRoom:input_type -> switchboard.chat.v1.JoinRoomRequest
-	8,  // 23: switchboard.chat.v1.ChatService.LeaveRoom:input_type -> switchboard.chat.v1.LeaveRoomRequest
-	10, // 24: switchboard.chat.v1.ChatService.SendMessage:input_type -> switchboard.chat.v1.SendMessageRequest
-	12, // 25: switchboard.chat.v1.ChatService.ListMessages:input_type -> switchboard.chat.v1.ListMessagesRequest
-	14, // 26: switchboard.chat.v1.ChatService.ListUserRooms:input_type -> switchboard.chat.v1.ListUserRoomsRequest
-	16, // 27: switchboard.chat.v1.ChatService.Subscribe:input_type -> switchboard.chat.v1.SubscribeRequest
-	22, // 28: switchboard.chat.v1.ChatAdminService.CreateRoom:input_type -> switchboard.chat.v1.CreateRoomRequest
-	24, // 29: switchboard.chat.v1.ChatAdminService.GetRoom:input_type -> switchboard.chat.v1.GetRoomRequest
-	26, // 30: switchboard.chat.v1.ChatAdminService.InviteMember:input_type -> switchboard.chat.v1.InviteMemberRequest
-	7,  // 31: switchboard.chat.v1.ChatService.JoinRoom:output_type -> switchboard.chat.v1.JoinRoomResponse
-	9,  // 32: switchboard.chat.v1.ChatService.LeaveRoom:output_type -> switchboard.chat.v1.LeaveRoomResponse
-	11, // 33: switchboard.chat.v1.ChatService.SendMessage:output_type -> switchboard.chat.v1.SendMessageResponse
-	13, // 34: switchboard.chat.v1.ChatService.ListMessages:output_type -> switchboard.chat.v1.ListMessagesResponse
-	15, // 35: switchboard.chat.v1.ChatService.ListUserRooms:output_type -> switchboard.chat.v1.ListUserRoomsResponse
-	17, // 36: switchboard.chat.v1.ChatService.Subscribe:output_type -> switchboard.chat.v1.SubscribeResponse
-	23, // 37: switchboard.chat.v1.ChatAdminService.CreateRoom:output_type -> switchboard.chat.v1.CreateRoomResponse
-	25, // 38: switchboard.chat.v1.ChatAdminService.GetRoom:output_type -> switchboard.chat.v1.GetRoomResponse
-	27, // 39: switchboard.chat.v1.ChatAdminService.InviteMember:output_type -> switchboard.chat.v1.InviteMemberResponse
-	31, // [31:40] is the sub-list for method output_type
-	22, // [22:31] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	55, // 0: switchboard.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	55, // 1: switchboard.chat.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
+	2,  // 2: switchboard.chat.v1.Message.message_type:type_name -> switchboard.chat.v1.MessageType
+	55, // 3: switchboard.chat.v1.Message.created_at:type_name -> google.protobuf.Timestamp
+	6,  // 4: switchboard.chat.v1.JoinRoomRequest.origin:type_name -> switchboard.chat.v1.Origin
+	3,  // 5: switchboard.chat.v1.JoinRoomResponse.room:type_name -> switchboard.chat.v1.Room
+	4,  // 6: switchboard.chat.v1.JoinRoomResponse.members:type_name -> switchboard.chat.v1.Member
+	6,  // 7: switchboard.chat.v1.LeaveRoomRequest.origin:type_name -> switchboard.chat.v1.Origin
+	2,  // 8: switchboard.chat.v1.SendMessageRequest.message_type:type_name -> switchboard.chat.v1.MessageType
+	6,  // 9: switchboard.chat.v1.SendMessageRequest.origin:type_name -> switchboard.chat.v1.Origin
+	5,  // 10: switchboard.chat.v1.SendMessageResponse.message:type_name -> switchboard.chat.v1.Message
+	11, // 11: switchboard.chat.v1.SendMessageBatchRequest.items:type_name -> switchboard.chat.v1.SendMessageRequest
+	15, // 12: switchboard.chat.v1.SendMessageBatchResponse.results:type_name -> switchboard.chat.v1.SendMessageResult
+	5,  // 13: switchboard.chat.v1.SendMessageResult.message:type_name -> switchboard.chat.v1.Message
+	0,  // 14: switchboard.chat.v1.SendMessageResult.error_reason:type_name -> switchboard.chat.v1.ErrorReason
+	5,  // 15: switchboard.chat.v1.ListMessagesResponse.messages:type_name -> switchboard.chat.v1.Message
+	24, // 16: switchboard.chat.v1.SubscribeResponse.events:type_name -> switchboard.chat.v1.Event
+	25, // 17: switchboard.chat.v1.Event.message_posted:type_name -> switchboard.chat.v1.MessagePosted
+	26, // 18: switchboard.chat.v1.Event.member_joined:type_name -> switchboard.chat.v1.MemberJoined
+	27, // 19: switchboard.chat.v1.Event.member_left:type_name -> switchboard.chat.v1.MemberLeft
+	28, // 20: switchboard.chat.v1.Event.user_blocked:type_name -> switchboard.chat.v1.UserBlocked
+	29, // 21: switchboard.chat.v1.Event.user_unblocked:type_name -> switchboard.chat.v1.UserUnblocked
+	30, // 22: switchboard.chat.v1.Event.room_deleted:type_name -> switchboard.chat.v1.RoomDeleted
+	5,  // 23: switchboard.chat.v1.MessagePosted.message:type_name -> switchboard.chat.v1.Message
+	6,  // 24: switchboard.chat.v1.MessagePosted.origin:type_name -> switchboard.chat.v1.Origin
+	6,  // 25: switchboard.chat.v1.MemberJoined.origin:type_name -> switchboard.chat.v1.Origin
+	6,  // 26: switchboard.chat.v1.MemberLeft.origin:type_name -> switchboard.chat.v1.Origin
+	1,  // 27: switchboard.chat.v1.MemberLeft.reason:type_name -> switchboard.chat.v1.LeaveReason
+	3,  // 28: switchboard.chat.v1.CreateRoomResponse.room:type_name -> switchboard.chat.v1.Room
+	3,  // 29: switchboard.chat.v1.GetRoomResponse.room:type_name -> switchboard.chat.v1.Room
+	3,  // 30: switchboard.chat.v1.ListRoomsResponse.rooms:type_name -> switchboard.chat.v1.Room
+	5,  // 31: switchboard.chat.v1.ListRoomMessagesResponse.messages:type_name -> switchboard.chat.v1.Message
+	5,  // 32: switchboard.chat.v1.PostSystemMessageResponse.message:type_name -> switchboard.chat.v1.Message
+	7,  // 33: switchboard.chat.v1.ChatService.JoinRoom:input_type -> switchboard.chat.v1.JoinRoomRequest
+	9,  // 34: switchboard.chat.v1.ChatService.LeaveRoom:input_type -> switchboard.chat.v1.LeaveRoomRequest
+	11, // 35: switchboard.chat.v1.ChatService.SendMessage:input_type -> switchboard.chat.v1.SendMessageRequest
+	13, // 36: switchboard.chat.v1.ChatService.SendMessageBatch:input_type -> switchboard.chat.v1.SendMessageBatchRequest
+	16, // 37: switchboard.chat.v1.ChatService.ListMessages:input_type -> switchboard.chat.v1.ListMessagesRequest
+	18, // 38: switchboard.chat.v1.ChatService.ListUserRooms:input_type -> switchboard.chat.v1.ListUserRoomsRequest
+	20, // 39: switchboard.chat.v1.ChatService.ListBlocks:input_type -> switchboard.chat.v1.ListBlocksRequest
+	22, // 40: switchboard.chat.v1.ChatService.Subscribe:input_type -> switchboard.chat.v1.SubscribeRequest
+	31, // 41: switchboard.chat.v1.ChatAdminService.CreateRoom:input_type -> switchboard.chat.v1.CreateRoomRequest
+	33, // 42: switchboard.chat.v1.ChatAdminService.GetRoom:input_type -> switchboard.chat.v1.GetRoomRequest
+	35, // 43: switchboard.chat.v1.ChatAdminService.InviteMember:input_type -> switchboard.chat.v1.InviteMemberRequest
+	37, // 44: switchboard.chat.v1.ChatAdminService.ListRooms:input_type -> switchboard.chat.v1.ListRoomsRequest
+	39, // 45: switchboard.chat.v1.ChatAdminService.DeleteRoom:input_type -> switchboard.chat.v1.DeleteRoomRequest
+	41, // 46: switchboard.chat.v1.ChatAdminService.BanMember:input_type -> switchboard.chat.v1.BanMemberRequest
+	43, // 47: switchboard.chat.v1.ChatAdminService.UnbanMember:input_type -> switchboard.chat.v1.UnbanMemberRequest
+	45, // 48: switchboard.chat.v1.ChatAdminService.KickMember:input_type -> switchboard.chat.v1.KickMemberRequest
+	47, // 49: switchboard.chat.v1.ChatAdminService.BlockUser:input_type -> switchboard.chat.v1.BlockUserRequest
+	49, // 50: switchboard.chat.v1.ChatAdminService.UnblockUser:input_type -> switchboard.chat.v1.UnblockUserRequest
+	51, // 51: switchboard.chat.v1.ChatAdminService.ListRoomMessages:input_type -> switchboard.chat.v1.ListRoomMessagesRequest
+	53, // 52: switchboard.chat.v1.ChatAdminService.PostSystemMessage:input_type -> switchboard.chat.v1.PostSystemMessageRequest
+	8,  // 53: switchboard.chat.v1.ChatService.JoinRoom:output_type -> switchboard.chat.v1.JoinRoomResponse
+	10, // 54: switchboard.chat.v1.ChatService.LeaveRoom:output_type -> switchboard.chat.v1.LeaveRoomResponse
+	12, // 55: switchboard.chat.v1.ChatService.SendMessage:output_type -> switchboard.chat.v1.SendMessageResponse
+	14, // 56: switchboard.chat.v1.ChatService.SendMessageBatch:output_type -> switchboard.chat.v1.SendMessageBatchResponse
+	17, // 57: switchboard.chat.v1.ChatService.ListMessages:output_type -> switchboard.chat.v1.ListMessagesResponse
+	19, // 58: switchboard.chat.v1.ChatService.ListUserRooms:output_type -> switchboard.chat.v1.ListUserRoomsResponse
+	21, // 59: switchboard.chat.v1.ChatService.ListBlocks:output_type -> switchboard.chat.v1.ListBlocksResponse
+	23, // 60: switchboard.chat.v1.ChatService.Subscribe:output_type -> switchboard.chat.v1.SubscribeResponse
+	32, // 61: switchboard.chat.v1.ChatAdminService.CreateRoom:output_type -> switchboard.chat.v1.CreateRoomResponse
+	34, // 62: switchboard.chat.v1.ChatAdminService.GetRoom:output_type -> switchboard.chat.v1.GetRoomResponse
+	36, // 63: switchboard.chat.v1.ChatAdminService.InviteMember:output_type -> switchboard.chat.v1.InviteMemberResponse
+	38, // 64: switchboard.chat.v1.ChatAdminService.ListRooms:output_type -> switchboard.chat.v1.ListRoomsResponse
+	40, // 65: switchboard.chat.v1.ChatAdminService.DeleteRoom:output_type -> switchboard.chat.v1.DeleteRoomResponse
+	42, // 66: switchboard.chat.v1.ChatAdminService.BanMember:output_type -> switchboard.chat.v1.BanMemberResponse
+	44, // 67: switchboard.chat.v1.ChatAdminService.UnbanMember:output_type -> switchboard.chat.v1.UnbanMemberResponse
+	46, // 68: switchboard.chat.v1.ChatAdminService.KickMember:output_type -> switchboard.chat.v1.KickMemberResponse
+	48, // 69: switchboard.chat.v1.ChatAdminService.BlockUser:output_type -> switchboard.chat.v1.BlockUserResponse
+	50, // 70: switchboard.chat.v1.ChatAdminService.UnblockUser:output_type -> switchboard.chat.v1.UnblockUserResponse
+	52, // 71: switchboard.chat.v1.ChatAdminService.ListRoomMessages:output_type -> switchboard.chat.v1.ListRoomMessagesResponse
+	54, // 72: switchboard.chat.v1.ChatAdminService.PostSystemMessage:output_type -> switchboard.chat.v1.PostSystemMessageResponse
+	53, // [53:73] is the sub-list for method output_type
+	33, // [33:53] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_chat_v1_chat_proto_init() }
@@ -2086,19 +3693,22 @@ func file_switchboard_chat_v1_chat_proto_init() {
 	if File_switchboard_chat_v1_chat_proto != nil {
 		return
 	}
-	file_switchboard_chat_v1_chat_proto_msgTypes[14].OneofWrappers = []any{}
-	file_switchboard_chat_v1_chat_proto_msgTypes[16].OneofWrappers = []any{
+	file_switchboard_chat_v1_chat_proto_msgTypes[19].OneofWrappers = []any{}
+	file_switchboard_chat_v1_chat_proto_msgTypes[21].OneofWrappers = []any{
 		(*Event_MessagePosted)(nil),
 		(*Event_MemberJoined)(nil),
 		(*Event_MemberLeft)(nil),
+		(*Event_UserBlocked)(nil),
+		(*Event_UserUnblocked)(nil),
+		(*Event_RoomDeleted)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchboard_chat_v1_chat_proto_rawDesc), len(file_switchboard_chat_v1_chat_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   26,
+			NumEnums:      3,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

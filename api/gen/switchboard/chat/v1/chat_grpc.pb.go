@@ -19,12 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ChatService_JoinRoom_FullMethodName      = "/switchboard.chat.v1.ChatService/JoinRoom"
-	ChatService_LeaveRoom_FullMethodName     = "/switchboard.chat.v1.ChatService/LeaveRoom"
-	ChatService_SendMessage_FullMethodName   = "/switchboard.chat.v1.ChatService/SendMessage"
-	ChatService_ListMessages_FullMethodName  = "/switchboard.chat.v1.ChatService/ListMessages"
-	ChatService_ListUserRooms_FullMethodName = "/switchboard.chat.v1.ChatService/ListUserRooms"
-	ChatService_Subscribe_FullMethodName     = "/switchboard.chat.v1.ChatService/Subscribe"
+	ChatService_JoinRoom_FullMethodName         = "/switchboard.chat.v1.ChatService/JoinRoom"
+	ChatService_LeaveRoom_FullMethodName        = "/switchboard.chat.v1.ChatService/LeaveRoom"
+	ChatService_SendMessage_FullMethodName      = "/switchboard.chat.v1.ChatService/SendMessage"
+	ChatService_SendMessageBatch_FullMethodName = "/switchboard.chat.v1.ChatService/SendMessageBatch"
+	ChatService_ListMessages_FullMethodName     = "/switchboard.chat.v1.ChatService/ListMessages"
+	ChatService_ListUserRooms_FullMethodName    = "/switchboard.chat.v1.ChatService/ListUserRooms"
+	ChatService_ListBlocks_FullMethodName       = "/switchboard.chat.v1.ChatService/ListBlocks"
+	ChatService_Subscribe_FullMethodName        = "/switchboard.chat.v1.ChatService/Subscribe"
 )
 
 // ChatServiceClient is the client API for ChatService service.
@@ -47,10 +49,17 @@ type ChatServiceClient interface {
 	// SendMessage stores a message durably (fsync'd before the response) and
 	// publishes it to the room.
 	SendMessage(ctx context.Context, in *SendMessageRequest, opts ...grpc.CallOption) (*SendMessageResponse, error)
-	// ListMessages reads a room's history for one of its members.
+	// SendMessageBatch sends up to 100 messages in order, each as SendMessage
+	// would (validation, rate limit, membership), all stored in one commit.
+	// One item's refusal does not stop the others: each has its own result.
+	SendMessageBatch(ctx context.Context, in *SendMessageBatchRequest, opts ...grpc.CallOption) (*SendMessageBatchResponse, error)
+	// ListMessages reads a room's history for one of its members, leaving out
+	// the messages of users the reader blocks.
 	ListMessages(ctx context.Context, in *ListMessagesRequest, opts ...grpc.CallOption) (*ListMessagesResponse, error)
 	// ListUserRooms returns the rooms a user is a member of.
 	ListUserRooms(ctx context.Context, in *ListUserRoomsRequest, opts ...grpc.CallOption) (*ListUserRoomsResponse, error)
+	// ListBlocks returns the users a user blocks.
+	ListBlocks(ctx context.Context, in *ListBlocksRequest, opts ...grpc.CallOption) (*ListBlocksResponse, error)
 	// Subscribe streams every room event to an edge, in sequence order. Each
 	// edge opens one stream and, after losing it, resumes with the last
 	// sequence number it saw: no committed event is skipped.
@@ -95,6 +104,16 @@ func (c *chatServiceClient) SendMessage(ctx context.Context, in *SendMessageRequ
 	return out, nil
 }
 
+func (c *chatServiceClient) SendMessageBatch(ctx context.Context, in *SendMessageBatchRequest, opts ...grpc.CallOption) (*SendMessageBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SendMessageBatchResponse)
+	err := c.cc.Invoke(ctx, ChatService_SendMessageBatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *chatServiceClient) ListMessages(ctx context.Context, in *ListMessagesRequest, opts ...grpc.CallOption) (*ListMessagesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListMessagesResponse)
@@ -109,6 +128,16 @@ func (c *chatServiceClient) ListUserRooms(ctx context.Context, in *ListUserRooms
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListUserRoomsResponse)
 	err := c.cc.Invoke(ctx, ChatService_ListUserRooms_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatServiceClient) ListBlocks(ctx context.Context, in *ListBlocksRequest, opts ...grpc.CallOption) (*ListBlocksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListBlocksResponse)
+	err := c.cc.Invoke(ctx, ChatService_ListBlocks_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -154,10 +183,17 @@ type ChatServiceServer interface {
 	// SendMessage stores a message durably (fsync'd before the response) and
 	// publishes it to the room.
 	SendMessage(context.Context, *SendMessageRequest) (*SendMessageResponse, error)
-	// ListMessages reads a room's history for one of its members.
+	// SendMessageBatch sends up to 100 messages in order, each as SendMessage
+	// would (validation, rate limit, membership), all stored in one commit.
+	// One item's refusal does not stop the others: each has its own result.
+	SendMessageBatch(context.Context, *SendMessageBatchRequest) (*SendMessageBatchResponse, error)
+	// ListMessages reads a room's history for one of its members, leaving out
+	// the messages of users the reader blocks.
 	ListMessages(context.Context, *ListMessagesRequest) (*ListMessagesResponse, error)
 	// ListUserRooms returns the rooms a user is a member of.
 	ListUserRooms(context.Context, *ListUserRoomsRequest) (*ListUserRoomsResponse, error)
+	// ListBlocks returns the users a user blocks.
+	ListBlocks(context.Context, *ListBlocksRequest) (*ListBlocksResponse, error)
 	// Subscribe streams every room event to an edge, in sequence order. Each
 	// edge opens one stream and, after losing it, resumes with the last
 	// sequence number it saw: no committed event is skipped.
@@ -181,11 +217,17 @@ func (UnimplementedChatServiceServer) LeaveRoom(context.Context, *LeaveRoomReque
 func (UnimplementedChatServiceServer) SendMessage(context.Context, *SendMessageRequest) (*SendMessageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SendMessage not implemented")
 }
+func (UnimplementedChatServiceServer) SendMessageBatch(context.Context, *SendMessageBatchRequest) (*SendMessageBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SendMessageBatch not implemented")
+}
 func (UnimplementedChatServiceServer) ListMessages(context.Context, *ListMessagesRequest) (*ListMessagesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListMessages not implemented")
 }
 func (UnimplementedChatServiceServer) ListUserRooms(context.Context, *ListUserRoomsRequest) (*ListUserRoomsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListUserRooms not implemented")
+}
+func (UnimplementedChatServiceServer) ListBlocks(context.Context, *ListBlocksRequest) (*ListBlocksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListBlocks not implemented")
 }
 func (UnimplementedChatServiceServer) Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error {
 	return status.Error(codes.Unimplemented, "method Subscribe not implemented")
@@ -265,6 +307,24 @@ func _ChatService_SendMessage_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChatService_SendMessageBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SendMessageBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatServiceServer).SendMessageBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatService_SendMessageBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatServiceServer).SendMessageBatch(ctx, req.(*SendMessageBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ChatService_ListMessages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListMessagesRequest)
 	if err := dec(in); err != nil {
@@ -301,6 +361,24 @@ func _ChatService_ListUserRooms_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChatService_ListBlocks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBlocksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatServiceServer).ListBlocks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatService_ListBlocks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatServiceServer).ListBlocks(ctx, req.(*ListBlocksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ChatService_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(SubscribeRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -332,12 +410,20 @@ var ChatService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ChatService_SendMessage_Handler,
 		},
 		{
+			MethodName: "SendMessageBatch",
+			Handler:    _ChatService_SendMessageBatch_Handler,
+		},
+		{
 			MethodName: "ListMessages",
 			Handler:    _ChatService_ListMessages_Handler,
 		},
 		{
 			MethodName: "ListUserRooms",
 			Handler:    _ChatService_ListUserRooms_Handler,
+		},
+		{
+			MethodName: "ListBlocks",
+			Handler:    _ChatService_ListBlocks_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
@@ -351,9 +437,18 @@ var ChatService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	ChatAdminService_CreateRoom_FullMethodName   = "/switchboard.chat.v1.ChatAdminService/CreateRoom"
-	ChatAdminService_GetRoom_FullMethodName      = "/switchboard.chat.v1.ChatAdminService/GetRoom"
-	ChatAdminService_InviteMember_FullMethodName = "/switchboard.chat.v1.ChatAdminService/InviteMember"
+	ChatAdminService_CreateRoom_FullMethodName        = "/switchboard.chat.v1.ChatAdminService/CreateRoom"
+	ChatAdminService_GetRoom_FullMethodName           = "/switchboard.chat.v1.ChatAdminService/GetRoom"
+	ChatAdminService_InviteMember_FullMethodName      = "/switchboard.chat.v1.ChatAdminService/InviteMember"
+	ChatAdminService_ListRooms_FullMethodName         = "/switchboard.chat.v1.ChatAdminService/ListRooms"
+	ChatAdminService_DeleteRoom_FullMethodName        = "/switchboard.chat.v1.ChatAdminService/DeleteRoom"
+	ChatAdminService_BanMember_FullMethodName         = "/switchboard.chat.v1.ChatAdminService/BanMember"
+	ChatAdminService_UnbanMember_FullMethodName       = "/switchboard.chat.v1.ChatAdminService/UnbanMember"
+	ChatAdminService_KickMember_FullMethodName        = "/switchboard.chat.v1.ChatAdminService/KickMember"
+	ChatAdminService_BlockUser_FullMethodName         = "/switchboard.chat.v1.ChatAdminService/BlockUser"
+	ChatAdminService_UnblockUser_FullMethodName       = "/switchboard.chat.v1.ChatAdminService/UnblockUser"
+	ChatAdminService_ListRoomMessages_FullMethodName  = "/switchboard.chat.v1.ChatAdminService/ListRoomMessages"
+	ChatAdminService_PostSystemMessage_FullMethodName = "/switchboard.chat.v1.ChatAdminService/PostSystemMessage"
 )
 
 // ChatAdminServiceClient is the client API for ChatAdminService service.
@@ -369,6 +464,31 @@ type ChatAdminServiceClient interface {
 	GetRoom(ctx context.Context, in *GetRoomRequest, opts ...grpc.CallOption) (*GetRoomResponse, error)
 	// InviteMember allows a user to join an invite-only room.
 	InviteMember(ctx context.Context, in *InviteMemberRequest, opts ...grpc.CallOption) (*InviteMemberResponse, error)
+	// ListRooms pages through the rooms in id order.
+	ListRooms(ctx context.Context, in *ListRoomsRequest, opts ...grpc.CallOption) (*ListRoomsResponse, error)
+	// DeleteRoom deletes a room with its members, invitations, bans and
+	// messages, and publishes RoomDeleted.
+	DeleteRoom(ctx context.Context, in *DeleteRoomRequest, opts ...grpc.CallOption) (*DeleteRoomResponse, error)
+	// BanMember bars a user from a room: a member is removed (MemberLeft with
+	// reason BANNED) and a later join is refused with ERROR_REASON_USER_BANNED.
+	BanMember(ctx context.Context, in *BanMemberRequest, opts ...grpc.CallOption) (*BanMemberResponse, error)
+	// UnbanMember lifts a ban; the user may join again.
+	UnbanMember(ctx context.Context, in *UnbanMemberRequest, opts ...grpc.CallOption) (*UnbanMemberResponse, error)
+	// KickMember ends a membership (MemberLeft with reason KICKED); the user
+	// may join again. FAILED_PRECONDITION with ERROR_REASON_NOT_MEMBER when
+	// the user is not a member.
+	KickMember(ctx context.Context, in *KickMemberRequest, opts ...grpc.CallOption) (*KickMemberResponse, error)
+	// BlockUser makes a user stop receiving another user's messages (live and
+	// in history). The blocked user is not told.
+	BlockUser(ctx context.Context, in *BlockUserRequest, opts ...grpc.CallOption) (*BlockUserResponse, error)
+	// UnblockUser restores delivery.
+	UnblockUser(ctx context.Context, in *UnblockUserRequest, opts ...grpc.CallOption) (*UnblockUserResponse, error)
+	// ListRoomMessages reads a room's history for the backend (no membership
+	// needed), with the paging of ListMessages.
+	ListRoomMessages(ctx context.Context, in *ListRoomMessagesRequest, opts ...grpc.CallOption) (*ListRoomMessagesResponse, error)
+	// PostSystemMessage stores and publishes a MESSAGE_TYPE_SYSTEM message
+	// (user_id 0), the only way to send one.
+	PostSystemMessage(ctx context.Context, in *PostSystemMessageRequest, opts ...grpc.CallOption) (*PostSystemMessageResponse, error)
 }
 
 type chatAdminServiceClient struct {
@@ -409,6 +529,96 @@ func (c *chatAdminServiceClient) InviteMember(ctx context.Context, in *InviteMem
 	return out, nil
 }
 
+func (c *chatAdminServiceClient) ListRooms(ctx context.Context, in *ListRoomsRequest, opts ...grpc.CallOption) (*ListRoomsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRoomsResponse)
+	err := c.cc.Invoke(ctx, ChatAdminService_ListRooms_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatAdminServiceClient) DeleteRoom(ctx context.Context, in *DeleteRoomRequest, opts ...grpc.CallOption) (*DeleteRoomResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteRoomResponse)
+	err := c.cc.Invoke(ctx, ChatAdminService_DeleteRoom_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatAdminServiceClient) BanMember(ctx context.Context, in *BanMemberRequest, opts ...grpc.CallOption) (*BanMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BanMemberResponse)
+	err := c.cc.Invoke(ctx, ChatAdminService_BanMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatAdminServiceClient) UnbanMember(ctx context.Context, in *UnbanMemberRequest, opts ...grpc.CallOption) (*UnbanMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnbanMemberResponse)
+	err := c.cc.Invoke(ctx, ChatAdminService_UnbanMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatAdminServiceClient) KickMember(ctx context.Context, in *KickMemberRequest, opts ...grpc.CallOption) (*KickMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KickMemberResponse)
+	err := c.cc.Invoke(ctx, ChatAdminService_KickMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatAdminServiceClient) BlockUser(ctx context.Context, in *BlockUserRequest, opts ...grpc.CallOption) (*BlockUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BlockUserResponse)
+	err := c.cc.Invoke(ctx, ChatAdminService_BlockUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatAdminServiceClient) UnblockUser(ctx context.Context, in *UnblockUserRequest, opts ...grpc.CallOption) (*UnblockUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnblockUserResponse)
+	err := c.cc.Invoke(ctx, ChatAdminService_UnblockUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatAdminServiceClient) ListRoomMessages(ctx context.Context, in *ListRoomMessagesRequest, opts ...grpc.CallOption) (*ListRoomMessagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRoomMessagesResponse)
+	err := c.cc.Invoke(ctx, ChatAdminService_ListRoomMessages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatAdminServiceClient) PostSystemMessage(ctx context.Context, in *PostSystemMessageRequest, opts ...grpc.CallOption) (*PostSystemMessageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PostSystemMessageResponse)
+	err := c.cc.Invoke(ctx, ChatAdminService_PostSystemMessage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ChatAdminServiceServer is the server API for ChatAdminService service.
 // All implementations must embed UnimplementedChatAdminServiceServer
 // for forward compatibility.
@@ -422,6 +632,31 @@ type ChatAdminServiceServer interface {
 	GetRoom(context.Context, *GetRoomRequest) (*GetRoomResponse, error)
 	// InviteMember allows a user to join an invite-only room.
 	InviteMember(context.Context, *InviteMemberRequest) (*InviteMemberResponse, error)
+	// ListRooms pages through the rooms in id order.
+	ListRooms(context.Context, *ListRoomsRequest) (*ListRoomsResponse, error)
+	// DeleteRoom deletes a room with its members, invitations, bans and
+	// messages, and publishes RoomDeleted.
+	DeleteRoom(context.Context, *DeleteRoomRequest) (*DeleteRoomResponse, error)
+	// BanMember bars a user from a room: a member is removed (MemberLeft with
+	// reason BANNED) and a later join is refused with ERROR_REASON_USER_BANNED.
+	BanMember(context.Context, *BanMemberRequest) (*BanMemberResponse, error)
+	// UnbanMember lifts a ban; the user may join again.
+	UnbanMember(context.Context, *UnbanMemberRequest) (*UnbanMemberResponse, error)
+	// KickMember ends a membership (MemberLeft with reason KICKED); the user
+	// may join again. FAILED_PRECONDITION with ERROR_REASON_NOT_MEMBER when
+	// the user is not a member.
+	KickMember(context.Context, *KickMemberRequest) (*KickMemberResponse, error)
+	// BlockUser makes a user stop receiving another user's messages (live and
+	// in history). The blocked user is not told.
+	BlockUser(context.Context, *BlockUserRequest) (*BlockUserResponse, error)
+	// UnblockUser restores delivery.
+	UnblockUser(context.Context, *UnblockUserRequest) (*UnblockUserResponse, error)
+	// ListRoomMessages reads a room's history for the backend (no membership
+	// needed), with the paging of ListMessages.
+	ListRoomMessages(context.Context, *ListRoomMessagesRequest) (*ListRoomMessagesResponse, error)
+	// PostSystemMessage stores and publishes a MESSAGE_TYPE_SYSTEM message
+	// (user_id 0), the only way to send one.
+	PostSystemMessage(context.Context, *PostSystemMessageRequest) (*PostSystemMessageResponse, error)
 	mustEmbedUnimplementedChatAdminServiceServer()
 }
 
@@ -440,6 +675,33 @@ func (UnimplementedChatAdminServiceServer) GetRoom(context.Context, *GetRoomRequ
 }
 func (UnimplementedChatAdminServiceServer) InviteMember(context.Context, *InviteMemberRequest) (*InviteMemberResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method InviteMember not implemented")
+}
+func (UnimplementedChatAdminServiceServer) ListRooms(context.Context, *ListRoomsRequest) (*ListRoomsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRooms not implemented")
+}
+func (UnimplementedChatAdminServiceServer) DeleteRoom(context.Context, *DeleteRoomRequest) (*DeleteRoomResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteRoom not implemented")
+}
+func (UnimplementedChatAdminServiceServer) BanMember(context.Context, *BanMemberRequest) (*BanMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BanMember not implemented")
+}
+func (UnimplementedChatAdminServiceServer) UnbanMember(context.Context, *UnbanMemberRequest) (*UnbanMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnbanMember not implemented")
+}
+func (UnimplementedChatAdminServiceServer) KickMember(context.Context, *KickMemberRequest) (*KickMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method KickMember not implemented")
+}
+func (UnimplementedChatAdminServiceServer) BlockUser(context.Context, *BlockUserRequest) (*BlockUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BlockUser not implemented")
+}
+func (UnimplementedChatAdminServiceServer) UnblockUser(context.Context, *UnblockUserRequest) (*UnblockUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnblockUser not implemented")
+}
+func (UnimplementedChatAdminServiceServer) ListRoomMessages(context.Context, *ListRoomMessagesRequest) (*ListRoomMessagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRoomMessages not implemented")
+}
+func (UnimplementedChatAdminServiceServer) PostSystemMessage(context.Context, *PostSystemMessageRequest) (*PostSystemMessageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PostSystemMessage not implemented")
 }
 func (UnimplementedChatAdminServiceServer) mustEmbedUnimplementedChatAdminServiceServer() {}
 func (UnimplementedChatAdminServiceServer) testEmbeddedByValue()                          {}
@@ -516,6 +778,168 @@ func _ChatAdminService_InviteMember_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChatAdminService_ListRooms_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRoomsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatAdminServiceServer).ListRooms(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatAdminService_ListRooms_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatAdminServiceServer).ListRooms(ctx, req.(*ListRoomsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatAdminService_DeleteRoom_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteRoomRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatAdminServiceServer).DeleteRoom(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatAdminService_DeleteRoom_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatAdminServiceServer).DeleteRoom(ctx, req.(*DeleteRoomRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatAdminService_BanMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BanMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatAdminServiceServer).BanMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatAdminService_BanMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatAdminServiceServer).BanMember(ctx, req.(*BanMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatAdminService_UnbanMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnbanMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatAdminServiceServer).UnbanMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatAdminService_UnbanMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatAdminServiceServer).UnbanMember(ctx, req.(*UnbanMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatAdminService_KickMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KickMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatAdminServiceServer).KickMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatAdminService_KickMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatAdminServiceServer).KickMember(ctx, req.(*KickMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatAdminService_BlockUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BlockUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatAdminServiceServer).BlockUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatAdminService_BlockUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatAdminServiceServer).BlockUser(ctx, req.(*BlockUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatAdminService_UnblockUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnblockUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatAdminServiceServer).UnblockUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatAdminService_UnblockUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatAdminServiceServer).UnblockUser(ctx, req.(*UnblockUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatAdminService_ListRoomMessages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRoomMessagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatAdminServiceServer).ListRoomMessages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatAdminService_ListRoomMessages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatAdminServiceServer).ListRoomMessages(ctx, req.(*ListRoomMessagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatAdminService_PostSystemMessage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PostSystemMessageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatAdminServiceServer).PostSystemMessage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatAdminService_PostSystemMessage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatAdminServiceServer).PostSystemMessage(ctx, req.(*PostSystemMessageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ChatAdminService_ServiceDesc is the grpc.ServiceDesc for ChatAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -534,6 +958,42 @@ var ChatAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "InviteMember",
 			Handler:    _ChatAdminService_InviteMember_Handler,
+		},
+		{
+			MethodName: "ListRooms",
+			Handler:    _ChatAdminService_ListRooms_Handler,
+		},
+		{
+			MethodName: "DeleteRoom",
+			Handler:    _ChatAdminService_DeleteRoom_Handler,
+		},
+		{
+			MethodName: "BanMember",
+			Handler:    _ChatAdminService_BanMember_Handler,
+		},
+		{
+			MethodName: "UnbanMember",
+			Handler:    _ChatAdminService_UnbanMember_Handler,
+		},
+		{
+			MethodName: "KickMember",
+			Handler:    _ChatAdminService_KickMember_Handler,
+		},
+		{
+			MethodName: "BlockUser",
+			Handler:    _ChatAdminService_BlockUser_Handler,
+		},
+		{
+			MethodName: "UnblockUser",
+			Handler:    _ChatAdminService_UnblockUser_Handler,
+		},
+		{
+			MethodName: "ListRoomMessages",
+			Handler:    _ChatAdminService_ListRoomMessages_Handler,
+		},
+		{
+			MethodName: "PostSystemMessage",
+			Handler:    _ChatAdminService_PostSystemMessage_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
