@@ -103,6 +103,32 @@ func (s *Set) Int(p *int, name, env string, def int, usage string) {
 	s.fs.IntVar(p, name, def, s.usage(env, usage))
 }
 
+// Int64 defines an int64 flag defaulting to $env, else def.
+func (s *Set) Int64(p *int64, name, env string, def int64, usage string) {
+	if v, ok := s.lookup(env); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			s.errs = append(s.errs, fmt.Errorf("%s=%q: %w", env, v, err))
+		} else {
+			def = n
+		}
+	}
+	s.fs.Int64Var(p, name, def, s.usage(env, usage))
+}
+
+// Float64 defines a float64 flag defaulting to $env, else def.
+func (s *Set) Float64(p *float64, name, env string, def float64, usage string) {
+	if v, ok := s.lookup(env); ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			s.errs = append(s.errs, fmt.Errorf("%s=%q: %w", env, v, err))
+		} else {
+			def = f
+		}
+	}
+	s.fs.Float64Var(p, name, def, s.usage(env, usage))
+}
+
 // Bool defines a bool flag defaulting to $env, else def.
 func (s *Set) Bool(p *bool, name, env string, def bool, usage string) {
 	if v, ok := s.lookup(env); ok {

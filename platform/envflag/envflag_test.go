@@ -57,6 +57,25 @@ func TestDefaultsFromEnvironmentAndFlags(t *testing.T) {
 	}
 }
 
+func TestNumbers(t *testing.T) {
+	env := map[string]string{"I": "9000000000", "F": "2.5"}
+	s := New("test", io.Discard, func(k string) string { return env[k] })
+	var (
+		i, i2 int64
+		f, f2 float64
+	)
+	s.Int64(&i, "i", "I", 1, "")
+	s.Float64(&f, "f", "F", 1, "")
+	s.Int64(&i2, "i2", "I2", 7, "")
+	s.Float64(&f2, "f2", "F2", 0.5, "")
+	if err := s.Parse([]string{"-f2", "3.25"}); err != nil {
+		t.Fatal(err)
+	}
+	if i != 9000000000 || f != 2.5 || i2 != 7 || f2 != 3.25 {
+		t.Errorf("got i=%d f=%v i2=%d f2=%v, want 9000000000 2.5 7 3.25", i, f, i2, f2)
+	}
+}
+
 func TestBytes(t *testing.T) {
 	for _, tt := range []struct {
 		env  string
@@ -85,16 +104,20 @@ func TestBytes(t *testing.T) {
 }
 
 func TestMalformedEnvironmentIsAnError(t *testing.T) {
-	for _, env := range []map[string]string{{"N": "x"}, {"D": "5"}, {"B": "maybe"}} {
+	for _, env := range []map[string]string{{"N": "x"}, {"D": "5"}, {"B": "maybe"}, {"I": "1.5"}, {"F": "fast"}} {
 		s := New("test", io.Discard, func(k string) string { return env[k] })
 		var (
 			n int
 			d time.Duration
 			b bool
+			i int64
+			f float64
 		)
 		s.Int(&n, "n", "N", 1, "")
 		s.Duration(&d, "d", "D", time.Second, "")
 		s.Bool(&b, "b", "B", false, "")
+		s.Int64(&i, "i", "I", 1, "")
+		s.Float64(&f, "f", "F", 1, "")
 		if err := s.Parse(nil); err == nil {
 			t.Errorf("Parse with env %v = nil, want an error", env)
 		}
