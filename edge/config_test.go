@@ -1,9 +1,12 @@
 package edge
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"switchboard.dev/platform/envflag"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -28,6 +31,10 @@ func TestConfigDefaults(t *testing.T) {
 		{"RPCTimeout", got.RPCTimeout, 5 * time.Second},
 		{"HistoryLimit", got.HistoryLimit, 100},
 		{"HeartbeatInterval", got.HeartbeatInterval, 30 * time.Second},
+		{"MaxInflatedBytes", got.MaxInflatedBytes, 1 << 20},
+		{"CompressThreshold", got.CompressThreshold, 4096},
+		{"BatchWindow", got.BatchWindow, 10 * time.Millisecond},
+		{"BatchMax", got.BatchMax, 64},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("default %s = %v, want %v", tc.name, tc.got, tc.want)
@@ -40,7 +47,44 @@ func TestConfigDefaults(t *testing.T) {
 	if other.EdgeID == got.EdgeID {
 		t.Errorf("two default edge ids are both %q, want a random suffix", got.EdgeID)
 	}
-	if _, err := (Config{IdleTimeout: -time.Second}).withDefaults(); err == nil {
-		t.Errorf("withDefaults with a negative IdleTimeout: no error")
+	for name, c := range map[string]Config{
+		"IdleTimeout":       {IdleTimeout: -time.Second},
+		"MaxInflatedBytes":  {MaxInflatedBytes: -1},
+		"CompressThreshold": {CompressThreshold: -1},
+		"BatchWindow":       {BatchWindow: -time.Millisecond},
+		"BatchMax":          {BatchMax: -1},
+	} {
+		if _, err := c.withDefaults(); err == nil {
+			t.Errorf("withDefaults with a negative %s: no error", name)
+		}
+	}
+	// The inflated limit follows a configured frame limit.
+	if c, _ := (Config{MaxFrameBytes: 2048}).withDefaults(); c.MaxInflatedBytes != 2048 {
+		t.Errorf("MaxInflatedBytes with MaxFrameBytes 2048 = %d, want 2048", c.MaxInflatedBytes)
+	}
+}
+
+func TestRegisterFlags(t *testing.T) {
+	env := map[string]string{
+		"EDGE_MAX_INFLATED_BYTES": "5000",
+		"EDGE_COMPRESS_THRESHOLD": "100",
+		"EDGE_BATCH_WINDOW":       "25ms",
+		"EDGE_BATCH_MAX":          "8",
+		"EDGE_HISTORY_LIMIT":      "40",
+		"EDGE_HEARTBEAT_INTERVAL": "15s",
+	}
+	var c Config
+	fs := envflag.New("edged", io.Discard, func(k string) string { return env[k] })
+	c.RegisterFlags(fs)
+	if err := fs.Parse([]string{"-edge-batch-max=16"}); err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := Config{Addr: DefaultAddr, MaxFrameBytes: DefaultMaxFrameBytes, MaxDepth: DefaultMaxDepth,
+		AuthTimeout: DefaultAuthTimeout, IdleTimeout: DefaultIdleTimeout, WriteTimeout: DefaultWriteTimeout,
+		OutboundQueueMessages: DefaultOutboundQueueMessages, OutboundQueueBytes: DefaultOutboundQueueBytes,
+		RPCTimeout: DefaultRPCTimeout, HistoryLimit: 40, HeartbeatInterval: 15 * time.Second,
+		MaxInflatedBytes: 5000, CompressThreshold: 100, BatchWindow: 25 * time.Millisecond, BatchMax: 16}
+	if c != want {
+		t.Errorf("RegisterFlags from env %v and -edge-batch-max=16:\n got %+v\nwant %+v", env, c, want)
 	}
 }

@@ -41,6 +41,9 @@ const (
 	DefaultRPCTimeout            = 5 * time.Second
 	DefaultHistoryLimit          = 100
 	DefaultHeartbeatInterval     = 30 * time.Second
+	DefaultCompressThreshold     = 4096
+	DefaultBatchWindow           = 10 * time.Millisecond
+	DefaultBatchMax              = 64
 )
 
 // Config configures an edge. Zero values take the defaults above.
@@ -77,10 +80,23 @@ type Config struct {
 	OutboundQueueBytes int
 	// RPCTimeout is the deadline of every unary gRPC call.
 	RPCTimeout time.Duration
-	// HistoryLimit bounds the BATCH_MESSAGES after JOIN_ROOM's since_message_id.
+	// HistoryLimit bounds the BATCH_MESSAGES after JOIN_ROOM's
+	// since_message_id and the limit of GET_MESSAGES.
 	HistoryLimit int
 	// HeartbeatInterval is advertised in CONNECT_SUCCESS as heartbeat_interval_s.
 	HeartbeatInterval time.Duration
+	// MaxInflatedBytes bounds the inflated data of a compressed request
+	// (a gzip bomb is refused after inflating this much); default
+	// MaxFrameBytes.
+	MaxInflatedBytes int
+	// CompressThreshold is the data size in bytes above which sessions that
+	// connected with "compression":"gzip" receive compressed envelopes.
+	CompressThreshold int
+	// BatchWindow is the longest a broadcast message waits to be coalesced
+	// with others, for sessions that connected with "batch":true.
+	BatchWindow time.Duration
+	// BatchMax is the most messages in one coalesced BATCH_MESSAGES.
+	BatchMax int
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -112,6 +128,10 @@ func (c Config) withDefaults() (Config, error) {
 	setDur(&c.RPCTimeout, DefaultRPCTimeout)
 	setInt(&c.HistoryLimit, DefaultHistoryLimit)
 	setDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	setInt(&c.MaxInflatedBytes, c.MaxFrameBytes)
+	setInt(&c.CompressThreshold, DefaultCompressThreshold)
+	setDur(&c.BatchWindow, DefaultBatchWindow)
+	setInt(&c.BatchMax, DefaultBatchMax)
 	if c.EdgeID == "" {
 		c.EdgeID = defaultEdgeID()
 	}
@@ -120,7 +140,8 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxFrameBytes < 0 || c.MaxDepth < 0 || c.AuthTimeout < 0 || c.IdleTimeout < 0 ||
 		c.WriteTimeout < 0 || c.OutboundQueueMessages < 0 || c.OutboundQueueBytes < 0 ||
-		c.RPCTimeout < 0 || c.HistoryLimit < 0 || c.HeartbeatInterval < 0 {
+		c.RPCTimeout < 0 || c.HistoryLimit < 0 || c.HeartbeatInterval < 0 ||
+		c.MaxInflatedBytes < 0 || c.CompressThreshold < 0 || c.BatchWindow < 0 || c.BatchMax < 0 {
 		return c, errors.New("edge config: limits must not be negative")
 	}
 	return c, nil
@@ -175,6 +196,10 @@ func Run(ctx context.Context, cfg Config) error {
 		RPCTimeout:        cfg.RPCTimeout,
 		HistoryLimit:      cfg.HistoryLimit,
 		HeartbeatInterval: cfg.HeartbeatInterval,
+		MaxInflatedBytes:  cfg.MaxInflatedBytes,
+		CompressThreshold: cfg.CompressThreshold,
+		BatchWindow:       cfg.BatchWindow,
+		BatchMax:          cfg.BatchMax,
 	})
 	consumerCtx, stopConsumer := context.WithCancel(ctx)
 	var wg sync.WaitGroup

@@ -19,10 +19,10 @@ func TestConnect(t *testing.T) {
 	c := h.dial()
 	c.send("CONNECT", "c1", map[string]any{"jwt_token": "tok-42", "compression": "gzip", "batch": true})
 	e := c.expect("CONNECT_SUCCESS", "c1")
-	if e.num("user_id") != 42 || e.str("nickname") != "nick42" || e.num("heartbeat_interval_s") != 7 ||
+	if e.num("user_id") != 42 || e.str("nickname") != "nick42" || e.num("heartbeat_interval_s") != 7 || e.str("compression") != "gzip" ||
 		!strings.HasPrefix(e.str("session_id"), "e1-") ||
 		!timestampRE.MatchString(e.str("server_time")) || !timestampRE.MatchString(e.str("expires_at")) {
-		t.Errorf("CONNECT tok-42: got %s, want user_id 42, nickname nick42, session_id e1-*, heartbeat_interval_s 7, server_time and expires_at", e.raw)
+		t.Errorf("CONNECT tok-42: got %s, want user_id 42, nickname nick42, session_id e1-*, heartbeat_interval_s 7, compression gzip, server_time and expires_at", e.raw)
 	}
 	c.ping("p1")
 }
@@ -70,11 +70,14 @@ func TestBeforeConnect(t *testing.T) {
 	c.expectError("INVALID_ACTION", "d1", "DANCE")
 	c.send("CONNECT", "c1", map[string]any{})
 	c.expectError("INVALID_DATA", "c1", "CONNECT")
-	c.send("CONNECT", "c2", map[string]any{"jwt_token": "tok-1", "compression": "brotli"})
+	c.send("CONNECT", "c2", map[string]any{"jwt_token": "tok-1", "compression": 5})
 	c.expectError("INVALID_DATA", "c2", "CONNECT")
-	// The session survived all of that.
-	c.send("CONNECT", "c3", map[string]any{"jwt_token": "tok-1"})
-	c.expect("CONNECT_SUCCESS", "c3")
+	// The session survived all of that. An unknown compression is ignored:
+	// the session gets plain envelopes, and CONNECT_SUCCESS confirms none.
+	c.send("CONNECT", "c3", map[string]any{"jwt_token": "tok-1", "compression": "brotli"})
+	if e := c.expect("CONNECT_SUCCESS", "c3"); strings.Contains(e.raw, "compression") {
+		t.Errorf("CONNECT with compression brotli: got %s, want no compression confirmed", e.raw)
+	}
 	c.send("CONNECT", "c4", map[string]any{"jwt_token": "tok-1"})
 	c.expectError("INVALID_ACTION", "c4", "CONNECT")
 	c.send("VIDEO_DANCE", "d2", map[string]any{})
@@ -250,6 +253,15 @@ func TestJoinSinceMessageID(t *testing.T) {
 	if e := c.expect("BATCH_MESSAGES", "j2"); len(e.Data["messages"].([]any)) != 1 || e.Data["has_more"] != false {
 		t.Errorf("BATCH_MESSAGES after since 4: got %s, want message 5 only", e.raw)
 	}
+	c.send("JOIN_ROOM", "j0", map[string]any{"chatroom_id": 7, "since_message_id": 0})
+	c.expect("JOIN_ROOM_SUCCESS", "j0")
+	if e := c.expect("BATCH_MESSAGES", "j0"); len(e.Data["messages"].([]any)) != 2 || e.Data["has_more"] != true ||
+		e.Data["messages"].([]any)[0].(map[string]any)["message_id"] != 1.0 {
+		t.Errorf("BATCH_MESSAGES after since 0: got %s, want messages 1 and 2 (from the oldest), has_more", e.raw)
+	}
+	c.send("JOIN_ROOM", "j-none", map[string]any{"chatroom_id": 7})
+	c.expect("JOIN_ROOM_SUCCESS", "j-none")
+	c.ping("no replay without since_message_id")
 }
 
 func TestChatErrors(t *testing.T) {
@@ -258,6 +270,10 @@ func TestChatErrors(t *testing.T) {
 	h.chat.addRoom(2, true, 0)  // invite-only
 	h.chat.addRoom(3, false, 1) // full once user 1 is in
 	h.chat.addRoom(4, false, 0) // user 1 is not a member
+	h.chat.addRoom(5, false, 0) // user 2 is banned from it
+	h.chat.mu.Lock()
+	h.chat.rooms[5].banned[2] = true
+	h.chat.mu.Unlock()
 	c := h.connect(1)
 	for _, room := range []int{1, 3} {
 		c.send("JOIN_ROOM", "setup", map[string]any{"chatroom_id": room})
@@ -272,15 +288,17 @@ func TestChatErrors(t *testing.T) {
 		{"unknown room", "JOIN_ROOM", map[string]any{"chatroom_id": 99}, "ROOM_NOT_FOUND"},
 		{"not invited", "JOIN_ROOM", map[string]any{"chatroom_id": 2}, "PERMISSION_DENIED"},
 		{"room full", "JOIN_ROOM", map[string]any{"chatroom_id": 3}, "ROOM_FULL"},
+		{"banned", "JOIN_ROOM", map[string]any{"chatroom_id": 5}, "USER_BLOCKED"},
 		{"not a member", "SEND_MESSAGE", map[string]any{"chatroom_id": 4, "content": "x"}, "PERMISSION_DENIED"},
 		{"system message", "SEND_MESSAGE", map[string]any{"chatroom_id": 1, "content": "x", "message_type": "system"}, "INVALID_DATA"},
 		{"rate limited", "SEND_MESSAGE", map[string]any{"chatroom_id": 1, "content": "rate"}, "RATE_LIMITED"},
+		{"rate limited reason", "SEND_MESSAGE", map[string]any{"chatroom_id": 1, "content": "slow down"}, "RATE_LIMITED"},
 		{"internal", "SEND_MESSAGE", map[string]any{"chatroom_id": 1, "content": "internal"}, "INTERNAL_ERROR"},
 		{"leave unknown room", "LEAVE_ROOM", map[string]any{"chatroom_id": 99}, "ROOM_NOT_FOUND"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl := c
-			if tc.name == "room full" || tc.name == "not invited" {
+			if tc.name == "room full" || tc.name == "not invited" || tc.name == "banned" {
 				cl = d
 			}
 			cl.t = t

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,6 +61,7 @@ type fakeRoom struct {
 	inviteOnly bool
 	max        int
 	members    map[int64]string
+	banned     map[int64]bool
 	messages   []*chatv1.Message
 }
 
@@ -76,16 +78,100 @@ type fakeChat struct {
 	afterSeqs []uint64      // the after_seq of every Subscribe
 	afterSet  []bool        // whether each Subscribe set after_seq
 	streams   int           // open streams
+	blocks    map[int64]map[int64]bool
+	batches   [][]*chatv1.SendMessageRequest // every SendMessageBatch call's items
 }
 
 func newFakeChat() *fakeChat {
-	return &fakeChat{rooms: make(map[int64]*fakeRoom), notify: make(chan struct{}), brk: make(chan struct{})}
+	return &fakeChat{rooms: make(map[int64]*fakeRoom), notify: make(chan struct{}), brk: make(chan struct{}),
+		blocks: make(map[int64]map[int64]bool)}
 }
 
 func (f *fakeChat) addRoom(id int64, inviteOnly bool, max int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.rooms[id] = &fakeRoom{inviteOnly: inviteOnly, max: max, members: make(map[int64]string)}
+	f.rooms[id] = &fakeRoom{inviteOnly: inviteOnly, max: max, members: make(map[int64]string), banned: make(map[int64]bool)}
+}
+
+// addMessages stores n messages "old 1".."old n" of user 9 in room id (the
+// user need not be connected).
+func (f *fakeChat) addMessages(id int64, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.rooms[id]
+	r.members[9] = "nick9"
+	for i := range n {
+		f.appendMessageLocked(r, id, 9, "nick9", fmt.Sprintf("old %d", i+1), chatv1.MessageType_MESSAGE_TYPE_TEXT)
+	}
+}
+
+// remove ends userID's membership of room as an operator would (kick or
+// ban), publishing MemberLeft with reason.
+func (f *fakeChat) remove(room, userID int64, reason chatv1.LeaveReason) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.rooms[room]
+	nick := r.members[userID]
+	delete(r.members, userID)
+	if reason == chatv1.LeaveReason_LEAVE_REASON_BANNED {
+		r.banned[userID] = true
+	}
+	f.publishLocked(&chatv1.Event{RoomId: room, Payload: &chatv1.Event_MemberLeft{MemberLeft: &chatv1.MemberLeft{
+		UserId: userID, Nickname: nick, MemberCount: int32(len(r.members)), Reason: reason,
+	}}})
+}
+
+// deleteRoom deletes a room and publishes RoomDeleted.
+func (f *fakeChat) deleteRoom(id int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []int64
+	for uid := range f.rooms[id].members {
+		ids = append(ids, uid)
+	}
+	delete(f.rooms, id)
+	f.publishLocked(&chatv1.Event{RoomId: id, Payload: &chatv1.Event_RoomDeleted{RoomDeleted: &chatv1.RoomDeleted{MemberIds: ids}}})
+}
+
+// setBlock makes userID block (or unblock) other, publishing the event.
+func (f *fakeChat) setBlock(userID, other int64, blocked bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.blocks[userID] == nil {
+		f.blocks[userID] = make(map[int64]bool)
+	}
+	if blocked {
+		f.blocks[userID][other] = true
+		f.publishLocked(&chatv1.Event{Payload: &chatv1.Event_UserBlocked{UserBlocked: &chatv1.UserBlocked{UserId: userID, BlockedUserId: other}}})
+	} else {
+		delete(f.blocks[userID], other)
+		f.publishLocked(&chatv1.Event{Payload: &chatv1.Event_UserUnblocked{UserUnblocked: &chatv1.UserUnblocked{UserId: userID, BlockedUserId: other}}})
+	}
+}
+
+// postSystem stores and publishes a system message (user 0) in room.
+func (f *fakeChat) postSystem(room int64, content string) *chatv1.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := f.appendMessageLocked(f.rooms[room], room, 0, "system", content, chatv1.MessageType_MESSAGE_TYPE_SYSTEM)
+	f.publishLocked(&chatv1.Event{RoomId: room, Payload: &chatv1.Event_MessagePosted{MessagePosted: &chatv1.MessagePosted{Message: m}}})
+	return m
+}
+
+// publishAll publishes evs at once, so that they reach the edge in one
+// stream response, back to back.
+func (f *fakeChat) publishAll(evs ...*chatv1.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, ev := range evs {
+		f.publishLocked(ev)
+	}
+}
+
+func (f *fakeChat) batchCalls() [][]*chatv1.SendMessageRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.batches)
 }
 
 // publish appends ev to the log and wakes the streams; f.mu is held.
@@ -139,6 +225,8 @@ func (f *fakeChat) JoinRoom(_ context.Context, req *chatv1.JoinRoomRequest) (*ch
 	_, member := r.members[req.GetUserId()]
 	switch {
 	case member:
+	case r.banned[req.GetUserId()]:
+		return nil, refusal(codes.PermissionDenied, chatv1.ErrorReason_ERROR_REASON_USER_BANNED.String())
 	case r.inviteOnly:
 		return nil, refusal(codes.PermissionDenied, chatv1.ErrorReason_ERROR_REASON_NOT_INVITED.String())
 	case r.max > 0 && len(r.members) >= r.max:
@@ -170,6 +258,7 @@ func (f *fakeChat) LeaveRoom(_ context.Context, req *chatv1.LeaveRoomRequest) (*
 	delete(r.members, req.GetUserId())
 	f.publishLocked(&chatv1.Event{RoomId: req.GetRoomId(), Payload: &chatv1.Event_MemberLeft{MemberLeft: &chatv1.MemberLeft{
 		UserId: req.GetUserId(), Nickname: nick, MemberCount: int32(len(r.members)), Origin: req.GetOrigin(),
+		Reason: chatv1.LeaveReason_LEAVE_REASON_LEFT,
 	}}})
 	return &chatv1.LeaveRoomResponse{Left: true, MemberCount: int32(len(r.members))}, nil
 }
@@ -179,26 +268,66 @@ func (f *fakeChat) LeaveRoom(_ context.Context, req *chatv1.LeaveRoomRequest) (*
 func (f *fakeChat) SendMessage(_ context.Context, req *chatv1.SendMessageRequest) (*chatv1.SendMessageResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	r, err := f.room(req.GetRoomId())
-	if err != nil {
-		return nil, err
+	switch req.GetContent() {
+	case "rate":
+		return nil, status.Error(codes.ResourceExhausted, "secret internal detail")
+	case "internal":
+		return nil, status.Error(codes.Internal, "secret internal detail")
+	}
+	m, c, reason := f.sendLocked(req)
+	if m == nil {
+		return nil, refusal(c, reason.String())
+	}
+	return &chatv1.SendMessageResponse{Message: m}, nil
+}
+
+// sendLocked stores and publishes one message, or says why not. Content
+// "slow down" is refused as over the rate limit.
+func (f *fakeChat) sendLocked(req *chatv1.SendMessageRequest) (*chatv1.Message, codes.Code, chatv1.ErrorReason) {
+	r := f.rooms[req.GetRoomId()]
+	if r == nil {
+		return nil, codes.NotFound, chatv1.ErrorReason_ERROR_REASON_ROOM_NOT_FOUND
 	}
 	_, member := r.members[req.GetUserId()]
 	switch {
 	case !member:
-		return nil, refusal(codes.PermissionDenied, chatv1.ErrorReason_ERROR_REASON_NOT_MEMBER.String())
+		return nil, codes.PermissionDenied, chatv1.ErrorReason_ERROR_REASON_NOT_MEMBER
 	case req.GetMessageType() == chatv1.MessageType_MESSAGE_TYPE_SYSTEM || req.GetContent() == "":
-		return nil, refusal(codes.InvalidArgument, chatv1.ErrorReason_ERROR_REASON_INVALID_MESSAGE.String())
-	case req.GetContent() == "rate":
-		return nil, status.Error(codes.ResourceExhausted, "secret internal detail")
-	case req.GetContent() == "internal":
-		return nil, status.Error(codes.Internal, "secret internal detail")
+		return nil, codes.InvalidArgument, chatv1.ErrorReason_ERROR_REASON_INVALID_MESSAGE
+	case req.GetContent() == "slow down":
+		return nil, codes.ResourceExhausted, chatv1.ErrorReason_ERROR_REASON_RATE_LIMITED
 	}
 	m := f.appendMessageLocked(r, req.GetRoomId(), req.GetUserId(), req.GetNickname(), req.GetContent(), req.GetMessageType())
 	f.publishLocked(&chatv1.Event{RoomId: req.GetRoomId(), Payload: &chatv1.Event_MessagePosted{MessagePosted: &chatv1.MessagePosted{
 		Message: m, Origin: req.GetOrigin(),
 	}}})
-	return &chatv1.SendMessageResponse{Message: m}, nil
+	return m, codes.OK, chatv1.ErrorReason_ERROR_REASON_UNSPECIFIED
+}
+
+func (f *fakeChat) SendMessageBatch(_ context.Context, req *chatv1.SendMessageBatchRequest) (*chatv1.SendMessageBatchResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.batches = append(f.batches, req.GetItems())
+	if len(req.GetItems()) == 0 || len(req.GetItems()) > 100 {
+		return nil, status.Error(codes.InvalidArgument, "1 to 100 items")
+	}
+	resp := &chatv1.SendMessageBatchResponse{}
+	for _, it := range req.GetItems() {
+		m, _, reason := f.sendLocked(it)
+		resp.Results = append(resp.Results, &chatv1.SendMessageResult{Message: m, ErrorReason: reason,
+			ErrorMessage: map[bool]string{true: "refused"}[m == nil]})
+	}
+	return resp, nil
+}
+
+func (f *fakeChat) ListBlocks(_ context.Context, req *chatv1.ListBlocksRequest) (*chatv1.ListBlocksResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := &chatv1.ListBlocksResponse{}
+	for id := range f.blocks[req.GetUserId()] {
+		resp.BlockedUserIds = append(resp.BlockedUserIds, id)
+	}
+	return resp, nil
 }
 
 func (f *fakeChat) appendMessageLocked(r *fakeRoom, roomID, userID int64, nick, content string, t chatv1.MessageType) *chatv1.Message {
@@ -210,6 +339,9 @@ func (f *fakeChat) appendMessageLocked(r *fakeRoom, roomID, userID int64, nick, 
 	return m
 }
 
+// ListMessages pages like the real service: after_id set → the oldest
+// above it, before_id → the newest below it, neither → the newest; oldest first,
+// the reader's blocked users left out.
 func (f *fakeChat) ListMessages(_ context.Context, req *chatv1.ListMessagesRequest) (*chatv1.ListMessagesResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -217,17 +349,42 @@ func (f *fakeChat) ListMessages(_ context.Context, req *chatv1.ListMessagesReque
 	if err != nil {
 		return nil, err
 	}
-	resp := &chatv1.ListMessagesResponse{}
-	for _, m := range r.messages {
-		if m.GetId() <= req.GetAfterId() {
-			continue
-		}
-		if len(resp.Messages) == int(req.GetLimit()) {
-			resp.HasMore = true
-			break
-		}
-		resp.Messages = append(resp.Messages, m)
+	if _, member := r.members[req.GetUserId()]; !member {
+		return nil, refusal(codes.PermissionDenied, chatv1.ErrorReason_ERROR_REASON_NOT_MEMBER.String())
 	}
+	limit := int(req.GetLimit())
+	if limit <= 0 || limit > 100 {
+		limit = 100
+	}
+	var visible []*chatv1.Message
+	for _, m := range r.messages {
+		if !f.blocks[req.GetUserId()][m.GetUserId()] {
+			visible = append(visible, m)
+		}
+	}
+	resp := &chatv1.ListMessagesResponse{}
+	if req.AfterId != nil {
+		for _, m := range visible {
+			if m.GetId() <= req.GetAfterId() {
+				continue
+			}
+			if len(resp.Messages) == limit {
+				resp.HasMore = true
+				break
+			}
+			resp.Messages = append(resp.Messages, m)
+		}
+		return resp, nil
+	}
+	end := len(visible)
+	if b := req.GetBeforeId(); b > 0 {
+		end = 0
+		for end < len(visible) && visible[end].GetId() < b {
+			end++
+		}
+	}
+	start := max(0, end-limit)
+	resp.Messages, resp.HasMore = visible[start:end], start > 0
 	return resp, nil
 }
 

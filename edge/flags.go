@@ -16,4 +16,10 @@ func (c *Config) RegisterFlags(s *envflag.Set) {
 	s.Int(&c.OutboundQueueMessages, "edge-queue-messages", "EDGE_QUEUE_MESSAGES", DefaultOutboundQueueMessages, "envelopes queued per session before it is closed as too slow")
 	s.Int(&c.OutboundQueueBytes, "edge-queue-bytes", "EDGE_QUEUE_BYTES", DefaultOutboundQueueBytes, "bytes queued per session before it is closed as too slow")
 	s.Duration(&c.RPCTimeout, "edge-rpc-timeout", "EDGE_RPC_TIMEOUT", DefaultRPCTimeout, "deadline of every gRPC call")
+	s.Int(&c.HistoryLimit, "edge-history-limit", "EDGE_HISTORY_LIMIT", DefaultHistoryLimit, "most messages of a JOIN_ROOM replay or a GET_MESSAGES page")
+	s.Duration(&c.HeartbeatInterval, "edge-heartbeat-interval", "EDGE_HEARTBEAT_INTERVAL", DefaultHeartbeatInterval, "PING interval advertised to clients")
+	s.Int(&c.MaxInflatedBytes, "edge-max-inflated-bytes", "EDGE_MAX_INFLATED_BYTES", 0, "largest inflated data of a compressed request (0: the max frame bytes)")
+	s.Int(&c.CompressThreshold, "edge-compress-threshold", "EDGE_COMPRESS_THRESHOLD", DefaultCompressThreshold, "data bytes above which gzip sessions get compressed envelopes")
+	s.Duration(&c.BatchWindow, "edge-batch-window", "EDGE_BATCH_WINDOW", DefaultBatchWindow, "longest a message waits to be coalesced for batch sessions")
+	s.Int(&c.BatchMax, "edge-batch-max", "EDGE_BATCH_MAX", DefaultBatchMax, "most messages in one coalesced BATCH_MESSAGES")
 }

@@ -196,9 +196,18 @@ func (c *client) read() (envelope, error) {
 	if err != nil {
 		return envelope{}, err
 	}
-	var e envelope
-	if err := json.Unmarshal(line, &e); err != nil {
-		return e, fmt.Errorf("decode %q: %w", line, err)
+	var w struct {
+		envelope
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(line, &w); err != nil {
+		return envelope{}, fmt.Errorf("decode %q: %w", line, err)
+	}
+	e := w.envelope
+	if len(w.Data) > 0 && w.Data[0] == '{' { // compressed data is a string: see inflated
+		if err := json.Unmarshal(w.Data, &e.Data); err != nil {
+			return e, fmt.Errorf("decode data of %q: %w", line, err)
+		}
 	}
 	e.raw = string(line)
 	if !timestampRE.MatchString(e.Timestamp) {

@@ -7,9 +7,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -23,7 +28,27 @@ import (
 // DefaultAddr is the address the service listens on without a Listener.
 const DefaultAddr = "127.0.0.1:9102"
 
-// Config configures Run. Zero values mean the defaults.
+// Defaults of the settings whose zero value in Config means "off": the
+// flags of RegisterFlags default to these.
+const (
+	// DefaultRateLimit is the messages per second a user may send.
+	DefaultRateLimit = 10.0
+	// DefaultRetentionMessages is how many messages a room keeps.
+	DefaultRetentionMessages = 100000
+)
+
+// Defaults of the settings whose zero value in Config means the default.
+const (
+	// DefaultRateBurst is the burst of the rate limit.
+	DefaultRateBurst = 100
+	// DefaultCompactInterval is the period of the message compaction.
+	DefaultCompactInterval = time.Minute
+)
+
+// Config configures Run. Zero values mean the defaults, except for
+// RateLimit and RetentionMessages, whose zero turns the limit off (the
+// flags of RegisterFlags default to DefaultRateLimit and
+// DefaultRetentionMessages).
 type Config struct {
 	// Listener, when set, is served instead of listening on Addr.
 	Listener net.Listener
@@ -44,6 +69,35 @@ type Config struct {
 	// SubscriberBuffer is how many live events a Subscribe stream may have
 	// pending before it is cut as too slow; default 8192.
 	SubscriberBuffer int
+	// RateLimit is how many messages per second each user may send
+	// (SendMessage, and each item of SendMessageBatch; system messages are
+	// not limited), in bursts of RateBurst. 0 means no limit; negative is
+	// an error.
+	RateLimit float64
+	// RateBurst is the most messages a user may send at once after a
+	// pause; default DefaultRateBurst.
+	RateBurst int
+	// BannedPatterns are RE2 regular expressions (package regexp); content
+	// that any of them matches is refused as ERROR_REASON_INVALID_MESSAGE.
+	// A pattern that does not compile makes Run fail.
+	BannedPatterns []string
+	// BannedPatternsFile, when set, names a file of more banned patterns,
+	// one per line (surrounding spaces are trimmed: write \s or [ ] for a
+	// space at either end); blank lines and lines starting with # are
+	// ignored. Run reads it once, at start.
+	BannedPatternsFile string
+	// RetentionMessages is how many of its newest messages a room created
+	// with retention_messages 0 keeps; 0 keeps all.
+	RetentionMessages int64
+	// RetentionAge is how long the messages of a room created with
+	// retention_seconds 0 are kept; 0 keeps them forever.
+	RetentionAge time.Duration
+	// CompactInterval is the period of the background compaction that
+	// applies the retention; default DefaultCompactInterval.
+	CompactInterval time.Duration
+	// Now is the service's clock (message times, rate limit, retention
+	// age); nil means time.Now. For tests.
+	Now func() time.Time
 	// Logger receives the service's records; nil discards them.
 	Logger *slog.Logger
 }
@@ -62,6 +116,22 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
 	}
+	if cfg.RateLimit < 0 || math.IsNaN(cfg.RateLimit) || math.IsInf(cfg.RateLimit, 0) {
+		return fmt.Errorf("chat: RateLimit %v is not a rate (0 turns the limit off)", cfg.RateLimit)
+	}
+	if cfg.RateBurst < 0 || cfg.RetentionMessages < 0 || cfg.RetentionAge < 0 {
+		return fmt.Errorf("chat: RateBurst, RetentionMessages and RetentionAge must not be negative")
+	}
+	if cfg.RateBurst == 0 {
+		cfg.RateBurst = DefaultRateBurst
+	}
+	if cfg.CompactInterval <= 0 {
+		cfg.CompactInterval = DefaultCompactInterval
+	}
+	banned, err := bannedPatterns(cfg.BannedPatterns, cfg.BannedPatternsFile)
+	if err != nil {
+		return fmt.Errorf("chat: %w", err)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("chat: data dir: %w", err)
 	}
@@ -72,6 +142,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		EventRetention:    cfg.EventRetention,
 		Publish:           b.Publish,
 		Logger:            log,
+		Now:               cfg.Now,
+		RetentionMessages: cfg.RetentionMessages,
+		RetentionAge:      cfg.RetentionAge,
+		CompactInterval:   cfg.CompactInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("chat: %w", err)
@@ -85,7 +159,14 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("chat: %w", err)
 	}
-	srv := server.New(st, b, server.Options{MaxContentChars: cfg.MaxContentChars, Logger: log})
+	srv := server.New(st, b, server.Options{
+		MaxContentChars: cfg.MaxContentChars,
+		BannedPatterns:  banned,
+		RateLimit:       cfg.RateLimit,
+		RateBurst:       cfg.RateBurst,
+		Now:             cfg.Now,
+		Logger:          log,
+	})
 	err = grpcserver.Serve(ctx, lis, grpcserver.Options{Logger: log, BeforeStop: b.Close}, func(g *grpc.Server) {
 		chatv1.RegisterChatServiceServer(g, srv)
 		chatv1.RegisterChatAdminServiceServer(g, srv)
@@ -94,4 +175,34 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("chat: %w", err)
 	}
 	return nil
+}
+
+// bannedPatterns compiles patterns and those of the file at path (when
+// set): one per line without its surrounding spaces, blank lines and
+// #-comments ignored.
+func bannedPatterns(patterns []string, path string) ([]*regexp.Regexp, error) {
+	all := patterns
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("banned patterns: %w", err)
+		}
+		all = slices.Clip(all) // appending must not write into the caller's slice
+		for line := range strings.Lines(string(data)) {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			all = append(all, line)
+		}
+	}
+	out := make([]*regexp.Regexp, 0, len(all))
+	for _, p := range all {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return nil, fmt.Errorf("banned pattern %q: %w", p, err)
+		}
+		out = append(out, re)
+	}
+	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"net"
 	"strings"
 	"testing"
@@ -206,7 +207,7 @@ func TestRefusals(t *testing.T) {
 		{"SendMessage user -1", sendReq(1, -1, "hi", text), codes.InvalidArgument, ""},
 		{"JoinRoom user 0", joinReq(1, 0), codes.InvalidArgument, ""},
 		{"ListMessages negative limit", listReq(&chatv1.ListMessagesRequest{RoomId: 1, UserId: 1, Limit: -1}), codes.InvalidArgument, ""},
-		{"ListMessages negative after_id", listReq(&chatv1.ListMessagesRequest{RoomId: 1, UserId: 1, AfterId: -1}), codes.InvalidArgument, ""},
+		{"ListMessages negative after_id", listReq(&chatv1.ListMessagesRequest{RoomId: 1, UserId: 1, AfterId: proto.Int64(-1)}), codes.InvalidArgument, ""},
 		{"ListUserRooms user 0", func(ctx context.Context) error {
 			_, err := s.chat.ListUserRooms(ctx, &chatv1.ListUserRoomsRequest{})
 			return err
@@ -378,7 +379,10 @@ func TestListMessagesAndUserRooms(t *testing.T) {
 		{0, 0, 250, 151, 250, true},
 	}
 	for _, tt := range tests {
-		req := &chatv1.ListMessagesRequest{RoomId: 1, UserId: 1, AfterId: tt.after, BeforeId: tt.before, Limit: tt.limit}
+		req := &chatv1.ListMessagesRequest{RoomId: 1, UserId: 1, BeforeId: tt.before, Limit: tt.limit}
+		if tt.after != 0 {
+			req.AfterId = proto.Int64(tt.after)
+		}
 		res, err := s.chat.ListMessages(callCtx(t), req)
 		if err != nil {
 			t.Fatalf("ListMessages(%v) = %v", req, err)

@@ -13,6 +13,9 @@ func TestRunRejectsBadConfig(t *testing.T) {
 	}{
 		{"bad duration env", map[string]string{"EDGE_IDLE_TIMEOUT": "soon"}, nil},
 		{"bad int env", map[string]string{"EDGE_QUEUE_BYTES": "lots"}, nil},
+		{"bad batch window env", map[string]string{"EDGE_BATCH_WINDOW": "soon"}, nil},
+		{"negative batch max flag", nil, []string{"-edge-batch-max=-1", "-edge-addr=127.0.0.1:0"}},
+		{"negative inflated limit env", map[string]string{"EDGE_MAX_INFLATED_BYTES": "-5", "EDGE_ADDR": "127.0.0.1:0"}, nil},
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, nil},
 		{"negative limit flag", nil, []string{"-edge-max-depth=-1", "-edge-addr=127.0.0.1:0"}},
 		{"unknown flag", nil, []string{"-nope"}},

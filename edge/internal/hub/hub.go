@@ -1,36 +1,101 @@
 // Package hub keeps the edge's local sessions and indexes them by user and
 // by room, so that one serialized event reaches every local recipient
-// without a per-recipient allocation or RPC.
+// without a per-recipient allocation or RPC. It also keeps each local user's
+// block list, and shapes what a session receives: compressed for sessions
+// that asked for gzip, coalesced into BATCH_MESSAGES for sessions that asked
+// for batches.
 package hub
 
 import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
+
+	"switchboard.dev/edge/internal/protocol"
 )
+
+// Options configure a hub. Limits must be positive.
+type Options struct {
+	// QueueMessages is the most envelopes a session may have waiting.
+	QueueMessages int
+	// QueueBytes is the most bytes a session may have waiting.
+	QueueBytes int
+	// WriteTimeout bounds each write; a session whose write times out is closed.
+	WriteTimeout time.Duration
+	// CompressThreshold is the data size in bytes above which sessions that
+	// asked for gzip receive compressed envelopes.
+	CompressThreshold int
+	// BatchWindow is how long a batching session's first coalesced message
+	// waits for others.
+	BatchWindow time.Duration
+	// BatchMax is the most messages in one coalesced BATCH_MESSAGES.
+	BatchMax int
+	// Header stamps a server-originated envelope (a coalesced batch); nil
+	// uses a counter of the hub's own.
+	Header func() protocol.Header
+	// Logger receives the hub's logs; nil discards them.
+	Logger *slog.Logger
+}
 
 // Hub indexes the authenticated sessions of one edge. Lock order: Hub.mu
 // before Session.mu.
 type Hub struct {
-	limits Limits
+	opts   Options
 	log    *slog.Logger
+	header func() protocol.Header
+	gz     protocol.Compressor
+	seq    atomic.Uint64 // for the default header
 
 	mu    sync.RWMutex
 	rooms map[int64]map[*Session]struct{}
-	users map[int64]map[*Session]struct{}
+	users map[int64]*user
 }
 
-// New returns an empty hub whose sessions obey limits.
-func New(limits Limits, log *slog.Logger) *Hub {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Hub{
-		limits: limits,
-		log:    log,
+// user is a local user: their sessions and the users they block, shared by
+// those sessions. Guarded by Hub.mu.
+type user struct {
+	sessions map[*Session]struct{}
+	// blocked are the users whose messages this user does not receive; nil
+	// for the many users who block no one (the delivery fast path).
+	blocked map[int64]struct{}
+}
+
+// Registration is what Register indexes a session under.
+type Registration struct {
+	// UserID is the session's authenticated user.
+	UserID int64
+	// Rooms are the user's rooms.
+	Rooms []int64
+	// Blocked are the users the user blocks, as listed at CONNECT. When the
+	// user already has a local session, the hub's set (kept up to date by
+	// block events since) is kept instead.
+	Blocked []int64
+	// Gzip asks for compressed envelopes above the threshold.
+	Gzip bool
+	// Batch asks for broadcast messages coalesced into BATCH_MESSAGES.
+	Batch bool
+}
+
+// New returns an empty hub.
+func New(opts Options) *Hub {
+	h := &Hub{
+		opts:   opts,
+		log:    opts.Logger,
+		header: opts.Header,
 		rooms:  make(map[int64]map[*Session]struct{}),
-		users:  make(map[int64]map[*Session]struct{}),
+		users:  make(map[int64]*user),
 	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.header == nil {
+		h.header = func() protocol.Header {
+			return protocol.Header{Time: time.Now(), SeqPrefix: "s-", SeqNum: h.seq.Add(1)}
+		}
+	}
+	return h
 }
 
 // NewSession returns a session writing to conn, not yet in any index.
@@ -40,18 +105,33 @@ func (h *Hub) NewSession(id string, conn Conn) *Session {
 	return s
 }
 
-// Register indexes s under userID and in every room of rooms, then queues
-// first (when not nil) before any event can reach s.
-func (h *Hub) Register(s *Session, userID int64, rooms []int64, first []byte) {
+// Register indexes s as reg says, then queues first (when not nil) before
+// any event can reach s.
+func (h *Hub) Register(s *Session, reg Registration, first []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	s.userID, s.gzip, s.batch = reg.UserID, reg.Gzip, reg.Batch
+	if s.batch {
+		s.batchFn = s.batchTimeUp
+	}
 	if first != nil {
 		s.Send(first)
 	}
-	s.userID = userID
+	u := h.users[reg.UserID]
+	if u == nil {
+		u = &user{sessions: make(map[*Session]struct{}, 1)}
+		for _, id := range reg.Blocked {
+			if u.blocked == nil {
+				u.blocked = make(map[int64]struct{}, len(reg.Blocked))
+			}
+			u.blocked[id] = struct{}{}
+		}
+		h.users[reg.UserID] = u
+	}
+	u.sessions[s] = struct{}{}
+	s.user = u
 	s.registered = true
-	add(h.users, userID, s)
-	for _, r := range rooms {
+	for _, r := range reg.Rooms {
 		h.joinLocked(s, r)
 	}
 }
@@ -68,15 +148,20 @@ func (h *Hub) Unregister(s *Session) {
 		remove(h.rooms, r, s)
 	}
 	s.rooms = nil
-	remove(h.users, s.userID, s)
+	delete(s.user.sessions, s)
+	if len(s.user.sessions) == 0 {
+		delete(h.users, s.userID)
+	}
 }
 
 // JoinUser adds every local session of userID to roomID.
 func (h *Hub) JoinUser(userID, roomID int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for s := range h.users[userID] {
-		h.joinLocked(s, roomID)
+	if u := h.users[userID]; u != nil {
+		for s := range u.sessions {
+			h.joinLocked(s, roomID)
+		}
 	}
 }
 
@@ -92,23 +177,127 @@ func (h *Hub) joinLocked(s *Session, roomID int64) {
 func (h *Hub) LeaveUser(userID, roomID int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for s := range h.users[userID] {
-		if i := slices.Index(s.rooms, roomID); i >= 0 {
-			s.rooms = slices.Delete(s.rooms, i, i+1)
-			remove(h.rooms, roomID, s)
+	if u := h.users[userID]; u != nil {
+		for s := range u.sessions {
+			if i := slices.Index(s.rooms, roomID); i >= 0 {
+				s.rooms = slices.Delete(s.rooms, i, i+1)
+				remove(h.rooms, roomID, s)
+			}
 		}
 	}
 }
 
+// DropRoom removes roomID from the index: a deleted room.
+func (h *Hub) DropRoom(roomID int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.rooms[roomID] {
+		if i := slices.Index(s.rooms, roomID); i >= 0 {
+			s.rooms = slices.Delete(s.rooms, i, i+1)
+		}
+	}
+	delete(h.rooms, roomID)
+}
+
+// SetBlocked records that userID blocks (or, with blocked false, no longer
+// blocks) otherID, for userID's local sessions; a user without a local
+// session is left alone (CONNECT lists the blocks afresh).
+func (h *Hub) SetBlocked(userID, otherID int64, blocked bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := h.users[userID]
+	switch {
+	case u == nil:
+	case blocked:
+		if u.blocked == nil {
+			u.blocked = make(map[int64]struct{}, 1)
+		}
+		u.blocked[otherID] = struct{}{}
+	default:
+		delete(u.blocked, otherID)
+		if len(u.blocked) == 0 {
+			u.blocked = nil // back to the fast path
+		}
+	}
+}
+
+// Blocks reports whether userID, a local user, blocks otherID.
+func (h *Hub) Blocks(userID, otherID int64) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	u := h.users[userID]
+	if u == nil {
+		return false
+	}
+	_, ok := u.blocked[otherID]
+	return ok
+}
+
+// Broadcast is one envelope for many sessions, serialized once per event:
+// every recipient shares Line (or its compressed variant, computed at most
+// once and only if a recipient wants it) or, for batching sessions, Message.
+type Broadcast struct {
+	// Line is the complete envelope.
+	Line []byte
+	// Message is, for a broadcast NEW_MESSAGE, the Message object (a
+	// sub-slice of Line) that batching sessions coalesce; nil otherwise.
+	Message []byte
+	// SenderID is, for a broadcast NEW_MESSAGE, the sender: sessions of
+	// users who block them are skipped. 0 for everything else.
+	SenderID int64
+
+	compressed     []byte
+	compressTried  bool
+	compressNeeded bool
+}
+
+// compressedLine returns the variant of Line for gzip sessions: compressed
+// when its data exceeds the threshold. It is computed on first need; a
+// Broadcast is used by one goroutine.
+func (b *Broadcast) compressedLine(h *Hub) []byte {
+	if !b.compressTried {
+		b.compressTried = true
+		if c, ok := h.compress(b.Line); ok {
+			b.compressed, b.compressNeeded = c, true
+		}
+	}
+	if b.compressNeeded {
+		return b.compressed
+	}
+	return b.Line
+}
+
+// compress returns line compressed when its data exceeds the threshold.
+func (h *Hub) compress(line []byte) ([]byte, bool) {
+	if len(line) <= h.opts.CompressThreshold {
+		return nil, false // the data is shorter than the line
+	}
+	start, stop, ok := protocol.DataBounds(line)
+	if !ok || stop-start <= h.opts.CompressThreshold {
+		return nil, false
+	}
+	return h.gz.Compress(line)
+}
+
 // SendRoom queues b on every session in roomID except the one whose id is
-// skipID (the session that caused the event and was answered directly),
-// and returns the number of sessions it was queued on.
-func (h *Hub) SendRoom(roomID int64, skipID string, b []byte) int {
+// skipID (the session that caused the event and was answered directly) and
+// those of users who block b's sender, and returns the number of sessions
+// it was queued on. Per recipient it costs a map lookup at most (none for
+// users who block no one) and allocates nothing.
+func (h *Hub) SendRoom(roomID int64, skipID string, b *Broadcast) int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	n := 0
 	for s := range h.rooms[roomID] {
-		if s.id != skipID && s.Send(b) {
+		if s.id == skipID {
+			continue
+		}
+		if blocked := s.user.blocked; blocked != nil && b.SenderID != 0 {
+			if _, ok := blocked[b.SenderID]; ok {
+				continue
+			}
+		}
+		if s.deliver(b) {
 			n++
 		}
 	}
@@ -119,7 +308,8 @@ func (h *Hub) SendRoom(roomID int64, skipID string, b []byte) int {
 func (h *Hub) Online(userID int64) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return len(h.users[userID]) > 0
+	u := h.users[userID]
+	return u != nil && len(u.sessions) > 0
 }
 
 // InRoom reports whether session s is indexed in roomID.

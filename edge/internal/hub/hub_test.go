@@ -50,7 +50,7 @@ func (c *recordConn) state() (string, bool) {
 	return c.buf.String(), c.closed
 }
 
-var testLimits = Limits{QueueMessages: 4, QueueBytes: 1 << 20, WriteTimeout: time.Second}
+var testLimits = Options{QueueMessages: 4, QueueBytes: 1 << 20, WriteTimeout: time.Second, CompressThreshold: 4096, BatchWindow: time.Hour, BatchMax: 64}
 
 func waitDone(t *testing.T, s *Session) {
 	t.Helper()
@@ -62,28 +62,28 @@ func waitDone(t *testing.T, s *Session) {
 }
 
 func TestRoomIndex(t *testing.T) {
-	h := New(testLimits, nil)
+	h := New(testLimits)
 	conns := map[string]*recordConn{}
 	sessions := map[string]*Session{}
 	for _, id := range []string{"a1", "a2", "b1", "c1"} {
 		conns[id] = &recordConn{}
 		sessions[id] = h.NewSession(id, conns[id])
 	}
-	h.Register(sessions["a1"], 1, []int64{10}, []byte("hello-a1\n"))
-	h.Register(sessions["a2"], 1, []int64{10, 20}, nil)
-	h.Register(sessions["b1"], 2, nil, nil)
-	h.Register(sessions["c1"], 3, []int64{20}, nil)
+	h.Register(sessions["a1"], Registration{UserID: 1, Rooms: []int64{10}}, []byte("hello-a1\n"))
+	h.Register(sessions["a2"], Registration{UserID: 1, Rooms: []int64{10, 20}}, nil)
+	h.Register(sessions["b1"], Registration{UserID: 2}, nil)
+	h.Register(sessions["c1"], Registration{UserID: 3, Rooms: []int64{20}}, nil)
 	h.JoinUser(2, 10) // b1 joins 10
 
-	if n := h.SendRoom(10, "a2", []byte("m1\n")); n != 2 {
+	if n := h.SendRoom(10, "a2", &Broadcast{Line: []byte("m1\n")}); n != 2 {
 		t.Errorf("SendRoom(10, skip a2) = %d sessions, want 2 (a1, b1)", n)
 	}
 	h.LeaveUser(1, 10)
-	if n := h.SendRoom(10, "", []byte("m2\n")); n != 1 {
+	if n := h.SendRoom(10, "", &Broadcast{Line: []byte("m2\n")}); n != 1 {
 		t.Errorf("SendRoom(10) after user 1 left = %d, want 1 (b1)", n)
 	}
 	h.Unregister(sessions["c1"])
-	if n := h.SendRoom(20, "", []byte("m3\n")); n != 1 {
+	if n := h.SendRoom(20, "", &Broadcast{Line: []byte("m3\n")}); n != 1 {
 		t.Errorf("SendRoom(20) after c1 unregistered = %d, want 1 (a2)", n)
 	}
 	if !h.Online(1) || h.Online(3) || h.Online(4) {
@@ -104,7 +104,7 @@ func TestRoomIndex(t *testing.T) {
 }
 
 func TestCoalescedWrites(t *testing.T) {
-	h := New(Limits{QueueMessages: 100, QueueBytes: 1 << 20, WriteTimeout: time.Second}, nil)
+	h := New(Options{QueueMessages: 100, QueueBytes: 1 << 20, WriteTimeout: time.Second, CompressThreshold: 4096, BatchWindow: time.Hour, BatchMax: 64})
 	c := &recordConn{release: make(chan struct{})}
 	s := h.NewSession("s", c)
 	s.Send([]byte("first\n")) // the flusher takes it and blocks in Write
@@ -127,16 +127,16 @@ func TestCoalescedWrites(t *testing.T) {
 }
 
 func TestSlowConsumerClosed(t *testing.T) {
-	h := New(testLimits, nil) // 4 messages
+	h := New(testLimits) // 4 messages
 	stuck := &recordConn{release: make(chan struct{})}
 	defer close(stuck.release)
 	ok := &recordConn{}
 	s1, s2 := h.NewSession("stuck", stuck), h.NewSession("ok", ok)
-	h.Register(s1, 1, []int64{1}, nil)
-	h.Register(s2, 2, []int64{1}, nil)
+	h.Register(s1, Registration{UserID: 1, Rooms: []int64{1}}, nil)
+	h.Register(s2, Registration{UserID: 2, Rooms: []int64{1}}, nil)
 	want := ""
 	for i := range 6 { // one in the blocked write, then the queue overflows
-		h.SendRoom(1, "", fmt.Appendf(nil, "m%d\n", i))
+		h.SendRoom(1, "", &Broadcast{Line: fmt.Appendf(nil, "m%d\n", i)})
 		want += fmt.Sprintf("m%d\n", i)
 		for range 500 { // the healthy session keeps up
 			if got, _ := ok.state(); got == want {
@@ -157,7 +157,7 @@ func TestSlowConsumerClosed(t *testing.T) {
 }
 
 func TestQueueBytesLimit(t *testing.T) {
-	h := New(Limits{QueueMessages: 100, QueueBytes: 10, WriteTimeout: time.Second}, nil)
+	h := New(Options{QueueMessages: 100, QueueBytes: 10, WriteTimeout: time.Second, CompressThreshold: 4096, BatchWindow: time.Hour, BatchMax: 64})
 	c := &recordConn{release: make(chan struct{})}
 	defer close(c.release)
 	s := h.NewSession("s", c)
@@ -173,7 +173,7 @@ func TestQueueBytesLimit(t *testing.T) {
 }
 
 func TestWriteTimeoutClosesSession(t *testing.T) {
-	h := New(Limits{QueueMessages: 1 << 20, QueueBytes: 1 << 30, WriteTimeout: 100 * time.Millisecond}, nil)
+	h := New(Options{QueueMessages: 1 << 20, QueueBytes: 1 << 30, WriteTimeout: 100 * time.Millisecond, CompressThreshold: 4096, BatchWindow: time.Hour, BatchMax: 64})
 	server, client := net.Pipe() // synchronous: a write blocks until read
 	defer client.Close()
 	s := h.NewSession("s", server)
@@ -185,9 +185,9 @@ func TestWriteTimeoutClosesSession(t *testing.T) {
 // room 1.
 func newFanout(tb testing.TB, n int) *Hub {
 	tb.Helper()
-	h := New(Limits{QueueMessages: 4096, QueueBytes: 8 << 20, WriteTimeout: time.Second}, nil)
+	h := New(Options{QueueMessages: 4096, QueueBytes: 8 << 20, WriteTimeout: time.Second, CompressThreshold: 4096, BatchWindow: time.Hour, BatchMax: 64})
 	for i := range n {
-		h.Register(h.NewSession(fmt.Sprint(i), discardConn{}), int64(i+1), []int64{1}, nil)
+		h.Register(h.NewSession(fmt.Sprint(i), discardConn{}), Registration{UserID: int64(i + 1), Rooms: []int64{1}}, nil)
 	}
 	return h
 }
@@ -200,7 +200,7 @@ var envelope = []byte(`{"action":"NEW_MESSAGE","data":{"message_id":1,"chatroom_
 func TestFanoutAllocs(t *testing.T) {
 	const n = 100
 	h := newFanout(t, n)
-	allocs := testing.AllocsPerRun(200, func() { h.SendRoom(1, "", envelope) })
+	allocs := testing.AllocsPerRun(200, func() { h.SendRoom(1, "", &Broadcast{Line: envelope}) })
 	t.Logf("fanout to %d sessions: %.1f allocs per event, %.3f per delivery", n, allocs, allocs/n)
 	if allocs/n > 1 {
 		t.Errorf("fanout allocates %.2f times per delivery, want at most 1", allocs/n)
@@ -211,7 +211,7 @@ func benchmarkFanout(b *testing.B, n int) {
 	h := newFanout(b, n)
 	b.ReportAllocs()
 	for b.Loop() {
-		h.SendRoom(1, "", envelope)
+		h.SendRoom(1, "", &Broadcast{Line: envelope})
 	}
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "deliveries/s")
 }

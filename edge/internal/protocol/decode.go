@@ -23,6 +23,9 @@ type Envelope struct {
 	UserID int64
 	// HasUserID tells whether the envelope carried a user_id.
 	HasUserID bool
+	// Compressed tells that Data is a JSON string, the base64 of the gzip
+	// of the data object (added, see Compressor.InflateData).
+	Compressed bool
 }
 
 // Decode errors. Each is answered with ERROR INVALID_DATA.
@@ -36,16 +39,20 @@ var (
 	ErrUserID      = errors.New("user_id must be a positive integer")
 	ErrDataNotObj  = errors.New("data must be an object")
 	ErrFieldType   = errors.New("timestamp must be a string")
+	ErrCompressed  = errors.New("compressed must be a boolean, with string data when true")
+	trueLiteral    = []byte("true")
+	falseLiteral   = []byte("false")
 	emptyObject    = json.RawMessage("{}")
 	nullLiteral    = []byte("null")
 )
 
 type wireEnvelope struct {
-	Action    json.RawMessage `json:"action"`
-	Data      json.RawMessage `json:"data"`
-	Timestamp json.RawMessage `json:"timestamp"`
-	SeqID     json.RawMessage `json:"seq_id"`
-	UserID    json.RawMessage `json:"user_id"`
+	Action     json.RawMessage `json:"action"`
+	Data       json.RawMessage `json:"data"`
+	Timestamp  json.RawMessage `json:"timestamp"`
+	SeqID      json.RawMessage `json:"seq_id"`
+	UserID     json.RawMessage `json:"user_id"`
+	Compressed json.RawMessage `json:"compressed"`
 }
 
 // Decode validates and decodes one line. It refuses invalid UTF-8, lone
@@ -94,6 +101,18 @@ func Decode(line []byte, maxDepth int) (Envelope, error) {
 			return env, ErrUserID
 		}
 		env.UserID, env.HasUserID = id, true
+	}
+	if present(w.Compressed) {
+		switch {
+		case bytes.Equal(w.Compressed, trueLiteral):
+			if !present(w.Data) || w.Data[0] != '"' {
+				return env, ErrCompressed
+			}
+			env.Data, env.Compressed = w.Data, true
+			return env, nil
+		case !bytes.Equal(w.Compressed, falseLiteral):
+			return env, ErrCompressed
+		}
 	}
 	env.Data = emptyObject
 	if present(w.Data) {
@@ -153,6 +172,24 @@ func (id *ID) UnmarshalJSON(b []byte) error {
 		return errors.New("id must be a positive integer")
 	}
 	*id = ID(v)
+	return nil
+}
+
+// Int is an int64 of any sign that decodes from a JSON number or a numeric
+// JSON string (mobile clients send both). Use a *Int to tell null or absent
+// from zero.
+type Int int64
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *Int) UnmarshalJSON(b []byte) error {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		b = b[1 : len(b)-1]
+	}
+	v, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return errors.New("must be an integer")
+	}
+	*n = Int(v)
 	return nil
 }
 

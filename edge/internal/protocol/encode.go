@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -45,6 +46,8 @@ type Connected struct {
 	ExpiresAt time.Time
 	// HeartbeatInterval is sent in whole seconds.
 	HeartbeatInterval time.Duration
+	// Compression, when set, confirms the compression the session gets (added).
+	Compression string
 }
 
 func begin(b []byte, action string) []byte {
@@ -53,8 +56,44 @@ func begin(b []byte, action string) []byte {
 	return append(b, `","data":{`...)
 }
 
+// tailKey starts the part of every server envelope after its data.
+const tailKey = `,"timestamp":`
+
+// DataBounds returns where the data object of line, a server envelope made
+// by this package, starts and ends. ok is false for any other input. The
+// search is safe because the data comes after the constant action, and the
+// only unescaped `,"timestamp":` of an envelope is the one after its data
+// (no data object has a timestamp key).
+func DataBounds(line []byte) (start, stop int, ok bool) {
+	const head = `{"action":"`
+	if !bytes.HasPrefix(line, []byte(head)) {
+		return 0, 0, false
+	}
+	i := bytes.Index(line[len(head):], []byte(`","data":`))
+	if i < 0 {
+		return 0, 0, false
+	}
+	start = len(head) + i + len(`","data":`)
+	stop = bytes.LastIndex(line, []byte(tailKey))
+	if stop <= start {
+		return 0, 0, false
+	}
+	return start, stop, true
+}
+
+// Data returns the data object of a server envelope made by this package (a
+// sub-slice of line, sharing its bytes), or nil.
+func Data(line []byte) []byte {
+	start, stop, ok := DataBounds(line)
+	if !ok {
+		return nil
+	}
+	return line[start:stop]
+}
+
 func end(b []byte, h Header) []byte {
-	b = append(b, `},"timestamp":`...)
+	b = append(b, '}')
+	b = append(b, tailKey...)
 	b = AppendTime(b, h.Time)
 	b = append(b, `,"seq_id":`...)
 	if h.SeqPrefix != "" {
@@ -195,9 +234,20 @@ func AppendNewMessage(b []byte, h Header, m *chatv1.Message) []byte {
 	return end(b, h)
 }
 
-// AppendBatchMessages appends a BATCH_MESSAGES envelope of a room's history.
+// AppendBatchMessages appends a BATCH_MESSAGES envelope of a room's history
+// (the replay after JOIN_ROOM's since_message_id).
 func AppendBatchMessages(b []byte, h Header, roomID int64, msgs []*chatv1.Message, hasMore bool) []byte {
-	b = begin(b, ActionBatchMessages)
+	return appendHistory(b, h, ActionBatchMessages, roomID, msgs, hasMore)
+}
+
+// AppendMessages appends a MESSAGES envelope, the reply to GET_MESSAGES
+// (added).
+func AppendMessages(b []byte, h Header, roomID int64, msgs []*chatv1.Message, hasMore bool) []byte {
+	return appendHistory(b, h, ActionMessages, roomID, msgs, hasMore)
+}
+
+func appendHistory(b []byte, h Header, action string, roomID int64, msgs []*chatv1.Message, hasMore bool) []byte {
+	b = begin(b, action)
 	b = appendInt(b, "chatroom_id", roomID)
 	b = append(b, `,"messages":[`...)
 	for i, m := range msgs {
@@ -213,14 +263,64 @@ func AppendBatchMessages(b []byte, h Header, roomID int64, msgs []*chatv1.Messag
 	return end(b, h)
 }
 
+// HistorySize estimates the bytes of a history envelope of msgs, to size
+// its buffer once.
+func HistorySize(msgs []*chatv1.Message) int {
+	n := 256
+	for _, m := range msgs {
+		n += 192 + len(m.GetNickname()) + len(m.GetContent())
+	}
+	return n
+}
+
+// AppendCoalesced appends a BATCH_MESSAGES envelope of coalesced broadcast
+// messages (added): messages are Message objects as encoded once per event
+// (see Data), possibly of several rooms, so the envelope has no chatroom_id.
+func AppendCoalesced(b []byte, h Header, messages [][]byte) []byte {
+	b = begin(b, ActionBatchMessages)
+	b = append(b, `"messages":[`...)
+	for i, m := range messages {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, m...)
+	}
+	b = append(b, ']')
+	return end(b, h)
+}
+
 // AppendMember appends USER_JOINED or USER_LEFT (action) for a membership
-// change.
-func AppendMember(b []byte, h Header, action string, roomID, userID int64, nickname string, count int32) []byte {
+// change. A non-empty reason (USER_LEFT's "left", "kicked" or "banned",
+// added) is included.
+func AppendMember(b []byte, h Header, action string, roomID, userID int64, nickname string, count int32, reason string) []byte {
 	b = begin(b, action)
 	b = appendInt(b, "chatroom_id", roomID)
 	b = appendInt(append(b, ','), "user_id", userID)
 	b = AppendString(key(append(b, ','), "nickname"), nickname)
 	b = appendInt(append(b, ','), "participants_count", int64(count))
+	if reason != "" {
+		b = AppendString(key(append(b, ','), "reason"), reason)
+	}
+	return end(b, h)
+}
+
+// LeaveReasonName is the wire name of a leave reason; an unspecified reason
+// is an ordinary leave.
+func LeaveReasonName(r chatv1.LeaveReason) string {
+	switch r {
+	case chatv1.LeaveReason_LEAVE_REASON_KICKED:
+		return "kicked"
+	case chatv1.LeaveReason_LEAVE_REASON_BANNED:
+		return "banned"
+	default:
+		return "left"
+	}
+}
+
+// AppendRoomDeleted appends a ROOM_DELETED envelope (added).
+func AppendRoomDeleted(b []byte, h Header, roomID int64) []byte {
+	b = begin(b, ActionRoomDeleted)
+	b = appendInt(b, "chatroom_id", roomID)
 	return end(b, h)
 }
 
@@ -254,6 +354,9 @@ func AppendConnectSuccess(b []byte, h Header, c Connected) []byte {
 		b = AppendTime(key(append(b, ','), "expires_at"), c.ExpiresAt)
 	}
 	b = appendInt(append(b, ','), "heartbeat_interval_s", int64(c.HeartbeatInterval/time.Second))
+	if c.Compression != "" {
+		b = AppendString(key(append(b, ','), "compression"), c.Compression)
+	}
 	return end(b, h)
 }
 

@@ -20,6 +20,9 @@ const (
 	ActionBatchMessages    = "BATCH_MESSAGES"
 	ActionUserJoined       = "USER_JOINED"
 	ActionUserLeft         = "USER_LEFT"
+	ActionRoomDeleted      = "ROOM_DELETED"
+	ActionGetMessages      = "GET_MESSAGES"
+	ActionMessages         = "MESSAGES"
 	ActionError            = "ERROR"
 )
 

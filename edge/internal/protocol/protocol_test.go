@@ -83,6 +83,12 @@ func TestDecode(t *testing.T) {
 		{name: "data array", in: `{"action":"PING","data":[]}`, wantErr: ErrDataNotObj, want: Envelope{Action: "PING"}},
 		{name: "data string", in: `{"action":"PING","data":"e30="}`, wantErr: ErrDataNotObj, want: Envelope{Action: "PING"}},
 		{name: "timestamp number", in: `{"action":"PING","timestamp":1}`, wantErr: ErrFieldType, want: Envelope{Action: "PING"}},
+		{name: "compressed", in: `{"action":"PING","compressed":true,"data":"H4sI"}`, want: Envelope{Action: "PING", Compressed: true}, wantData: `"H4sI"`},
+		{name: "compressed false", in: `{"action":"PING","compressed":false,"data":{"x":1}}`, want: Envelope{Action: "PING"}, wantData: `{"x":1}`},
+		{name: "compressed null", in: `{"action":"PING","compressed":null}`, want: Envelope{Action: "PING"}, wantData: `{}`},
+		{name: "compressed object data", in: `{"action":"PING","compressed":true,"data":{}}`, wantErr: ErrCompressed, want: Envelope{Action: "PING"}},
+		{name: "compressed without data", in: `{"action":"PING","compressed":true}`, wantErr: ErrCompressed, want: Envelope{Action: "PING"}},
+		{name: "compressed a string", in: `{"action":"PING","compressed":"yes","data":"x"}`, wantErr: ErrCompressed, want: Envelope{Action: "PING"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			maxDepth := tc.maxDepth
@@ -198,12 +204,24 @@ func TestEncodeGolden(t *testing.T) {
 	b = AppendBatchMessages(b, Header{Time: at, SeqID: "join_2"}, 456, []*chatv1.Message{testMessage(), testMessage()}, true)
 	b = AppendNewMessage(b, reply, testMessage())
 	b = AppendNewMessage(b, server, testMessage())
-	b = AppendMember(b, server, ActionUserJoined, 456, 7, "bob", 3)
-	b = AppendMember(b, server, ActionUserLeft, 456, 7, "bob", 2)
+	b = AppendMember(b, server, ActionUserJoined, 456, 7, "bob", 3, "")
+	b = AppendMember(b, server, ActionUserLeft, 456, 7, "bob", 2, "kicked")
 	b = AppendLeaveRoomSuccess(b, Header{Time: at, SeqID: "leave_1"}, 456, 2)
 	b = AppendError(b, Header{Time: at, SeqID: "x"}, CodeRoomNotFound, "x", "JOIN_ROOM")
 	b = AppendError(b, server, CodeTokenExpired, "", "")
 	b = AppendNewMessage(b, reply, &chatv1.Message{Content: "bad \xff utf8"})
+	b = AppendConnectSuccess(b, Header{Time: at, SeqID: "c2"}, Connected{UserID: 123, SessionID: "edge1-2", Nickname: "alice",
+		HeartbeatInterval: 30 * time.Second, Compression: "gzip"})
+	b = AppendMember(b, server, ActionUserLeft, 456, 8, "carol", 1, "left")
+	b = AppendMember(b, server, ActionUserLeft, 456, 9, "dave", 0, "banned")
+	b = AppendRoomDeleted(b, server, 456)
+	b = AppendMessages(b, Header{Time: at, SeqID: "h1"}, 456, []*chatv1.Message{testMessage()}, false)
+	b = AppendMessages(b, Header{Time: at, SeqID: "h2"}, 456, nil, false)
+	sys := testMessage()
+	sys.UserId, sys.Nickname, sys.Content, sys.MessageType = 0, "system", "maintenance at noon", chatv1.MessageType_MESSAGE_TYPE_SYSTEM
+	b = AppendNewMessage(b, server, sys)
+	msg := AppendNewMessage(nil, server, testMessage())
+	b = AppendCoalesced(b, server, [][]byte{Data(msg), Data(AppendNewMessage(nil, server, sys))})
 
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {

@@ -3,12 +3,14 @@ package server
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	"switchboard.dev/edge/internal/hub"
 )
 
 // discardConn is a client connection that drops what is written.
@@ -19,39 +21,65 @@ func (discardConn) Close() error                     { return nil }
 func (discardConn) SetWriteDeadline(time.Time) error { return nil }
 
 // newDeliverServer returns a server with n sessions of distinct users in
-// room 1.
-func newDeliverServer(n int) *Server {
-	srv := New(Options{EdgeID: "e1", Logger: slog.New(slog.DiscardHandler), QueueMessages: 4096, QueueBytes: 8 << 20, WriteTimeout: time.Second})
+// room 1. With mixed, one session in ten asked for gzip, another one in ten
+// for batches, and one user in ten blocks someone (not the sender).
+func newDeliverServer(n int, mixed bool) *Server {
+	srv := New(Options{EdgeID: "e1", Logger: slog.New(slog.DiscardHandler), QueueMessages: 4096, QueueBytes: 64 << 20,
+		WriteTimeout: time.Second, CompressThreshold: 4096, BatchWindow: 10 * time.Millisecond, BatchMax: 64})
 	for i := range n {
-		srv.hub.Register(srv.hub.NewSession(fmt.Sprint(i), discardConn{}), int64(i+1), []int64{1}, nil)
+		reg := hub.Registration{UserID: int64(i + 1), Rooms: []int64{1}}
+		if mixed {
+			reg.Gzip = i%10 == 3
+			reg.Batch = i%10 == 5
+			if i%10 == 7 {
+				reg.Blocked = []int64{int64(n + 1)}
+			}
+		}
+		srv.hub.Register(srv.hub.NewSession(fmt.Sprint(i), discardConn{}), reg, nil)
 	}
 	return srv
 }
 
-func messageEvent() *chatv1.Event {
+func messageEvent(content string) *chatv1.Event {
 	return &chatv1.Event{Seq: 1, RoomId: 1, Payload: &chatv1.Event_MessagePosted{MessagePosted: &chatv1.MessagePosted{
-		Message: &chatv1.Message{Id: 1, RoomId: 1, UserId: 1, Nickname: "alice", Content: "hello, how are you doing today?",
+		Message: &chatv1.Message{Id: 1, RoomId: 1, UserId: 1, Nickname: "alice", Content: content,
 			MessageType: chatv1.MessageType_MESSAGE_TYPE_TEXT, CreatedAt: timestamppb.Now()},
 		Origin: &chatv1.Origin{EdgeId: "e1", SessionId: "0"},
 	}}}
 }
 
+const (
+	smallContent = "hello, how are you doing today?"
+	largeContent = "hello, how are you doing today? " // repeated past the compression threshold
+)
+
 // TestDeliverAllocs checks that a delivered event is encoded once per edge,
-// not once per recipient.
+// not once per recipient, with plain sessions and with a mix of gzip,
+// batching and blocking ones, for small and large (compressed) messages.
 func TestDeliverAllocs(t *testing.T) {
 	const n = 200
-	srv := newDeliverServer(n)
-	ev := messageEvent()
-	allocs := testing.AllocsPerRun(100, func() { srv.Deliver(ev) })
-	t.Logf("Deliver to %d sessions: %.1f allocs per event, %.3f per delivery", n, allocs, allocs/n)
-	if allocs/n > 1 {
-		t.Errorf("Deliver allocates %.2f times per delivery, want well under 1", allocs/n)
+	for _, tc := range []struct {
+		name    string
+		mixed   bool
+		content string
+	}{
+		{"plain", false, smallContent},
+		{"mixed small", true, smallContent},
+		{"mixed large", true, strings.Repeat(largeContent, 200)},
+	} {
+		srv := newDeliverServer(n, tc.mixed)
+		ev := messageEvent(tc.content)
+		allocs := testing.AllocsPerRun(100, func() { srv.Deliver(ev) })
+		t.Logf("%s: Deliver to %d sessions: %.1f allocs per event, %.3f per delivery", tc.name, n, allocs, allocs/n)
+		if allocs/n > 1 {
+			t.Errorf("%s: Deliver allocates %.2f times per delivery, want well under 1", tc.name, allocs/n)
+		}
 	}
 }
 
-func benchmarkDeliver(b *testing.B, n int) {
-	srv := newDeliverServer(n)
-	ev := messageEvent()
+func benchmarkDeliver(b *testing.B, n int, mixed bool, content string) {
+	srv := newDeliverServer(n, mixed)
+	ev := messageEvent(content)
 	b.ReportAllocs()
 	for b.Loop() {
 		srv.Deliver(ev)
@@ -59,7 +87,15 @@ func benchmarkDeliver(b *testing.B, n int) {
 	b.ReportMetric(float64(b.N*(n-1))/b.Elapsed().Seconds(), "deliveries/s")
 }
 
-// BenchmarkDeliver100 and BenchmarkDeliver1000 encode one NEW_MESSAGE and
-// fan it out to 100 and 1000 local sessions (the origin skipped).
-func BenchmarkDeliver100(b *testing.B)  { benchmarkDeliver(b, 100) }
-func BenchmarkDeliver1000(b *testing.B) { benchmarkDeliver(b, 1000) }
+// BenchmarkDeliver encodes one NEW_MESSAGE and fans it out to 100 and 1000
+// local sessions (the origin skipped): all plain, or mixed (10% gzip, 10%
+// batching, 10% blocking someone), with a small message and one large
+// enough to be compressed for the gzip sessions.
+func BenchmarkDeliver(b *testing.B) {
+	large := strings.Repeat(largeContent, 200)
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("plain/%d", n), func(b *testing.B) { benchmarkDeliver(b, n, false, smallContent) })
+		b.Run(fmt.Sprintf("mixed/%d", n), func(b *testing.B) { benchmarkDeliver(b, n, true, smallContent) })
+		b.Run(fmt.Sprintf("mixed-large/%d", n), func(b *testing.B) { benchmarkDeliver(b, n, true, large) })
+	}
+}

@@ -64,7 +64,7 @@ func reasonCode(reason string) string {
 		return protocol.CodeRoomFull
 	case "INVALID_MESSAGE":
 		return protocol.CodeInvalidData
-	case "USER_BLOCKED", "BANNED":
+	case "USER_BANNED", "USER_BLOCKED", "BANNED":
 		return protocol.CodeUserBlocked
 	case "RATE_LIMITED":
 		return protocol.CodeRateLimited

@@ -33,6 +33,8 @@ func TestErrorCode(t *testing.T) {
 		{"not invited", withReason(codes.PermissionDenied, chatv1.ErrorReason_ERROR_REASON_NOT_INVITED.String()), "PERMISSION_DENIED"},
 		{"room full reason wins over code", withReason(codes.FailedPrecondition, chatv1.ErrorReason_ERROR_REASON_ROOM_FULL.String()), "ROOM_FULL"},
 		{"invalid message", withReason(codes.InvalidArgument, chatv1.ErrorReason_ERROR_REASON_INVALID_MESSAGE.String()), "INVALID_DATA"},
+		{"user banned", withReason(codes.PermissionDenied, chatv1.ErrorReason_ERROR_REASON_USER_BANNED.String()), "USER_BLOCKED"},
+		{"rate limited reason wins over code", withReason(codes.FailedPrecondition, chatv1.ErrorReason_ERROR_REASON_RATE_LIMITED.String()), "RATE_LIMITED"},
 		{"reason without prefix", withReason(codes.Unknown, "ROOM_FULL"), "ROOM_FULL"},
 		{"invalid token", withReason(codes.Unauthenticated, authv1.ErrorReason_ERROR_REASON_INVALID_TOKEN.String()), "INVALID_TOKEN"},
 		{"token expired", withReason(codes.Unauthenticated, authv1.ErrorReason_ERROR_REASON_TOKEN_EXPIRED.String()), "TOKEN_EXPIRED"},

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	"switchboard.dev/edge/internal/hub"
 	"switchboard.dev/edge/internal/protocol"
 )
 
@@ -100,22 +101,32 @@ func (srv *Server) Deliver(ev *chatv1.Event) {
 	switch p := ev.GetPayload().(type) {
 	case *chatv1.Event_MessagePosted:
 		m := p.MessagePosted.GetMessage()
-		b := protocol.AppendNewMessage(make([]byte, 0, 256+len(m.GetContent())), srv.serverHeader(), m)
-		srv.hub.SendRoom(roomID, srv.skipID(p.MessagePosted.GetOrigin()), b)
+		line := protocol.AppendNewMessage(make([]byte, 0, 256+len(m.GetNickname())+len(m.GetContent())), srv.serverHeader(), m)
+		b := hub.Broadcast{Line: line, Message: protocol.Data(line), SenderID: m.GetUserId()}
+		srv.hub.SendRoom(roomID, srv.skipID(p.MessagePosted.GetOrigin()), &b)
 	case *chatv1.Event_MemberJoined:
 		j := p.MemberJoined
 		// Index first, so that the joiner's other sessions hear of it too.
 		srv.hub.JoinUser(j.GetUserId(), roomID)
-		b := protocol.AppendMember(make([]byte, 0, 256), srv.serverHeader(), protocol.ActionUserJoined,
-			roomID, j.GetUserId(), j.GetNickname(), j.GetMemberCount())
-		srv.hub.SendRoom(roomID, srv.skipID(j.GetOrigin()), b)
+		b := hub.Broadcast{Line: protocol.AppendMember(make([]byte, 0, 256), srv.serverHeader(), protocol.ActionUserJoined,
+			roomID, j.GetUserId(), j.GetNickname(), j.GetMemberCount(), "")}
+		srv.hub.SendRoom(roomID, srv.skipID(j.GetOrigin()), &b)
 	case *chatv1.Event_MemberLeft:
 		l := p.MemberLeft
-		// Deliver first, so that the leaver's other sessions hear of it too.
-		b := protocol.AppendMember(make([]byte, 0, 256), srv.serverHeader(), protocol.ActionUserLeft,
-			roomID, l.GetUserId(), l.GetNickname(), l.GetMemberCount())
-		srv.hub.SendRoom(roomID, srv.skipID(l.GetOrigin()), b)
+		// Deliver first, so that the leaver's own sessions hear of it too (a
+		// kicked or banned user learns it this way), then unindex them.
+		b := hub.Broadcast{Line: protocol.AppendMember(make([]byte, 0, 256), srv.serverHeader(), protocol.ActionUserLeft,
+			roomID, l.GetUserId(), l.GetNickname(), l.GetMemberCount(), protocol.LeaveReasonName(l.GetReason()))}
+		srv.hub.SendRoom(roomID, srv.skipID(l.GetOrigin()), &b)
 		srv.hub.LeaveUser(l.GetUserId(), roomID)
+	case *chatv1.Event_RoomDeleted:
+		b := hub.Broadcast{Line: protocol.AppendRoomDeleted(make([]byte, 0, 160), srv.serverHeader(), roomID)}
+		srv.hub.SendRoom(roomID, "", &b)
+		srv.hub.DropRoom(roomID)
+	case *chatv1.Event_UserBlocked:
+		srv.hub.SetBlocked(p.UserBlocked.GetUserId(), p.UserBlocked.GetBlockedUserId(), true)
+	case *chatv1.Event_UserUnblocked:
+		srv.hub.SetBlocked(p.UserUnblocked.GetUserId(), p.UserUnblocked.GetBlockedUserId(), false)
 	}
 }
 

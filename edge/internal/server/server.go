@@ -46,8 +46,17 @@ type Options struct {
 	QueueBytes int
 	// RPCTimeout is every unary call's deadline.
 	RPCTimeout time.Duration
-	// HistoryLimit bounds JOIN_ROOM's BATCH_MESSAGES.
+	// HistoryLimit bounds JOIN_ROOM's BATCH_MESSAGES and GET_MESSAGES' limit.
 	HistoryLimit int
+	// MaxInflatedBytes bounds the inflated data of a compressed request.
+	MaxInflatedBytes int
+	// CompressThreshold is the data size above which gzip sessions get
+	// compressed envelopes.
+	CompressThreshold int
+	// BatchWindow is how long a batching session's open batch waits.
+	BatchWindow time.Duration
+	// BatchMax is the most messages in one coalesced batch.
+	BatchMax int
 	// HeartbeatInterval is advertised in CONNECT_SUCCESS.
 	HeartbeatInterval time.Duration
 }
@@ -60,6 +69,7 @@ type Server struct {
 	seqPrefix string
 	seq       atomic.Uint64 // server-originated seq_ids
 	sessionN  atomic.Uint64
+	gz        protocol.Compressor // inflates compressed requests
 
 	mu       sync.Mutex
 	sessions map[*hub.Session]struct{} // every open session, authenticated or not
@@ -70,17 +80,23 @@ type Server struct {
 // New returns a server; Serve accepts its connections and ConsumeEvents
 // feeds it chat events.
 func New(opts Options) *Server {
-	return &Server{
-		opts: opts,
-		log:  opts.Logger,
-		hub: hub.New(hub.Limits{
-			QueueMessages: opts.QueueMessages,
-			QueueBytes:    opts.QueueBytes,
-			WriteTimeout:  opts.WriteTimeout,
-		}, opts.Logger),
+	srv := &Server{
+		opts:      opts,
+		log:       opts.Logger,
 		seqPrefix: "s-" + opts.EdgeID + "-",
 		sessions:  make(map[*hub.Session]struct{}),
 	}
+	srv.hub = hub.New(hub.Options{
+		QueueMessages:     opts.QueueMessages,
+		QueueBytes:        opts.QueueBytes,
+		WriteTimeout:      opts.WriteTimeout,
+		CompressThreshold: opts.CompressThreshold,
+		BatchWindow:       opts.BatchWindow,
+		BatchMax:          opts.BatchMax,
+		Header:            srv.serverHeader,
+		Logger:            opts.Logger,
+	})
+	return srv
 }
 
 // serverHeader stamps a server-originated envelope.

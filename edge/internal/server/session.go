@@ -25,12 +25,10 @@ type session struct {
 	conn net.Conn
 	sess *hub.Session
 
-	userID      int64 // 0 until CONNECT succeeds
-	nickname    string
-	expiresAt   time.Time
-	expiry      *time.Timer
-	compression string // CONNECT's "compression", for the compression issue
-	batch       bool   // CONNECT's "batch", for the batching issue
+	userID    int64 // 0 until CONNECT succeeds
+	nickname  string
+	expiresAt time.Time
+	expiry    *time.Timer
 }
 
 // serveConn runs one connection's request loop; requests are handled in
@@ -134,16 +132,27 @@ func (s *session) handle(ctx context.Context, line []byte) bool {
 	}
 	switch env.Action {
 	case protocol.ActionConnect, protocol.ActionPing, protocol.ActionJoinRoom,
-		protocol.ActionSendMessage, protocol.ActionLeaveRoom:
+		protocol.ActionSendMessage, protocol.ActionLeaveRoom,
+		protocol.ActionGetMessages, protocol.ActionBatchMessages:
 	default:
 		s.replyError(protocol.CodeInvalidAction, env.SeqID, env.Action)
 		return true
 	}
-	if s.userID == 0 {
-		if env.Action != protocol.ActionConnect {
-			s.replyError(protocol.CodeNotAuthenticated, env.SeqID, env.Action)
+	if s.userID == 0 && env.Action != protocol.ActionConnect {
+		s.replyError(protocol.CodeNotAuthenticated, env.SeqID, env.Action)
+		return true
+	}
+	if env.Compressed {
+		// Bounded: at most MaxInflatedBytes+1 bytes are ever inflated.
+		data, err := s.srv.gz.InflateData(env.Data, s.srv.opts.MaxInflatedBytes, s.srv.opts.MaxDepth-1)
+		if err != nil {
+			s.srv.log.Debug("compressed request refused", "session", s.sess.ID(), "action", env.Action, "err", err)
+			s.replyError(protocol.CodeInvalidData, env.SeqID, env.Action)
 			return true
 		}
+		env.Data = data
+	}
+	if s.userID == 0 {
 		return s.connect(ctx, env)
 	}
 	// The token's expiry is checked locally on every request: no network
@@ -167,6 +176,10 @@ func (s *session) handle(ctx context.Context, line []byte) bool {
 		s.sendMessage(ctx, env)
 	case protocol.ActionLeaveRoom:
 		s.leaveRoom(ctx, env)
+	case protocol.ActionGetMessages:
+		s.getMessages(ctx, env)
+	case protocol.ActionBatchMessages:
+		s.batchMessages(ctx, env)
 	}
 	return true
 }
@@ -185,8 +198,7 @@ type connectData struct {
 
 func (s *session) connect(ctx context.Context, env protocol.Envelope) bool {
 	var req connectData
-	if err := json.Unmarshal(env.Data, &req); err != nil || req.JWTToken == "" ||
-		(req.Compression != "" && req.Compression != "gzip") {
+	if err := json.Unmarshal(env.Data, &req); err != nil || req.JWTToken == "" {
 		s.replyError(protocol.CodeInvalidData, env.SeqID, env.Action)
 		return true
 	}
@@ -222,19 +234,40 @@ func (s *session) connect(ctx context.Context, env protocol.Envelope) bool {
 		s.srv.log.Warn("CONNECT: ListUserRooms failed", "session", s.sess.ID(), "code", code, "err", err)
 		return fail(code)
 	}
+	rctx, cancel = s.rpcContext(ctx)
+	blocks, err := s.srv.opts.Chat.ListBlocks(rctx, &chatv1.ListBlocksRequest{UserId: id.GetUserId()})
+	cancel()
+	if err != nil {
+		code := ErrorCode(err)
+		s.srv.log.Warn("CONNECT: ListBlocks failed", "session", s.sess.ID(), "code", code, "err", err)
+		return fail(code)
+	}
 
 	s.userID, s.nickname, s.expiresAt = id.GetUserId(), id.GetNickname(), expiresAt
-	s.compression, s.batch = req.Compression, req.Batch
+	// Only gzip is offered; any other compression is ignored (the session
+	// gets plain envelopes) rather than refused, so that newer clients can
+	// list what they support.
+	gzip := req.Compression == "gzip"
 	now := time.Now()
-	reply := protocol.AppendConnectSuccess(make([]byte, 0, 256), protocol.Header{Time: now, SeqID: env.SeqID}, protocol.Connected{
+	connected := protocol.Connected{
 		UserID:            s.userID,
 		SessionID:         s.sess.ID(),
 		Nickname:          s.nickname,
 		ExpiresAt:         expiresAt,
 		HeartbeatInterval: s.srv.opts.HeartbeatInterval,
-	})
+	}
+	if gzip {
+		connected.Compression = "gzip"
+	}
+	reply := protocol.AppendConnectSuccess(make([]byte, 0, 288), protocol.Header{Time: now, SeqID: env.SeqID}, connected)
 	// Registering queues CONNECT_SUCCESS first: no room event can precede it.
-	s.srv.hub.Register(s.sess, s.userID, rooms.GetRoomIds(), reply)
+	s.srv.hub.Register(s.sess, hub.Registration{
+		UserID:  s.userID,
+		Rooms:   rooms.GetRoomIds(),
+		Blocked: blocks.GetBlockedUserIds(),
+		Gzip:    gzip,
+		Batch:   req.Batch,
+	}, reply)
 	if !expiresAt.IsZero() {
 		s.expiry = time.AfterFunc(expiresAt.Sub(now), s.expire)
 	}
@@ -286,7 +319,7 @@ func (s *session) joinRoom(ctx context.Context, env protocol.Envelope) {
 	}
 	rctx, cancel = s.rpcContext(ctx)
 	page, err := s.srv.opts.Chat.ListMessages(rctx, &chatv1.ListMessagesRequest{
-		RoomId: roomID, UserId: s.userID, AfterId: *req.SinceMessageID, Limit: int32(s.srv.opts.HistoryLimit),
+		RoomId: roomID, UserId: s.userID, AfterId: req.SinceMessageID, Limit: int32(s.srv.opts.HistoryLimit),
 	})
 	cancel()
 	if err != nil {
@@ -294,7 +327,8 @@ func (s *session) joinRoom(ctx context.Context, env protocol.Envelope) {
 		return
 	}
 	h.Time = time.Now()
-	s.sess.Send(protocol.AppendBatchMessages(make([]byte, 0, 1024), h, roomID, page.GetMessages(), page.GetHasMore()))
+	msgs := page.GetMessages()
+	s.sess.Send(protocol.AppendBatchMessages(make([]byte, 0, protocol.HistorySize(msgs)), h, roomID, msgs, page.GetHasMore()))
 }
 
 type sendData struct {
@@ -358,6 +392,176 @@ func (s *session) leaveRoom(ctx context.Context, env protocol.Envelope) {
 	// LEAVE_ROOM_SUCCESS is ours (added): the seed only tells the others.
 	h := protocol.Header{Time: time.Now(), SeqID: env.SeqID}
 	s.sess.Send(protocol.AppendLeaveRoomSuccess(make([]byte, 0, 160), h, roomID, resp.GetMemberCount()))
+}
+
+// defaultPageSize is GET_MESSAGES' limit when the request sets none.
+const defaultPageSize = 50
+
+type getMessagesData struct {
+	ChatroomID      protocol.ID   `json:"chatroom_id"`
+	BeforeMessageID *protocol.Int `json:"before_message_id"`
+	AfterMessageID  *protocol.Int `json:"after_message_id"`
+	Limit           *int          `json:"limit"`
+}
+
+// getMessages pages through a room's history (added): the newest messages
+// before before_message_id, the oldest after after_message_id, or the
+// newest. A before_message_id of 0 or less and a negative after_message_id
+// are unset; after_message_id 0 reads from the oldest message kept (as
+// JOIN_ROOM's since_message_id 0 does). A limit above HistoryLimit is
+// lowered to it.
+func (s *session) getMessages(ctx context.Context, env protocol.Envelope) {
+	var req getMessagesData
+	err := json.Unmarshal(env.Data, &req)
+	var before int64
+	var after *int64
+	if req.BeforeMessageID != nil && *req.BeforeMessageID > 0 {
+		before = int64(*req.BeforeMessageID)
+	}
+	if req.AfterMessageID != nil && *req.AfterMessageID >= 0 {
+		after = (*int64)(req.AfterMessageID)
+	}
+	if err != nil || req.ChatroomID <= 0 || (before > 0 && after != nil) || (req.Limit != nil && *req.Limit < 0) {
+		s.replyError(protocol.CodeInvalidData, env.SeqID, env.Action)
+		return
+	}
+	limit := min(defaultPageSize, s.srv.opts.HistoryLimit)
+	if req.Limit != nil && *req.Limit > 0 {
+		limit = min(*req.Limit, s.srv.opts.HistoryLimit)
+	}
+	roomID := int64(req.ChatroomID)
+	rctx, cancel := s.rpcContext(ctx)
+	page, err := s.srv.opts.Chat.ListMessages(rctx, &chatv1.ListMessagesRequest{
+		RoomId: roomID, UserId: s.userID, AfterId: after, BeforeId: before, Limit: int32(limit),
+	})
+	cancel()
+	if err != nil {
+		s.rpcFailed(err, env)
+		return
+	}
+	msgs := page.GetMessages()
+	h := protocol.Header{Time: time.Now(), SeqID: env.SeqID}
+	s.sess.Send(protocol.AppendMessages(make([]byte, 0, protocol.HistorySize(msgs)), h, roomID, msgs, page.GetHasMore()))
+}
+
+// maxBatchItems bounds a client BATCH_MESSAGES (edge-protocol.md §7).
+const maxBatchItems = 100
+
+type batchData struct {
+	Messages json.RawMessage `json:"messages"`
+}
+
+// batchItem is one item of a client BATCH_MESSAGES, its fields kept raw so
+// that a malformed item can still have its seq_id read.
+type batchItem struct {
+	ChatroomID  json.RawMessage `json:"chatroom_id"`
+	Content     json.RawMessage `json:"content"`
+	MessageType json.RawMessage `json:"message_type"`
+	SeqID       json.RawMessage `json:"seq_id"`
+}
+
+// batchMessages sends the items of a client BATCH_MESSAGES in one
+// SendMessageBatch call, then answers each item in order: its NEW_MESSAGE
+// echo, or an ERROR, either carrying the item's id (its seq_id, else
+// "<envelope seq_id>:<index>").
+func (s *session) batchMessages(ctx context.Context, env protocol.Envelope) {
+	var req batchData
+	var raws []json.RawMessage
+	if err := json.Unmarshal(env.Data, &req); err != nil || len(req.Messages) == 0 || req.Messages[0] != '[' ||
+		json.Unmarshal(req.Messages, &raws) != nil || len(raws) == 0 || len(raws) > maxBatchItems {
+		s.replyError(protocol.CodeInvalidData, env.SeqID, env.Action)
+		return
+	}
+	ids := make([]string, len(raws))
+	codes := make([]string, len(raws)) // the refusal of each item, "" when stored
+	msgs := make([]*chatv1.Message, len(raws))
+	items := make([]*chatv1.SendMessageRequest, 0, len(raws))
+	sent := make([]int, 0, len(raws)) // sent[j] is the index of items[j]
+	origin := s.origin()
+	for i, raw := range raws {
+		id, item, ok := parseBatchItem(raw)
+		if id == "" {
+			id = env.SeqID + ":" + strconv.Itoa(i)
+		}
+		ids[i] = id
+		if !ok {
+			codes[i] = protocol.CodeInvalidData
+			continue
+		}
+		item.UserId, item.Nickname, item.Origin = s.userID, s.nickname, origin
+		items = append(items, item)
+		sent = append(sent, i)
+	}
+	if len(items) > 0 {
+		rctx, cancel := s.rpcContext(ctx)
+		resp, err := s.srv.opts.Chat.SendMessageBatch(rctx, &chatv1.SendMessageBatchRequest{Items: items})
+		cancel()
+		rpcCode := ErrorCode(err)
+		if rpcCode == protocol.CodeInternalError || rpcCode == protocol.CodeServiceUnavailable {
+			s.srv.log.Warn("chat RPC failed", "session", s.sess.ID(), "action", env.Action, "code", rpcCode, "err", err)
+		}
+		results := resp.GetResults()
+		for j, i := range sent {
+			switch {
+			case rpcCode != "":
+				codes[i] = rpcCode
+			case j >= len(results):
+				codes[i] = protocol.CodeInternalError
+			case results[j].GetMessage() != nil:
+				msgs[i] = results[j].GetMessage()
+			default:
+				codes[i] = reasonCode(results[j].GetErrorReason().String())
+				if codes[i] == "" {
+					codes[i] = protocol.CodeInternalError
+				}
+			}
+		}
+	}
+	now := time.Now()
+	for i, id := range ids {
+		h := protocol.Header{Time: now, SeqID: id}
+		if m := msgs[i]; m != nil {
+			s.sess.Send(protocol.AppendNewMessage(make([]byte, 0, 256+len(m.GetNickname())+len(m.GetContent())), h, m))
+		} else {
+			s.sess.Send(protocol.AppendError(make([]byte, 0, 192), h, codes[i], id, env.Action))
+		}
+	}
+}
+
+// parseBatchItem reads one batch item into a SendMessageRequest without
+// its sender. id is the item's own seq_id ("" when it has none or it is
+// unreadable); ok is false for a malformed item.
+func parseBatchItem(raw json.RawMessage) (id string, req *chatv1.SendMessageRequest, ok bool) {
+	var it batchItem
+	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &it) != nil {
+		return "", nil, false
+	}
+	if !isNull(it.SeqID) {
+		if json.Unmarshal(it.SeqID, &id) != nil || len(id) > protocol.MaxSeqIDBytes {
+			return "", nil, false
+		}
+	}
+	roomID, err := protocol.ParseID(it.ChatroomID)
+	if err != nil {
+		return id, nil, false
+	}
+	var content, typeName string
+	if isNull(it.Content) || json.Unmarshal(it.Content, &content) != nil {
+		return id, nil, false
+	}
+	if !isNull(it.MessageType) && json.Unmarshal(it.MessageType, &typeName) != nil {
+		return id, nil, false
+	}
+	mt, ok := protocol.ParseMessageType(typeName)
+	if !ok {
+		return id, nil, false
+	}
+	return id, &chatv1.SendMessageRequest{RoomId: roomID, Content: content, MessageType: mt}, true
+}
+
+// isNull reports whether a raw field is absent or null.
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(raw) == "null"
 }
 
 // rpcFailed answers a request whose RPC failed; the session stays open.

@@ -10,6 +10,14 @@ import (
 
 func TestRun(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
+	patterns := filepath.Join(t.TempDir(), "banned.txt")
+	if err := os.WriteFile(patterns, []byte("# words\nbad\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badPatterns := filepath.Join(t.TempDir(), "bad.txt")
+	if err := os.WriteFile(badPatterns, []byte("(\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -18,7 +26,15 @@ func TestRun(t *testing.T) {
 	}{
 		{"env config", map[string]string{"CHAT_ADDR": "127.0.0.1:0", "DATA_DIR": dir, "CHAT_EVENT_RETENTION": "10", "LOG_LEVEL": "debug"}, nil, false},
 		{"flags override env", map[string]string{"CHAT_ADDR": "bad address"}, []string{"-chat-addr", "127.0.0.1:0", "-data-dir", dir}, false},
+		{"retention, rate limit and patterns", map[string]string{
+			"CHAT_ADDR": "127.0.0.1:0", "DATA_DIR": dir, "CHAT_RATE_LIMIT": "0.5", "CHAT_RATE_BURST": "3",
+			"CHAT_RETENTION_MESSAGES": "0", "CHAT_RETENTION_AGE": "24h", "CHAT_COMPACT_INTERVAL": "5m", "CHAT_BANNED_PATTERNS_FILE": patterns,
+		}, nil, false},
 		{"bad number", map[string]string{"CHAT_DEFAULT_MAX_MEMBERS": "many", "DATA_DIR": dir}, nil, true},
+		{"bad rate", map[string]string{"CHAT_ADDR": "127.0.0.1:0", "CHAT_RATE_LIMIT": "fast", "DATA_DIR": dir}, nil, true},
+		{"negative rate flag", map[string]string{"CHAT_ADDR": "127.0.0.1:0", "DATA_DIR": dir}, []string{"-chat-rate-limit", "-1"}, true},
+		{"bad pattern file", map[string]string{"CHAT_ADDR": "127.0.0.1:0", "CHAT_BANNED_PATTERNS_FILE": badPatterns, "DATA_DIR": dir}, nil, true},
+		{"missing pattern file", map[string]string{"CHAT_ADDR": "127.0.0.1:0", "CHAT_BANNED_PATTERNS_FILE": patterns + ".none", "DATA_DIR": dir}, nil, true},
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud", "DATA_DIR": dir}, nil, true},
 		{"unknown flag", nil, []string{"-nope"}, true},
 	}

@@ -24,7 +24,7 @@ func setup(t *testing.T, buffer int) (*broker.Broker, *store.Store) {
 	}
 	t.Cleanup(func() { st.Close() })
 	ctx := context.Background()
-	if _, err := st.CreateRoom(ctx, 1, "r", 0, false); err != nil {
+	if _, err := st.CreateRoom(ctx, store.NewRoom{ID: 1, Name: "r"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Join(ctx, 1, 1, "u", nil); err != nil {

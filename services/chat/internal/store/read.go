@@ -84,13 +84,72 @@ func (s *Store) UserRooms(ctx context.Context, userID int64) ([]int64, error) {
 	return out, nil
 }
 
+// ListRooms returns at most limit rooms with ids above afterID, in id
+// order, and whether rooms with higher ids exist.
+func (s *Store) ListRooms(ctx context.Context, afterID int64, limit int) (rooms []*chatv1.Room, hasMore bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRooms).Cursor()
+		for k, v := c.Seek(id64(max(afterID, 0) + 1)); k != nil; k, v = c.Next() {
+			if len(rooms) == limit {
+				hasMore = true
+				break
+			}
+			r := &chatv1.Room{}
+			if err := proto.Unmarshal(v, r); err != nil {
+				return fmt.Errorf("unmarshal room %x: %w", k, err)
+			}
+			rooms = append(rooms, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("list rooms after %d: %w", afterID, err)
+	}
+	return rooms, hasMore, nil
+}
+
+// Blocks returns the ids of the users userID blocks, ascending.
+func (s *Store) Blocks(ctx context.Context, userID int64) ([]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		out = blockedBy(tx, userID)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("blocks of user %d: %w", userID, err)
+	}
+	return out, nil
+}
+
+// blockedBy returns the users userID blocks, ascending.
+func blockedBy(tx *bolt.Tx, userID int64) []int64 {
+	var out []int64
+	prefix := id64(userID)
+	c := tx.Bucket(bucketBlocked).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		out = append(out, int64(binary.BigEndian.Uint64(k[8:])))
+	}
+	return out
+}
+
 // MessageQuery selects a page of a room's history.
 type MessageQuery struct {
 	RoomID int64
-	// UserID is the reader, who must be a member.
+	// UserID is the reader, who must be a member; the messages of the
+	// users they block are left out. 0 reads for the backend: no
+	// membership needed, nothing left out.
 	UserID int64
 	// AfterID, when positive, reads the oldest messages above it.
 	AfterID int64
+	// Forward reads the oldest messages above AfterID even when AfterID is
+	// 0: a page from the first message kept.
+	Forward bool
 	// BeforeID, when positive, bounds the page below it; without AfterID it
 	// reads the newest messages below it.
 	BeforeID int64
@@ -101,16 +160,35 @@ type MessageQuery struct {
 // ListMessages returns a page of history in increasing id order and whether
 // more messages lie beyond it in the direction read. It returns
 // ErrRoomNotFound or ErrNotMember.
+//
+// The messages of users the reader blocks are skipped while the page is
+// filled, so a page holds up to Limit visible messages. hasMore describes
+// the unfiltered history: it is true when any message, visible or not, lies
+// beyond the last one examined, so the next page may come back empty (with
+// hasMore false) when only blocked users' messages remained.
 func (s *Store) ListMessages(ctx context.Context, q MessageQuery) (msgs []*chatv1.Message, hasMore bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
 	err = s.db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketMembers).Get(pair(q.RoomID, q.UserID)) == nil {
+		if q.UserID == 0 {
+			if tx.Bucket(bucketRooms).Get(id64(q.RoomID)) == nil {
+				return ErrRoomNotFound
+			}
+		} else if tx.Bucket(bucketMembers).Get(pair(q.RoomID, q.UserID)) == nil {
 			if tx.Bucket(bucketRooms).Get(id64(q.RoomID)) == nil {
 				return ErrRoomNotFound
 			}
 			return ErrNotMember
+		}
+		var hidden map[int64]bool
+		if q.UserID != 0 {
+			if ids := blockedBy(tx, q.UserID); len(ids) > 0 {
+				hidden = make(map[int64]bool, len(ids))
+				for _, id := range ids {
+					hidden[id] = true
+				}
+			}
 		}
 		b := tx.Bucket(bucketMessages).Bucket(id64(q.RoomID))
 		if b == nil {
@@ -124,9 +202,10 @@ func (s *Store) ListMessages(ctx context.Context, q MessageQuery) (msgs []*chatv
 			n := int64(binary.BigEndian.Uint64(k))
 			return (q.AfterID <= 0 || n > q.AfterID) && (q.BeforeID <= 0 || n < q.BeforeID)
 		}
+		forward := q.Forward || q.AfterID > 0
 		var k, v []byte
 		var next func() ([]byte, []byte)
-		if q.AfterID > 0 {
+		if forward {
 			k, v = c.Seek(id64(q.AfterID + 1))
 			next = c.Next
 		} else {
@@ -151,9 +230,11 @@ func (s *Store) ListMessages(ctx context.Context, q MessageQuery) (msgs []*chatv
 			if err := proto.Unmarshal(v, m); err != nil {
 				return fmt.Errorf("unmarshal message %x: %w", k, err)
 			}
-			msgs = append(msgs, m)
+			if !hidden[m.UserId] {
+				msgs = append(msgs, m)
+			}
 		}
-		if q.AfterID <= 0 {
+		if !forward {
 			slices.Reverse(msgs)
 		}
 		return nil

@@ -1,11 +1,13 @@
-// Package store persists rooms, memberships, invitations, messages and the
-// event log of the chat service in one bbolt file.
+// Package store persists rooms, memberships, invitations, bans, blocks,
+// messages and the event log of the chat service in one bbolt file.
 //
 // Every write goes through a single writer goroutine that applies whatever
 // is queued in one transaction (group commit): an acknowledged write is
 // fsync'd before its caller returns, and concurrent writers share the fsync.
 // After a commit the writer hands the batch's events, in sequence order, to
-// the Publish hook, then answers the callers.
+// the Publish hook, then answers the callers. Housekeeping (trimming the
+// event log, compacting message history) runs on the same goroutine in
+// small transactions of its own, when no write is queued.
 package store
 
 import (
@@ -36,6 +38,8 @@ var (
 	ErrNotInvited = errors.New("not invited")
 	// ErrRoomFull means the room is at its member limit.
 	ErrRoomFull = errors.New("room full")
+	// ErrBanned means the user is banned from the room.
+	ErrBanned = errors.New("banned")
 	// ErrClosed means the store is closed.
 	ErrClosed = errors.New("store closed")
 )
@@ -48,6 +52,14 @@ const (
 	MaxBatch = 256
 	// trimChunk bounds the old events deleted in one transaction.
 	trimChunk = 1000
+	// compactChunk bounds the messages deleted in one compaction
+	// transaction, and compactRooms the rooms it visits.
+	compactChunk = 1000
+	compactRooms = 1000
+	// starveLimit is how many consecutive batches may pass while
+	// housekeeping is due before one housekeeping step runs anyway, so that
+	// a sustained write load does not postpone it forever.
+	starveLimit = 64
 )
 
 // Bucket names, declared once.
@@ -56,6 +68,8 @@ var (
 	bucketMembers   = []byte("members")    // room id|user id → Member
 	bucketUserRooms = []byte("user_rooms") // user id|room id → empty
 	bucketInvites   = []byte("invites")    // room id|user id → empty
+	bucketBans      = []byte("bans")       // room id|user id → empty
+	bucketBlocked   = []byte("blocked")    // user id|blocked user id → empty
 	bucketMessages  = []byte("messages")   // room id → bucket: message id → Message
 	bucketEvents    = []byte("events")     // seq → Event
 )
@@ -74,8 +88,18 @@ type Options struct {
 	Publish func([]*chatv1.Event)
 	// Logger receives background errors; nil discards them.
 	Logger *slog.Logger
-	// Now returns the time stamped on rooms, members and messages; nil means time.Now.
+	// Now returns the time stamped on rooms, members and messages, and
+	// the time compaction measures ages against; nil means time.Now.
 	Now func() time.Time
+	// RetentionMessages is how many of its newest messages a room whose
+	// retention_messages is 0 keeps; 0 keeps all.
+	RetentionMessages int64
+	// RetentionAge is how old the messages of a room whose
+	// retention_seconds is 0 may grow; 0 keeps them forever.
+	RetentionAge time.Duration
+	// CompactInterval is the period of the background compaction; 0 means
+	// none (Compact only).
+	CompactInterval time.Duration
 }
 
 // Store is the chat service's bbolt store. Its methods are safe for
@@ -87,10 +111,14 @@ type Store struct {
 	publish    func([]*chatv1.Event)
 	log        *slog.Logger
 	now        func() time.Time
+	keepCount  int64
+	keepAge    time.Duration
+	interval   time.Duration
 
 	ops       chan *op
-	closing   chan struct{} // closed by Close: the writer stops
-	stopped   chan struct{} // closed by the writer when it has stopped
+	compacts  chan chan error // Compact's requests to the writer
+	closing   chan struct{}   // closed by Close: the writer stops
+	stopped   chan struct{}   // closed by the writer when it has stopped
 	closeOnce sync.Once
 	commits   atomic.Uint64
 
@@ -98,6 +126,9 @@ type Store struct {
 	head       uint64 // newest event seq
 	oldest     uint64 // oldest retained event seq; head+1 when the log is empty
 	trimFailed bool
+	busy       int          // consecutive batches while housekeeping was due
+	pass       *compactPass // the compaction under way, or nil
+	nextPass   []chan error // Compact callers waiting for the next pass
 }
 
 // op is one queued write. apply runs inside the batch transaction; it checks
@@ -130,7 +161,11 @@ func Open(path string, opts Options) (*Store, error) {
 		publish:    opts.Publish,
 		log:        opts.Logger,
 		now:        opts.Now,
+		keepCount:  opts.RetentionMessages,
+		keepAge:    opts.RetentionAge,
+		interval:   opts.CompactInterval,
 		ops:        make(chan *op, MaxBatch),
+		compacts:   make(chan chan error),
 		closing:    make(chan struct{}),
 		stopped:    make(chan struct{}),
 	}
@@ -150,7 +185,7 @@ func Open(path string, opts Options) (*Store, error) {
 		s.now = time.Now
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketRooms, bucketMembers, bucketUserRooms, bucketInvites, bucketMessages, bucketEvents} {
+		for _, name := range [][]byte{bucketRooms, bucketMembers, bucketUserRooms, bucketInvites, bucketBans, bucketBlocked, bucketMessages, bucketEvents} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -209,26 +244,50 @@ func (s *Store) do(ctx context.Context, apply func(w *txWriter) error) error {
 	}
 }
 
-// run is the writer goroutine: it commits batches until Close.
+// run is the writer goroutine: it commits batches until Close, and does
+// housekeeping (event trim, compaction) when no write is queued.
 func (s *Store) run() {
 	defer close(s.stopped)
+	var tick <-chan time.Time
+	if s.interval > 0 {
+		t := time.NewTicker(s.interval)
+		defer t.Stop()
+		tick = t.C
+	}
 	batch := make([]*op, 0, MaxBatch)
 	for {
 		var first *op
-		if s.backlog() > 0 && !s.trimFailed {
+		if s.housekeepingDue() {
+			if s.busy >= starveLimit {
+				s.busy = 0
+				s.housekeep()
+				continue
+			}
 			select {
 			case first = <-s.ops:
+			case done := <-s.compacts:
+				s.requestPass(done)
+				continue
+			case <-tick:
+				s.requestPass(nil)
+				continue
 			case <-s.closing:
 				s.failQueued()
 				return
 			default:
-				// Idle: trim old events in a small transaction of its own.
-				s.trim()
+				s.busy = 0
+				s.housekeep()
 				continue
 			}
 		} else {
 			select {
 			case first = <-s.ops:
+			case done := <-s.compacts:
+				s.requestPass(done)
+				continue
+			case <-tick:
+				s.requestPass(nil)
+				continue
 			case <-s.closing:
 				s.failQueued()
 				return
@@ -246,10 +305,41 @@ func (s *Store) run() {
 		}
 		s.commit(batch)
 		clear(batch)
+		if s.housekeepingDue() {
+			s.busy++
+		}
+	}
+}
+
+// housekeepingDue reports whether the event log needs a trim or a
+// compaction is under way.
+func (s *Store) housekeepingDue() bool {
+	return (s.backlog() > 0 && !s.trimFailed) || s.pass != nil
+}
+
+// housekeep runs one small housekeeping transaction: a trim of the event
+// log first, else a compaction chunk.
+func (s *Store) housekeep() {
+	if s.backlog() > 0 && !s.trimFailed {
+		s.trim()
+		return
+	}
+	if s.pass != nil {
+		s.compactStep()
 	}
 }
 
 func (s *Store) failQueued() {
+	if s.pass != nil {
+		for _, done := range s.pass.waiters {
+			done <- ErrClosed
+		}
+		s.pass = nil
+	}
+	for _, done := range s.nextPass {
+		done <- ErrClosed
+	}
+	s.nextPass = nil
 	for {
 		select {
 		case o := <-s.ops:
@@ -351,7 +441,7 @@ func (s *Store) deleteOld(tx *bolt.Tx, head uint64, max uint64) (uint64, error) 
 }
 
 func isRefusal(err error) bool {
-	for _, r := range []error{ErrRoomNotFound, ErrRoomExists, ErrNotMember, ErrNotInvited, ErrRoomFull} {
+	for _, r := range []error{ErrRoomNotFound, ErrRoomExists, ErrNotMember, ErrNotInvited, ErrRoomFull, ErrBanned} {
 		if errors.Is(err, r) {
 			return true
 		}

@@ -32,7 +32,7 @@ func ctxT(t testing.TB) context.Context {
 func roomWith(t testing.TB, s *Store, id int64, users ...int64) {
 	t.Helper()
 	ctx := ctxT(t)
-	if _, err := s.CreateRoom(ctx, id, fmt.Sprintf("room %d", id), 0, false); err != nil {
+	if _, err := s.CreateRoom(ctx, NewRoom{ID: id, Name: fmt.Sprintf("room %d", id)}); err != nil {
 		t.Fatalf("CreateRoom(%d) = %v", id, err)
 	}
 	for _, u := range users {
@@ -235,16 +235,16 @@ func TestBatchRefusalIsolated(t *testing.T) {
 func TestJoinRules(t *testing.T) {
 	ctx := ctxT(t)
 	s := open(t, filepath.Join(t.TempDir(), "chat.db"), Options{DefaultMaxMembers: 2})
-	if _, err := s.CreateRoom(ctx, 1, "default limit", 0, false); err != nil {
+	if _, err := s.CreateRoom(ctx, NewRoom{ID: 1, Name: "default limit"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateRoom(ctx, 2, "own limit", 1, false); err != nil {
+	if _, err := s.CreateRoom(ctx, NewRoom{ID: 2, Name: "own limit", MaxMembers: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateRoom(ctx, 3, "invite only", 0, true); err != nil {
+	if _, err := s.CreateRoom(ctx, NewRoom{ID: 3, Name: "invite only", InviteOnly: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateRoom(ctx, 1, "again", 0, false); !errors.Is(err, ErrRoomExists) {
+	if _, err := s.CreateRoom(ctx, NewRoom{ID: 1, Name: "again"}); !errors.Is(err, ErrRoomExists) {
 		t.Errorf("CreateRoom(1) twice = %v, want ErrRoomExists", err)
 	}
 	if err := s.Invite(ctx, 3, 5); err != nil {
@@ -392,7 +392,7 @@ func TestClosedStoreRefusesWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if _, err := s.CreateRoom(ctxT(t), 1, "r", 0, false); !errors.Is(err, ErrClosed) {
+	if _, err := s.CreateRoom(ctxT(t), NewRoom{ID: 1, Name: "r"}); !errors.Is(err, ErrClosed) {
 		t.Errorf("CreateRoom after Close = %v, want ErrClosed", err)
 	}
 }

@@ -1103,16 +1103,18 @@ func (x *SendMessageResult) GetErrorMessage() string {
 }
 
 // ListMessagesRequest selects a page of a room's history, oldest first.
-// With after_id set: the oldest messages with ids above it. With before_id
-// set: the newest messages with ids below it. With neither: the newest.
+// With after_id set (0 included): the oldest messages with ids above it.
+// With before_id set: the newest messages with ids below it. With neither:
+// the newest.
 type ListMessagesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// room_id is the room to read.
 	RoomId int64 `protobuf:"varint,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
 	// user_id is the reader; they must be a member.
 	UserId int64 `protobuf:"varint,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	// after_id, when positive, starts the page after this message id.
-	AfterId int64 `protobuf:"varint,3,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
+	// after_id, when set, starts the page after this message id (0: from
+	// the oldest message kept).
+	AfterId *int64 `protobuf:"varint,3,opt,name=after_id,json=afterId,proto3,oneof" json:"after_id,omitempty"`
 	// before_id, when positive, ends the page before this message id.
 	BeforeId int64 `protobuf:"varint,4,opt,name=before_id,json=beforeId,proto3" json:"before_id,omitempty"`
 	// limit bounds the page (at most 100; 0 means 100).
@@ -1166,8 +1168,8 @@ func (x *ListMessagesRequest) GetUserId() int64 {
 }
 
 func (x *ListMessagesRequest) GetAfterId() int64 {
-	if x != nil {
-		return x.AfterId
+	if x != nil && x.AfterId != nil {
+		return *x.AfterId
 	}
 	return 0
 }
@@ -3071,8 +3073,9 @@ type ListRoomMessagesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// room_id is the room to read.
 	RoomId int64 `protobuf:"varint,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
-	// after_id, when positive, starts the page after this message id.
-	AfterId int64 `protobuf:"varint,2,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
+	// after_id, when set, starts the page after this message id (0: from
+	// the oldest message kept).
+	AfterId *int64 `protobuf:"varint,2,opt,name=after_id,json=afterId,proto3,oneof" json:"after_id,omitempty"`
 	// before_id, when positive, ends the page before this message id.
 	BeforeId int64 `protobuf:"varint,3,opt,name=before_id,json=beforeId,proto3" json:"before_id,omitempty"`
 	// limit bounds the page (at most 100; 0 means 100).
@@ -3119,8 +3122,8 @@ func (x *ListRoomMessagesRequest) GetRoomId() int64 {
 }
 
 func (x *ListRoomMessagesRequest) GetAfterId() int64 {
-	if x != nil {
-		return x.AfterId
+	if x != nil && x.AfterId != nil {
+		return *x.AfterId
 	}
 	return 0
 }
@@ -3362,13 +3365,14 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\x11SendMessageResult\x126\n" +
 	"\amessage\x18\x01 \x01(\v2\x1c.switchboard.chat.v1.MessageR\amessage\x12C\n" +
 	"\ferror_reason\x18\x02 \x01(\x0e2 .switchboard.chat.v1.ErrorReasonR\verrorReason\x12#\n" +
-	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\"\x95\x01\n" +
+	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\"\xa7\x01\n" +
 	"\x13ListMessagesRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\x03R\x06roomId\x12\x17\n" +
-	"\auser_id\x18\x02 \x01(\x03R\x06userId\x12\x19\n" +
-	"\bafter_id\x18\x03 \x01(\x03R\aafterId\x12\x1b\n" +
+	"\auser_id\x18\x02 \x01(\x03R\x06userId\x12\x1e\n" +
+	"\bafter_id\x18\x03 \x01(\x03H\x00R\aafterId\x88\x01\x01\x12\x1b\n" +
 	"\tbefore_id\x18\x04 \x01(\x03R\bbeforeId\x12\x14\n" +
-	"\x05limit\x18\x05 \x01(\x05R\x05limit\"k\n" +
+	"\x05limit\x18\x05 \x01(\x05R\x05limitB\v\n" +
+	"\t_after_id\"k\n" +
 	"\x14ListMessagesResponse\x128\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1c.switchboard.chat.v1.MessageR\bmessages\x12\x19\n" +
 	"\bhas_more\x18\x02 \x01(\bR\ahasMore\"/\n" +
@@ -3471,12 +3475,13 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\x12UnblockUserRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12&\n" +
 	"\x0fblocked_user_id\x18\x02 \x01(\x03R\rblockedUserId\"\x15\n" +
-	"\x13UnblockUserResponse\"\x80\x01\n" +
+	"\x13UnblockUserResponse\"\x92\x01\n" +
 	"\x17ListRoomMessagesRequest\x12\x17\n" +
-	"\aroom_id\x18\x01 \x01(\x03R\x06roomId\x12\x19\n" +
-	"\bafter_id\x18\x02 \x01(\x03R\aafterId\x12\x1b\n" +
+	"\aroom_id\x18\x01 \x01(\x03R\x06roomId\x12\x1e\n" +
+	"\bafter_id\x18\x02 \x01(\x03H\x00R\aafterId\x88\x01\x01\x12\x1b\n" +
 	"\tbefore_id\x18\x03 \x01(\x03R\bbeforeId\x12\x14\n" +
-	"\x05limit\x18\x04 \x01(\x05R\x05limit\"o\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limitB\v\n" +
+	"\t_after_id\"o\n" +
 	"\x18ListRoomMessagesResponse\x128\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1c.switchboard.chat.v1.MessageR\bmessages\x12\x19\n" +
 	"\bhas_more\x18\x02 \x01(\bR\ahasMore\"M\n" +
@@ -3693,6 +3698,7 @@ func file_switchboard_chat_v1_chat_proto_init() {
 	if File_switchboard_chat_v1_chat_proto != nil {
 		return
 	}
+	file_switchboard_chat_v1_chat_proto_msgTypes[13].OneofWrappers = []any{}
 	file_switchboard_chat_v1_chat_proto_msgTypes[19].OneofWrappers = []any{}
 	file_switchboard_chat_v1_chat_proto_msgTypes[21].OneofWrappers = []any{
 		(*Event_MessagePosted)(nil),
@@ -3702,6 +3708,7 @@ func file_switchboard_chat_v1_chat_proto_init() {
 		(*Event_UserUnblocked)(nil),
 		(*Event_RoomDeleted)(nil),
 	}
+	file_switchboard_chat_v1_chat_proto_msgTypes[48].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
