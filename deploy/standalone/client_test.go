@@ -81,9 +81,18 @@ func (c *client) read(timeout time.Duration) (envelope, error) {
 	if err != nil {
 		return envelope{}, err
 	}
-	var env envelope
-	if err := json.Unmarshal([]byte(line), &env); err != nil {
+	var wire struct {
+		envelope
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(line), &wire); err != nil {
 		return envelope{}, fmt.Errorf("bad envelope %q: %w", line, err)
+	}
+	env := wire.envelope
+	if len(wire.Data) > 0 && wire.Data[0] == '{' { // a compressed envelope's data is a string
+		if err := json.Unmarshal(wire.Data, &env.Data); err != nil {
+			return envelope{}, fmt.Errorf("bad envelope data %q: %w", line, err)
+		}
 	}
 	env.raw = strings.TrimSpace(line)
 	return env, nil
