@@ -46,6 +46,44 @@ func TestRunPrintsOneJSONLine(t *testing.T) {
 	}
 }
 
+// TestRunOneRoomOfThousand runs the fanout shape of the benchmarks: one
+// room of 1000 clients, every message gzip-compressed by the edge. The fake
+// edge leaves out the quadratic USER_JOINED traffic of filling the room,
+// which under -race would take most of the test's time.
+func TestRunOneRoomOfThousand(t *testing.T) {
+	edge := edgetest.Start(t, edgetest.Options{Secret: secret, CompressOver: 250, QuietJoins: true})
+	chat := servicetest.NewChatAdmin()
+	env := map[string]string{"JWT_SECRET": secret, "EDGE_ADDR": edge.Addr(), "CHAT_ADDR": chat.Start(t)}
+	var stdout, stderr bytes.Buffer
+	args := []string{"--clients", "1000", "--rooms", "1", "--compression", "--rate", "20", "--duration", "500ms",
+		"--warmup", "100ms", "--drain", "2s", "--size", "200", "--room-base", "77"}
+	code := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("sbload %v = exit %d, stderr %q; want 0", args, code, stderr.String())
+	}
+	var rep map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("stdout %q is not JSON: %v", stdout.String(), err)
+	}
+	expected, _ := rep["expected"].(float64)
+	if rep["clients"] != 1000.0 || rep["rooms"] != 1.0 || expected <= 0 || rep["delivered"] != rep["expected"] || rep["errors"] != 0.0 {
+		t.Errorf("sbload %v report = %v, want 1000 clients, 1 room, delivered = expected > 0, no errors", args, rep)
+	}
+	// Every measured message goes to the 1000 members, its sender included.
+	if sent := edge.Received(); int(expected)%1000 != 0 || expected > float64(sent)*1000 {
+		t.Errorf("expected %v deliveries for %d messages sent, want 1000 per measured message", expected, sent)
+	}
+	if edge.Compressed() == 0 {
+		t.Errorf("edge compressed no envelope, want the clients to have asked for gzip")
+	}
+	if room := chat.Room(77); room == nil || room.GetMaxMembers() != 1000 {
+		t.Errorf("room 77 = %v, want it created with max_members 1000", room)
+	}
+	if !strings.Contains(stderr.String(), "sbload: connected and joined 1000/1000 clients") {
+		t.Errorf("stderr = %q, want all 1000 clients joined", stderr.String())
+	}
+}
+
 func TestRunIdleFlag(t *testing.T) {
 	edge := edgetest.Start(t, edgetest.Options{Secret: secret})
 	var stdout, stderr bytes.Buffer

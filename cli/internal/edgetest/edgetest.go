@@ -31,6 +31,7 @@ type Edge struct {
 	secret   []byte
 	compress int
 	linger   time.Duration
+	quiet    bool
 
 	mu         sync.Mutex
 	rooms      map[int64]map[*session]bool
@@ -54,6 +55,9 @@ type Options struct {
 	// BatchLinger is how long a batch session's writer waits for more
 	// messages before sending a coalesced batch.
 	BatchLinger time.Duration
+	// QuietJoins leaves out the USER_JOINED broadcast, whose n(n-1)/2
+	// frames make filling a room of n members quadratic.
+	QuietJoins bool
 }
 
 // Start runs a fake edge on 127.0.0.1:0 until the test ends.
@@ -68,6 +72,7 @@ func Start(t testing.TB, opts Options) *Edge {
 		secret:   []byte(opts.Secret),
 		compress: opts.CompressOver,
 		linger:   opts.BatchLinger,
+		quiet:    opts.QuietJoins,
 		rooms:    map[int64]map[*session]bool{},
 		conns:    map[net.Conn]bool{},
 	}
@@ -144,6 +149,34 @@ type frame struct {
 	action string
 	data   any
 	seq    string
+	// enc, when set, is the encoding the frame's recipients share.
+	enc *encoded
+}
+
+// encoded is a broadcast frame's encoding, made once for all its
+// recipients as the edge does: a message to a room of n members is
+// compressed once, not n times, and a room of n members gets n(n-1)/2
+// USER_JOINED frames.
+type encoded struct {
+	raw, plain []byte
+	once       sync.Once
+	gz         []byte
+}
+
+// broadcast returns a frame for many sessions.
+func broadcast(action string, data any) frame {
+	raw, _ := json.Marshal(data)
+	return frame{action: action, data: data, enc: &encoded{raw: raw, plain: plainLine(action, raw, "")}}
+}
+
+func plainLine(action string, data json.RawMessage, seq string) []byte {
+	line, _ := json.Marshal(struct {
+		Action    string          `json:"action"`
+		Data      json.RawMessage `json:"data"`
+		Timestamp string          `json:"timestamp"`
+		SeqID     string          `json:"seq_id,omitempty"`
+	}{action, data, now(), seq})
+	return line
 }
 
 type envelope struct {
@@ -185,7 +218,7 @@ func (e *Edge) serve(c net.Conn) {
 	for sc.Scan() {
 		var env envelope
 		if err := json.Unmarshal(sc.Bytes(), &env); err != nil {
-			s.send(frame{"ERROR", errData("INVALID_DATA", "not a JSON envelope"), ""})
+			s.send(frame{action: "ERROR", data: errData("INVALID_DATA", "not a JSON envelope"), seq: ""})
 			continue
 		}
 		if !e.handle(s, env) {
@@ -201,7 +234,7 @@ func errData(code, msg string) map[string]any {
 // handle answers one envelope and reports whether the session goes on.
 func (e *Edge) handle(s *session, env envelope) bool {
 	if s.user == 0 && env.Action != "CONNECT" {
-		s.send(frame{"ERROR", errData("NOT_AUTHENTICATED", "CONNECT first"), env.SeqID})
+		s.send(frame{action: "ERROR", data: errData("NOT_AUTHENTICATED", "CONNECT first"), seq: env.SeqID})
 		return true
 	}
 	switch env.Action {
@@ -214,21 +247,21 @@ func (e *Edge) handle(s *session, env envelope) bool {
 		_ = json.Unmarshal(env.Data, &d)
 		user, err := e.verify(d.Token)
 		if err != nil || s.user != 0 {
-			s.send(frame{"CONNECT_ERROR", errData("INVALID_TOKEN", "token refused"), env.SeqID})
+			s.send(frame{action: "CONNECT_ERROR", data: errData("INVALID_TOKEN", "token refused"), seq: env.SeqID})
 			time.Sleep(10 * time.Millisecond) // let the writer flush before the close
 			return false
 		}
 		s.user, s.gzip, s.batch = user, d.Compression == "gzip", d.Batch
 		e.sessions.Add(1)
-		s.send(frame{"CONNECT_SUCCESS", map[string]any{"user_id": user, "session_id": fmt.Sprintf("s%p", s), "server_time": now()}, env.SeqID})
+		s.send(frame{action: "CONNECT_SUCCESS", data: map[string]any{"user_id": user, "session_id": fmt.Sprintf("s%p", s), "server_time": now()}, seq: env.SeqID})
 	case "PING":
-		s.send(frame{"PONG", map[string]any{"server_time": now()}, env.SeqID})
+		s.send(frame{action: "PONG", data: map[string]any{"server_time": now()}, seq: env.SeqID})
 	case "JOIN_ROOM":
 		var d struct {
 			Room int64 `json:"chatroom_id"`
 		}
 		if json.Unmarshal(env.Data, &d) != nil || d.Room <= 0 {
-			s.send(frame{"ERROR", errData("INVALID_DATA", "chatroom_id"), env.SeqID})
+			s.send(frame{action: "ERROR", data: errData("INVALID_DATA", "chatroom_id"), seq: env.SeqID})
 			return true
 		}
 		e.mu.Lock()
@@ -239,12 +272,16 @@ func (e *Edge) handle(s *session, env envelope) bool {
 		}
 		members[s] = true
 		s.rooms[d.Room] = true
-		others := e.others(d.Room, s)
+		var others []*session
+		if !e.quiet {
+			others = e.others(d.Room, s)
+		}
 		count := len(members)
 		e.mu.Unlock()
-		s.send(frame{"JOIN_ROOM_SUCCESS", map[string]any{"chatroom_id": d.Room, "participants_count": count, "online_participants": []any{}}, env.SeqID})
+		s.send(frame{action: "JOIN_ROOM_SUCCESS", data: map[string]any{"chatroom_id": d.Room, "participants_count": count, "online_participants": []any{}}, seq: env.SeqID})
+		joined := broadcast("USER_JOINED", map[string]any{"chatroom_id": d.Room, "user_id": s.user, "nickname": "u", "participants_count": count})
 		for _, o := range others {
-			o.send(frame{"USER_JOINED", map[string]any{"chatroom_id": d.Room, "user_id": s.user, "nickname": "u", "participants_count": count}, ""})
+			o.send(joined)
 		}
 	case "SEND_MESSAGE":
 		var d struct {
@@ -253,13 +290,13 @@ func (e *Edge) handle(s *session, env envelope) bool {
 			Type    string `json:"message_type"`
 		}
 		if json.Unmarshal(env.Data, &d) != nil || d.Content == "" {
-			s.send(frame{"ERROR", errData("INVALID_DATA", "content"), env.SeqID})
+			s.send(frame{action: "ERROR", data: errData("INVALID_DATA", "content"), seq: env.SeqID})
 			return true
 		}
 		e.mu.Lock()
 		if !s.rooms[d.Room] {
 			e.mu.Unlock()
-			s.send(frame{"ERROR", errData("PERMISSION_DENIED", "not a member"), env.SeqID})
+			s.send(frame{action: "ERROR", data: errData("PERMISSION_DENIED", "not a member"), seq: env.SeqID})
 			return true
 		}
 		all := e.others(d.Room, nil)
@@ -269,15 +306,16 @@ func (e *Edge) handle(s *session, env envelope) bool {
 			MessageID: e.msgID.Add(1), ChatroomID: d.Room, UserID: s.user, Nickname: "u" + strconv.FormatInt(s.user, 10),
 			Content: d.Content, MessageType: d.Type, CreatedAt: now(),
 		}
+		posted := broadcast("NEW_MESSAGE", m)
 		for _, o := range all {
-			seq := ""
 			if o == s {
-				seq = env.SeqID
+				o.send(frame{action: "NEW_MESSAGE", data: m, seq: env.SeqID})
+				continue
 			}
-			o.send(frame{"NEW_MESSAGE", m, seq})
+			o.send(posted)
 		}
 	default:
-		s.send(frame{"ERROR", errData("INVALID_ACTION", env.Action), env.SeqID})
+		s.send(frame{action: "ERROR", data: errData("INVALID_ACTION", env.Action), seq: env.SeqID})
 	}
 	return true
 }
@@ -356,7 +394,7 @@ func (s *session) write() {
 				}
 			}
 			if len(msgs) > 1 {
-				f = frame{"BATCH_MESSAGES", map[string]any{"messages": msgs}, ""}
+				f = frame{action: "BATCH_MESSAGES", data: map[string]any{"messages": msgs}, seq: ""}
 				s.edge.batches.Add(1)
 			}
 			s.encode(w, f)
@@ -376,29 +414,45 @@ func (s *session) write() {
 }
 
 func (s *session) encode(w *bufio.Writer, f frame) {
-	data, _ := json.Marshal(f.data)
 	var line []byte
-	if s.gzip && s.edge.compress > 0 && len(data) > s.edge.compress {
-		s.edge.compressed.Add(1)
-		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
-		zw.Write(data)
-		zw.Close()
-		line, _ = json.Marshal(struct {
-			Action     string `json:"action"`
-			Compressed bool   `json:"compressed"`
-			Data       string `json:"data"`
-			Timestamp  string `json:"timestamp"`
-			SeqID      string `json:"seq_id,omitempty"`
-		}{f.action, true, base64.StdEncoding.EncodeToString(buf.Bytes()), now(), f.seq})
-	} else {
-		line, _ = json.Marshal(struct {
-			Action    string          `json:"action"`
-			Data      json.RawMessage `json:"data"`
-			Timestamp string          `json:"timestamp"`
-			SeqID     string          `json:"seq_id,omitempty"`
-		}{f.action, data, now(), f.seq})
+	switch {
+	case f.enc != nil && s.compresses(f.enc.raw):
+		f.enc.once.Do(func() { f.enc.gz = gzipLine(f.action, f.enc.raw, "") })
+		line = f.enc.gz
+	case f.enc != nil:
+		line = f.enc.plain
+	default:
+		data, _ := json.Marshal(f.data)
+		if s.compresses(data) {
+			line = gzipLine(f.action, data, f.seq)
+		} else {
+			line = plainLine(f.action, data, f.seq)
+		}
 	}
 	w.Write(line)
 	w.WriteByte('\n')
+}
+
+// compresses reports whether the session gets data compressed, and counts it.
+func (s *session) compresses(data []byte) bool {
+	if s.gzip && s.edge.compress > 0 && len(data) > s.edge.compress {
+		s.edge.compressed.Add(1)
+		return true
+	}
+	return false
+}
+
+func gzipLine(action string, data []byte, seq string) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(data)
+	zw.Close()
+	line, _ := json.Marshal(struct {
+		Action     string `json:"action"`
+		Compressed bool   `json:"compressed"`
+		Data       string `json:"data"`
+		Timestamp  string `json:"timestamp"`
+		SeqID      string `json:"seq_id,omitempty"`
+	}{action, true, base64.StdEncoding.EncodeToString(buf.Bytes()), now(), seq})
+	return line
 }

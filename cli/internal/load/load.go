@@ -503,7 +503,6 @@ func createRooms(ctx context.Context, cfg Config) error {
 	}
 	for r := range cfg.Rooms {
 		id := cfg.RoomBase + int64(r)
-		subject := fmt.Sprintf("room %d", id)
 		err := call(func(ctx context.Context) error {
 			_, err := admin.CreateRoom(ctx, &chatv1.CreateRoomRequest{
 				Id: id, Name: fmt.Sprintf("sbload %d", id), MaxMembers: int32(need),
@@ -525,7 +524,7 @@ func createRooms(ctx context.Context, cfg Config) error {
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("create room %d: %w", id, rpcerr.Describe(err, target, subject))
+			return fmt.Errorf("create room %d: %w", id, rpcerr.Describe(err, target, rpcerr.Subject{Room: id}))
 		}
 	}
 	return nil

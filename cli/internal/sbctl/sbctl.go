@@ -1,5 +1,6 @@
-// Package sbctl implements the sbctl admin commands: rooms and invitations
-// on the chat service, users and revocations on the auth service, and
+// Package sbctl implements the sbctl admin commands: the operators' chat
+// administration (rooms, invitations, bans, kicks, blocks, history and
+// system messages), users and revocations on the auth service, and
 // development tokens minted as the Laravel backend would.
 package sbctl
 
@@ -35,14 +36,37 @@ const (
 	DefaultTimeout  = 5 * time.Second
 )
 
+// Page limits of the chat contract, checked before asking.
+const (
+	MaxRoomPage    = 1000
+	MaxMessagePage = 100
+)
+
 // Usage is the text of sbctl help.
 const Usage = `Usage: sbctl <command> [flags]
 
-Commands:
+Chat rooms:
   room create --id ID --name NAME [--max-members N] [--invite-only]
+              [--retention-messages N] [--retention-age DURATION]
                                    create a chat room (prints it as JSON)
   room get --id ID                 print a chat room as JSON
+  room list [--after ID] [--limit N] [--all]
+                                   print rooms in id order, one JSON line each
+  room delete --id ID              delete a room with its members and messages
   room invite --room ID --user UID invite a user to an invite-only room
+  room ban --room ID --user UID    ban a user from a room (ends the membership)
+  room unban --room ID --user UID  lift a ban
+  room kick --room ID --user UID   end a membership; the user may join again
+  room post --room ID --content TEXT
+                                   post a system message (prints it as JSON)
+  messages --room ID [--before ID] [--after ID] [--limit N]
+                                   print a page of history, oldest first, one
+                                   JSON line per message, then {"has_more":...};
+                                   the newest page unless --after (0: the oldest)
+  block --user A --blocked B       make user A stop receiving user B's messages
+  unblock --user A --blocked B     lift a block
+
+Users and tokens:
   user put --user ID --nickname N  create or replace a user directory entry
   token --user ID [--nickname N] [--ttl 1h] [--issuer URL]
                                    mint a dev token as the Laravel backend would
@@ -70,7 +94,7 @@ type env struct {
 	authAddr, chatAddr string
 	secret, algo       string
 	timeout            time.Duration
-	stdout             io.Writer
+	stdout, stderr     io.Writer
 }
 
 // command is one sbctl command: its name, its flags and its action.
@@ -97,7 +121,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "sbctl: unknown command %q (run 'sbctl help')\n", strings.Join(args[:min(2, len(args))], " "))
 		return 2
 	}
-	err := cmd.run(ctx, rest, getenv, stdout)
+	err := cmd.run(ctx, rest, getenv, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -117,31 +141,71 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return 1
 }
 
-func lookup(args []string) (command, []string, bool) {
-	sub := ""
-	if len(args) > 1 {
-		sub = args[1]
+// commands lists every command; lookup prefers two-word names.
+func commands() []command {
+	return []command{
+		{"room create", roomCreate},
+		{"room get", roomGet},
+		{"room list", roomList},
+		{"room delete", roomDelete},
+		{"room invite", memberCommand("to invite", "invited user %d to room %d",
+			func(ctx context.Context, c chatv1.ChatAdminServiceClient, room, user int64) error {
+				_, err := c.InviteMember(ctx, &chatv1.InviteMemberRequest{RoomId: room, UserId: user})
+				return err
+			})},
+		{"room ban", memberCommand("to ban", "banned user %d from room %d",
+			func(ctx context.Context, c chatv1.ChatAdminServiceClient, room, user int64) error {
+				_, err := c.BanMember(ctx, &chatv1.BanMemberRequest{RoomId: room, UserId: user})
+				return err
+			})},
+		{"room unban", memberCommand("to unban", "unbanned user %d from room %d",
+			func(ctx context.Context, c chatv1.ChatAdminServiceClient, room, user int64) error {
+				_, err := c.UnbanMember(ctx, &chatv1.UnbanMemberRequest{RoomId: room, UserId: user})
+				return err
+			})},
+		{"room kick", memberCommand("to kick", "kicked user %d from room %d",
+			func(ctx context.Context, c chatv1.ChatAdminServiceClient, room, user int64) error {
+				_, err := c.KickMember(ctx, &chatv1.KickMemberRequest{RoomId: room, UserId: user})
+				return err
+			})},
+		{"room post", roomPost},
+		{"messages", messages},
+		{"block", blockCommand("user %d now blocks user %d",
+			func(ctx context.Context, c chatv1.ChatAdminServiceClient, user, blocked int64) error {
+				_, err := c.BlockUser(ctx, &chatv1.BlockUserRequest{UserId: user, BlockedUserId: blocked})
+				return err
+			})},
+		{"unblock", blockCommand("user %d no longer blocks user %d",
+			func(ctx context.Context, c chatv1.ChatAdminServiceClient, user, blocked int64) error {
+				_, err := c.UnblockUser(ctx, &chatv1.UnblockUserRequest{UserId: user, BlockedUserId: blocked})
+				return err
+			})},
+		{"user put", userPut},
+		{"token revoke", tokenRevoke},
+		{"token", tokenMint},
 	}
-	switch {
-	case args[0] == "room" && sub == "create":
-		return command{"room create", roomCreate}, args[2:], true
-	case args[0] == "room" && sub == "get":
-		return command{"room get", roomGet}, args[2:], true
-	case args[0] == "room" && sub == "invite":
-		return command{"room invite", roomInvite}, args[2:], true
-	case args[0] == "user" && sub == "put":
-		return command{"user put", userPut}, args[2:], true
-	case args[0] == "token" && sub == "revoke":
-		return command{"token revoke", tokenRevoke}, args[2:], true
-	case args[0] == "token":
-		return command{"token", tokenMint}, args[1:], true
+}
+
+func lookup(args []string) (command, []string, bool) {
+	cmds := commands()
+	if len(args) > 1 {
+		for _, c := range cmds {
+			if c.name == args[0]+" "+args[1] {
+				return c, args[2:], true
+			}
+		}
+	}
+	for _, c := range cmds {
+		if c.name == args[0] {
+			return c, args[1:], true
+		}
 	}
 	return command{}, nil, false
 }
 
-func (c command) run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func (c command) run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	set := envflag.New("sbctl "+c.name, io.Discard, getenv)
-	e := &env{stdout: stdout}
+	e := &env{stdout: stdout, stderr: stderr}
 	set.String(&e.authAddr, "auth-addr", "AUTH_ADDR", DefaultAuthAddr, "auth service address")
 	set.String(&e.chatAddr, "chat-addr", "CHAT_ADDR", DefaultChatAddr, "chat service address")
 	set.String(&e.algo, "jwt-algo", "JWT_ALGO", DefaultAlgo, "token algorithm: HS256, HS384 or HS512")
@@ -194,26 +258,85 @@ func required(checks ...flagCheck) error {
 	return &usageError{strings.Join(missing, ", ") + " are required"}
 }
 
+// validIDs checks the id flags' values: one the command needs must be
+// positive when given (required reports it missing), an optional one (0:
+// none) must not be negative.
+func validIDs(fs *flag.FlagSet, ids ...idFlag) error {
+	for _, id := range ids {
+		switch v := *id.v; {
+		case id.needed && v <= 0 && given(fs, id.name):
+			return &usageError{fmt.Sprintf("--%s %d: want a positive id", id.name, v)}
+		case !id.needed && v < 0:
+			return &usageError{fmt.Sprintf("--%s %d: want a positive id, or 0 for none", id.name, v)}
+		}
+	}
+	return nil
+}
+
+// given returns whether fs's flag name was set on the command line.
+func given(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// idFlag is an int64 id flag: its name, where it is parsed to, and whether
+// the command needs it.
+type idFlag struct {
+	name   string
+	v      *int64
+	needed bool
+}
+
+// checkLimit checks a page limit flag against the contract's maximum.
+func checkLimit(limit, maxLimit int) error {
+	if limit < 0 || limit > maxLimit {
+		return &usageError{fmt.Sprintf("--limit %d: want between 1 and %d (0: the service's default)", limit, maxLimit)}
+	}
+	return nil
+}
+
 func roomCreate(fs *flag.FlagSet) func(context.Context, *env) error {
 	var (
-		id         int64
-		name       string
-		maxMembers int
-		inviteOnly bool
+		id           int64
+		name         string
+		maxMembers   int
+		inviteOnly   bool
+		retainCount  int64
+		retainMaxAge time.Duration
 	)
 	fs.Int64Var(&id, "id", 0, "room id (positive, the backend's id)")
 	fs.StringVar(&name, "name", "", "room display name")
 	fs.IntVar(&maxMembers, "max-members", 0, "member limit (0: the service's default)")
 	fs.BoolVar(&inviteOnly, "invite-only", false, "admit invited users only")
+	fs.Int64Var(&retainCount, "retention-messages", 0, "keep at most this many messages, the newest (0: the service's default)")
+	fs.DurationVar(&retainMaxAge, "retention-age", 0, "keep messages at most this old, in whole seconds such as 720h (0: the service's default)")
 	return func(ctx context.Context, e *env) error {
+		if err := validIDs(fs, idFlag{"id", &id, true}); err != nil {
+			return err
+		}
 		if err := required(flagCheck{"id", id > 0}, flagCheck{"name", name != ""}); err != nil {
 			return err
 		}
 		if maxMembers < 0 || maxMembers > 1<<31-1 {
 			return &usageError{"--max-members must be between 0 and 2147483647"}
 		}
-		resp, err := chatCall(ctx, e, fmt.Sprintf("room %d", id), func(ctx context.Context, c chatv1.ChatAdminServiceClient) (*chatv1.CreateRoomResponse, error) {
-			return c.CreateRoom(ctx, &chatv1.CreateRoomRequest{Id: id, Name: name, MaxMembers: int32(maxMembers), InviteOnly: inviteOnly})
+		if retainCount < 0 {
+			return &usageError{fmt.Sprintf("--retention-messages %d: want 0 or more", retainCount)}
+		}
+		if retainMaxAge < 0 || retainMaxAge%time.Second != 0 {
+			return &usageError{fmt.Sprintf("--retention-age %v: want 0 or more whole seconds", retainMaxAge)}
+		}
+		req := &chatv1.CreateRoomRequest{
+			Id:                id,
+			Name:              name,
+			MaxMembers:        int32(maxMembers),
+			InviteOnly:        inviteOnly,
+			RetentionMessages: retainCount,
+			RetentionSeconds:  int64(retainMaxAge / time.Second),
+		}
+		resp, err := chatCall(ctx, e, rpcerr.Subject{Room: id}, func(ctx context.Context, c chatv1.ChatAdminServiceClient) (*chatv1.CreateRoomResponse, error) {
+			return c.CreateRoom(ctx, req)
 		})
 		if err != nil {
 			return err
@@ -226,10 +349,13 @@ func roomGet(fs *flag.FlagSet) func(context.Context, *env) error {
 	var id int64
 	fs.Int64Var(&id, "id", 0, "room id")
 	return func(ctx context.Context, e *env) error {
+		if err := validIDs(fs, idFlag{"id", &id, true}); err != nil {
+			return err
+		}
 		if err := required(flagCheck{"id", id > 0}); err != nil {
 			return err
 		}
-		resp, err := chatCall(ctx, e, fmt.Sprintf("room %d", id), func(ctx context.Context, c chatv1.ChatAdminServiceClient) (*chatv1.GetRoomResponse, error) {
+		resp, err := chatCall(ctx, e, rpcerr.Subject{Room: id}, func(ctx context.Context, c chatv1.ChatAdminServiceClient) (*chatv1.GetRoomResponse, error) {
 			return c.GetRoom(ctx, &chatv1.GetRoomRequest{Id: id})
 		})
 		if err != nil {
@@ -239,21 +365,195 @@ func roomGet(fs *flag.FlagSet) func(context.Context, *env) error {
 	}
 }
 
-func roomInvite(fs *flag.FlagSet) func(context.Context, *env) error {
-	var room, user int64
-	fs.Int64Var(&room, "room", 0, "room id")
-	fs.Int64Var(&user, "user", 0, "user id to invite")
+func roomList(fs *flag.FlagSet) func(context.Context, *env) error {
+	var (
+		after int64
+		limit int
+		all   bool
+	)
+	fs.Int64Var(&after, "after", 0, "start after this room id (0: from the first)")
+	fs.IntVar(&limit, "limit", 0, fmt.Sprintf("rooms per page, at most %d (0: the service's default, 100)", MaxRoomPage))
+	fs.BoolVar(&all, "all", false, "page through every room")
 	return func(ctx context.Context, e *env) error {
-		if err := required(flagCheck{"room", room > 0}, flagCheck{"user", user > 0}); err != nil {
+		if err := validIDs(fs, idFlag{"after", &after, false}); err != nil {
 			return err
 		}
-		_, err := chatCall(ctx, e, fmt.Sprintf("room %d", room), func(ctx context.Context, c chatv1.ChatAdminServiceClient) (*chatv1.InviteMemberResponse, error) {
-			return c.InviteMember(ctx, &chatv1.InviteMemberRequest{RoomId: room, UserId: user})
+		if err := checkLimit(limit, MaxRoomPage); err != nil {
+			return err
+		}
+		t := e.chatTarget()
+		cc, err := dial(t)
+		if err != nil {
+			return err
+		}
+		defer cc.Close()
+		client := chatv1.NewChatAdminServiceClient(cc)
+		// Each page moves after forward, so the loop ends unless the service
+		// claims more rooms without giving any.
+		for {
+			resp, err := call(ctx, t, rpcerr.Subject{Name: "rooms"}, func(ctx context.Context) (*chatv1.ListRoomsResponse, error) {
+				return client.ListRooms(ctx, &chatv1.ListRoomsRequest{AfterId: after, Limit: int32(limit)})
+			})
+			if err != nil {
+				return err
+			}
+			for _, r := range resp.GetRooms() {
+				if err := printJSON(e.stdout, r); err != nil {
+					return err
+				}
+			}
+			if !resp.GetHasMore() {
+				return nil
+			}
+			rooms := resp.GetRooms()
+			if len(rooms) == 0 || rooms[len(rooms)-1].GetId() <= after {
+				return fmt.Errorf("chat service says more rooms follow id %d but sent none", after)
+			}
+			after = rooms[len(rooms)-1].GetId()
+			if !all {
+				fmt.Fprintf(e.stderr, "sbctl: room list: more rooms follow id %d (use --after %d, or --all)\n", after, after)
+				return nil
+			}
+		}
+	}
+}
+
+func roomDelete(fs *flag.FlagSet) func(context.Context, *env) error {
+	var id int64
+	fs.Int64Var(&id, "id", 0, "room id")
+	return func(ctx context.Context, e *env) error {
+		if err := validIDs(fs, idFlag{"id", &id, true}); err != nil {
+			return err
+		}
+		if err := required(flagCheck{"id", id > 0}); err != nil {
+			return err
+		}
+		_, err := chatCall(ctx, e, rpcerr.Subject{Room: id}, func(ctx context.Context, c chatv1.ChatAdminServiceClient) (*chatv1.DeleteRoomResponse, error) {
+			return c.DeleteRoom(ctx, &chatv1.DeleteRoomRequest{Id: id})
 		})
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(e.stdout, "invited user %d to room %d\n", user, room)
+		_, err = fmt.Fprintf(e.stdout, "deleted room %d\n", id)
+		return err
+	}
+}
+
+// memberCommand builds a command acting on one user of one room; done is
+// the confirmation's format, given the user and the room.
+func memberCommand(what, done string, act func(ctx context.Context, c chatv1.ChatAdminServiceClient, room, user int64) error) func(*flag.FlagSet) func(context.Context, *env) error {
+	return func(fs *flag.FlagSet) func(context.Context, *env) error {
+		var room, user int64
+		fs.Int64Var(&room, "room", 0, "room id")
+		fs.Int64Var(&user, "user", 0, "user id "+what)
+		return func(ctx context.Context, e *env) error {
+			if err := validIDs(fs, idFlag{"room", &room, true}, idFlag{"user", &user, true}); err != nil {
+				return err
+			}
+			if err := required(flagCheck{"room", room > 0}, flagCheck{"user", user > 0}); err != nil {
+				return err
+			}
+			_, err := chatCall(ctx, e, rpcerr.Subject{Room: room, User: user}, func(ctx context.Context, c chatv1.ChatAdminServiceClient) (struct{}, error) {
+				return struct{}{}, act(ctx, c, room, user)
+			})
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(e.stdout, done+"\n", user, room)
+			return err
+		}
+	}
+}
+
+// blockCommand builds block or unblock; done is the confirmation's format,
+// given the blocking and the blocked user.
+func blockCommand(done string, act func(ctx context.Context, c chatv1.ChatAdminServiceClient, user, blocked int64) error) func(*flag.FlagSet) func(context.Context, *env) error {
+	return func(fs *flag.FlagSet) func(context.Context, *env) error {
+		var user, blocked int64
+		fs.Int64Var(&user, "user", 0, "the blocking user's id")
+		fs.Int64Var(&blocked, "blocked", 0, "the blocked user's id")
+		return func(ctx context.Context, e *env) error {
+			if err := validIDs(fs, idFlag{"user", &user, true}, idFlag{"blocked", &blocked, true}); err != nil {
+				return err
+			}
+			if err := required(flagCheck{"user", user > 0}, flagCheck{"blocked", blocked > 0}); err != nil {
+				return err
+			}
+			_, err := chatCall(ctx, e, rpcerr.Subject{User: user, Blocked: blocked}, func(ctx context.Context, c chatv1.ChatAdminServiceClient) (struct{}, error) {
+				return struct{}{}, act(ctx, c, user, blocked)
+			})
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(e.stdout, done+"\n", user, blocked)
+			return err
+		}
+	}
+}
+
+func roomPost(fs *flag.FlagSet) func(context.Context, *env) error {
+	var (
+		room    int64
+		content string
+	)
+	fs.Int64Var(&room, "room", 0, "room id")
+	fs.StringVar(&content, "content", "", "message text")
+	return func(ctx context.Context, e *env) error {
+		if err := validIDs(fs, idFlag{"room", &room, true}); err != nil {
+			return err
+		}
+		if err := required(flagCheck{"room", room > 0}, flagCheck{"content", content != ""}); err != nil {
+			return err
+		}
+		resp, err := chatCall(ctx, e, rpcerr.Subject{Room: room}, func(ctx context.Context, c chatv1.ChatAdminServiceClient) (*chatv1.PostSystemMessageResponse, error) {
+			return c.PostSystemMessage(ctx, &chatv1.PostSystemMessageRequest{RoomId: room, Content: content})
+		})
+		if err != nil {
+			return err
+		}
+		return printJSON(e.stdout, resp.GetMessage())
+	}
+}
+
+func messages(fs *flag.FlagSet) func(context.Context, *env) error {
+	var (
+		room, before, after int64
+		limit               int
+	)
+	fs.Int64Var(&room, "room", 0, "room id")
+	fs.Int64Var(&before, "before", 0, "the newest messages with ids below this one")
+	fs.Int64Var(&after, "after", 0, "the oldest messages with ids above this one (0: from the oldest kept)")
+	fs.IntVar(&limit, "limit", 0, fmt.Sprintf("messages per page, at most %d (0: the service's default, 100)", MaxMessagePage))
+	return func(ctx context.Context, e *env) error {
+		if err := validIDs(fs, idFlag{"room", &room, true}, idFlag{"before", &before, false}); err != nil {
+			return err
+		}
+		if after < 0 {
+			return &usageError{fmt.Sprintf("--after %d: want a message id, or 0 for the oldest", after)}
+		}
+		if err := required(flagCheck{"room", room > 0}); err != nil {
+			return err
+		}
+		if err := checkLimit(limit, MaxMessagePage); err != nil {
+			return err
+		}
+		req := &chatv1.ListRoomMessagesRequest{RoomId: room, BeforeId: before, Limit: int32(limit)}
+		// Unset reads the newest; 0 reads from the oldest.
+		if given(fs, "after") {
+			req.AfterId = proto.Int64(after)
+		}
+		resp, err := chatCall(ctx, e, rpcerr.Subject{Room: room}, func(ctx context.Context, c chatv1.ChatAdminServiceClient) (*chatv1.ListRoomMessagesResponse, error) {
+			return c.ListRoomMessages(ctx, req)
+		})
+		if err != nil {
+			return err
+		}
+		for _, m := range resp.GetMessages() {
+			if err := printJSON(e.stdout, m); err != nil {
+				return err
+			}
+		}
+		_, err = fmt.Fprintf(e.stdout, "{\"has_more\":%t}\n", resp.GetHasMore())
 		return err
 	}
 }
@@ -266,11 +566,14 @@ func userPut(fs *flag.FlagSet) func(context.Context, *env) error {
 	fs.Int64Var(&id, "user", 0, "user id")
 	fs.StringVar(&nickname, "nickname", "", "nickname shown to other users")
 	return func(ctx context.Context, e *env) error {
+		if err := validIDs(fs, idFlag{"user", &id, true}); err != nil {
+			return err
+		}
 		if err := required(flagCheck{"user", id > 0}, flagCheck{"nickname", nickname != ""}); err != nil {
 			return err
 		}
 		u := &authv1.User{UserId: id, Nickname: nickname}
-		_, err := authCall(ctx, e, fmt.Sprintf("user %d", id), func(ctx context.Context, c authv1.AuthAdminServiceClient) (*authv1.PutUserResponse, error) {
+		_, err := authCall(ctx, e, rpcerr.Subject{User: id}, func(ctx context.Context, c authv1.AuthAdminServiceClient) (*authv1.PutUserResponse, error) {
 			return c.PutUser(ctx, &authv1.PutUserRequest{User: u})
 		})
 		if err != nil {
@@ -296,7 +599,7 @@ func tokenRevoke(fs *flag.FlagSet) func(context.Context, *env) error {
 			}
 			req.ExpiresAt = timestamppb.New(t)
 		}
-		_, err := authCall(ctx, e, fmt.Sprintf("token %s", jti), func(ctx context.Context, c authv1.AuthAdminServiceClient) (*authv1.RevokeTokenResponse, error) {
+		_, err := authCall(ctx, e, rpcerr.Subject{Name: "token " + jti}, func(ctx context.Context, c authv1.AuthAdminServiceClient) (*authv1.RevokeTokenResponse, error) {
 			return c.RevokeToken(ctx, req)
 		})
 		if err != nil {
@@ -319,6 +622,9 @@ func tokenMint(fs *flag.FlagSet) func(context.Context, *env) error {
 	fs.DurationVar(&ttl, "ttl", token.DefaultTTL, "lifetime")
 	fs.StringVar(&issuer, "issuer", token.DefaultIssuer, "iss claim")
 	return func(_ context.Context, e *env) error {
+		if err := validIDs(fs, idFlag{"user", &id, true}); err != nil {
+			return err
+		}
 		if err := required(flagCheck{"user", id > 0}); err != nil {
 			return err
 		}
@@ -338,34 +644,54 @@ func tokenMint(fs *flag.FlagSet) func(context.Context, *env) error {
 	}
 }
 
+// chatTarget is the chat service as this command reaches it.
+func (e *env) chatTarget() rpcerr.Target {
+	return rpcerr.Target{Service: "chat", Addr: e.chatAddr, Timeout: e.timeout}
+}
+
 // chatCall runs one ChatAdminService call with the deadline and describes its error.
-func chatCall[R any](ctx context.Context, e *env, subject string, call func(context.Context, chatv1.ChatAdminServiceClient) (R, error)) (R, error) {
-	return rpc(ctx, e, rpcerr.Target{Service: "chat", Addr: e.chatAddr, Timeout: e.timeout}, subject,
-		func(ctx context.Context, cc *grpc.ClientConn) (R, error) {
-			return call(ctx, chatv1.NewChatAdminServiceClient(cc))
-		})
+func chatCall[R any](ctx context.Context, e *env, s rpcerr.Subject, f func(context.Context, chatv1.ChatAdminServiceClient) (R, error)) (R, error) {
+	t := e.chatTarget()
+	var zero R
+	cc, err := dial(t)
+	if err != nil {
+		return zero, err
+	}
+	defer cc.Close()
+	client := chatv1.NewChatAdminServiceClient(cc)
+	return call(ctx, t, s, func(ctx context.Context) (R, error) { return f(ctx, client) })
 }
 
 // authCall runs one AuthAdminService call with the deadline and describes its error.
-func authCall[R any](ctx context.Context, e *env, subject string, call func(context.Context, authv1.AuthAdminServiceClient) (R, error)) (R, error) {
-	return rpc(ctx, e, rpcerr.Target{Service: "auth", Addr: e.authAddr, Timeout: e.timeout}, subject,
-		func(ctx context.Context, cc *grpc.ClientConn) (R, error) {
-			return call(ctx, authv1.NewAuthAdminServiceClient(cc))
-		})
-}
-
-func rpc[R any](ctx context.Context, e *env, t rpcerr.Target, subject string, call func(context.Context, *grpc.ClientConn) (R, error)) (R, error) {
+func authCall[R any](ctx context.Context, e *env, s rpcerr.Subject, f func(context.Context, authv1.AuthAdminServiceClient) (R, error)) (R, error) {
+	t := rpcerr.Target{Service: "auth", Addr: e.authAddr, Timeout: e.timeout}
 	var zero R
-	cc, err := grpc.NewClient(t.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := dial(t)
 	if err != nil {
-		return zero, fmt.Errorf("%s service address %q: %w", t.Service, t.Addr, err)
+		return zero, err
 	}
 	defer cc.Close()
-	ctx, cancel := context.WithTimeout(ctx, e.timeout)
-	defer cancel()
-	r, err := call(ctx, cc)
+	client := authv1.NewAuthAdminServiceClient(cc)
+	return call(ctx, t, s, func(ctx context.Context) (R, error) { return f(ctx, client) })
+}
+
+// dial makes a client for t; it connects on the first call.
+func dial(t rpcerr.Target) (*grpc.ClientConn, error) {
+	cc, err := grpc.NewClient(t.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return zero, rpcerr.Describe(err, t, subject)
+		return nil, fmt.Errorf("%s service address %q: %w", t.Service, t.Addr, err)
+	}
+	return cc, nil
+}
+
+// call runs f under t's deadline and describes its error in terms of s.
+func call[R any](ctx context.Context, t rpcerr.Target, s rpcerr.Subject, f func(context.Context) (R, error)) (R, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.Timeout)
+	defer cancel()
+	r, err := f(ctx)
+	if err != nil {
+		var zero R
+		return zero, rpcerr.Describe(err, t, s)
 	}
 	return r, nil
 }

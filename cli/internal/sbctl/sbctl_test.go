@@ -114,9 +114,9 @@ func TestErrors(t *testing.T) {
 		{"already exists", map[string]string{"CHAT_ADDR": chatAddr}, []string{"room", "create", "--id", "7", "--name", "x"}, 1,
 			"sbctl: room create: room 7 already exists\n"},
 		{"not found", map[string]string{"CHAT_ADDR": chatAddr}, []string{"room", "get", "--id", "8"}, 1,
-			"sbctl: room get: room 8 not found (room 8)\n"},
+			"sbctl: room get: room 8 not found\n"},
 		{"invite to missing room", map[string]string{"CHAT_ADDR": chatAddr}, []string{"room", "invite", "--room", "9", "--user", "1"}, 1,
-			"sbctl: room invite: room 9 not found (room 9)\n"},
+			"sbctl: room invite: room 9 not found\n"},
 		{"chat unreachable", map[string]string{"CHAT_ADDR": dead}, []string{"room", "get", "--id", "1"}, 1,
 			"sbctl: chat service unreachable at " + dead + "\n"},
 		{"auth unreachable", map[string]string{}, []string{"token", "revoke", "--jti", "j", "--auth-addr", dead}, 1,
@@ -134,7 +134,8 @@ func TestErrors(t *testing.T) {
 		{"unknown flag", nil, []string{"room", "get", "--nope"}, 2,
 			"sbctl: room get: flag provided but not defined: -nope (run 'sbctl room get -h')\n"},
 		{"extra argument", nil, []string{"room", "get", "--id", "1", "extra"}, 2, "sbctl: room get: unexpected argument \"extra\"\n"},
-		{"unknown command", nil, []string{"room", "delete"}, 2, "sbctl: unknown command \"room delete\" (run 'sbctl help')\n"},
+		{"unknown command", nil, []string{"room", "rename"}, 2, "sbctl: unknown command \"room rename\" (run 'sbctl help')\n"},
+		{"unknown single command", nil, []string{"rooms"}, 2, "sbctl: unknown command \"rooms\" (run 'sbctl help')\n"},
 		{"bad timeout env", nil, []string{"room", "get", "--id", "1", "--timeout", "0s"}, 2, "sbctl: room get: --timeout must be positive\n"},
 		{"no secret", nil, []string{"token", "--user", "1"}, 1,
 			"sbctl: token: JWT_SECRET is empty: set it to the Laravel backend's JWT_SECRET\n"},
@@ -237,7 +238,9 @@ func TestHelp(t *testing.T) {
 			t.Errorf("sbctl %v = exit %d, stdout %q; want 0 and the usage", args, r.code, r.stdout)
 		}
 	}
-	for _, cmd := range []string{"room create", "room get", "room invite", "user put", "token revoke", "token --user"} {
+	for _, cmd := range []string{"room create", "--retention-messages", "--retention-age", "room get", "room list", "--all",
+		"room delete", "room invite", "room ban", "room unban", "room kick", "room post", "messages --room", "block --user",
+		"unblock --user", "user put", "token revoke", "token --user"} {
 		if !strings.Contains(Usage, cmd) {
 			t.Errorf("Usage does not list %q", cmd)
 		}
