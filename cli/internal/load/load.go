@@ -5,7 +5,6 @@
 package load
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -690,6 +690,29 @@ func (c *client) noteErr(s string) {
 	}
 }
 
+// fillerWords make message padding that compresses like chat text (gzip
+// about 2.5:1) rather than like a run of one byte.
+var fillerWords = strings.Fields(`lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod
+tempor incididunt ut labore et dolore magna aliqua enim ad minim veniam quis nostrud exercitation
+ullamco laboris nisi aliquip ex ea commodo consequat duis aute irure in reprehenderit voluptate velit
+esse cillum fugiat nulla pariatur excepteur sint occaecat cupidatat non proident sunt culpa qui
+officia deserunt mollit anim id est laborum hello world meeting tomorrow thanks see you soon`)
+
+// filler returns n bytes of words chosen pseudo-randomly from a seed, the
+// same for a seed every time.
+func filler(seed, n int) []byte {
+	x := uint64(seed)*0x9E3779B97F4A7C15 + 1
+	b := make([]byte, 0, n+16)
+	for len(b) < n {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		b = append(b, fillerWords[x%uint64(len(fillerWords))]...)
+		b = append(b, ' ')
+	}
+	return b[:n]
+}
+
 // sendPlan is one client's share of the sending.
 type sendPlan struct {
 	t0, end  time.Time
@@ -705,7 +728,7 @@ type sendPlan struct {
 func (c *client) send(ctx context.Context, p sendPlan) {
 	prefix := []byte(`{"action":"SEND_MESSAGE","data":{"chatroom_id":` + strconv.FormatInt(c.room, 10) + `,"content":"`)
 	suffix := []byte(`","message_type":"text"},"seq_id":"`)
-	pad := bytes.Repeat([]byte{'x'}, p.size)
+	pad := filler(c.idx, p.size)
 	buf := make([]byte, 0, len(prefix)+p.size+len(suffix)+32)
 	lo, hi := p.win.lo.Load(), p.win.hi.Load()
 	c.conn.SetWriteDeadline(p.deadline)

@@ -2,6 +2,7 @@ package load
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"os"
@@ -260,5 +261,22 @@ func TestRaiseFileLimit(t *testing.T) {
 	}
 	if lim.Cur != lim.Max {
 		t.Errorf("RLIMIT_NOFILE after RaiseFileLimit = %d soft, %d hard; want equal", lim.Cur, lim.Max)
+	}
+}
+
+func TestFillerCompressesLikeText(t *testing.T) {
+	a, b := filler(1, 4000), filler(1, 4000)
+	if len(a) != 4000 || !bytes.Equal(a, b) {
+		t.Fatalf("filler(1, 4000): len %d, deterministic %v; want 4000 bytes, the same each time", len(a), bytes.Equal(a, b))
+	}
+	if bytes.Equal(a, filler(2, 4000)) {
+		t.Error("filler gives the same bytes for two seeds")
+	}
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write(a)
+	w.Close()
+	if ratio := float64(len(a)) / float64(buf.Len()); ratio < 1.5 || ratio > 5 {
+		t.Errorf("filler compresses %.1f:1, want text-like (1.5..5)", ratio)
 	}
 }
