@@ -654,6 +654,7 @@ func excerpt(line []byte) string {
 // connection closes.
 func (c *client) read(win *window, closing *atomic.Bool) {
 	times := make([]int64, 0, 16)
+	var parser scan.Parser
 	for {
 		line, err := c.lr.Next()
 		if err != nil {
@@ -664,7 +665,7 @@ func (c *client) read(win *window, closing *atomic.Bool) {
 			return
 		}
 		var kind scan.Kind
-		kind, times, err = scan.Parse(line, times[:0])
+		kind, times, err = parser.Parse(line, times[:0])
 		if err != nil || kind == scan.Error {
 			c.errs++
 			c.noteErr(fmt.Sprintf("client %d: %s", c.idx, excerpt(line)))

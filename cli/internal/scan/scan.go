@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // DefaultMaxLine bounds a line (the edge's default frame limit).
@@ -136,11 +137,32 @@ func skipSpace(b []byte) []byte {
 }
 
 // Parse classifies an envelope line and appends to times the send timestamp
+// (unix nanoseconds) of every chat message it carries. It is Parser.Parse
+// without reuse, for one-off calls.
+func Parse(line []byte, times []int64) (Kind, []int64, error) {
+	var p Parser
+	return p.Parse(line, times)
+}
+
+// messagePrefix is how much of a compressed NEW_MESSAGE's data is inflated:
+// the content, and its timestamp, come within the first few fields.
+const messagePrefix = 1024
+
+// Parser parses envelope lines, reusing its inflate buffers and gzip state
+// from line to line. One Parser serves one goroutine.
+type Parser struct {
+	raw []byte
+	out []byte
+	src bytes.Reader
+	zr  *gzip.Reader
+}
+
+// Parse classifies an envelope line and appends to times the send timestamp
 // (unix nanoseconds) of every chat message it carries: a content that begins
 // with decimal digits and a space. Contents of other shapes are skipped. A
-// compressed envelope (base64 of gzip in data) is inflated first; an error is
-// returned when that fails.
-func Parse(line []byte, times []int64) (Kind, []int64, error) {
+// compressed envelope (base64 of gzip in data) is inflated first, only as far
+// as its timestamps need; an error is returned when that fails.
+func (p *Parser) Parse(line []byte, times []int64) (Kind, []int64, error) {
 	action, rest := stringAfter(line, keyAction)
 	var kind Kind
 	switch string(action) { // no allocation: the compiler compares in place
@@ -158,8 +180,12 @@ func Parse(line []byte, times []int64) (Kind, []int64, error) {
 	// after action, so an object there settles it without a search.
 	if !bytes.HasPrefix(rest, dataObject) && bytes.Contains(line, keyCompressed) {
 		data, _ := stringAfter(line, keyData)
+		limit := DefaultMaxLine * 16
+		if kind == Message {
+			limit = messagePrefix
+		}
 		var err error
-		if body, err = inflate(data); err != nil {
+		if body, err = p.inflate(data, limit); err != nil {
 			return kind, times, err
 		}
 	}
@@ -195,26 +221,37 @@ func Timestamps(b []byte, times []int64) []int64 {
 	}
 }
 
-// inflate decodes the base64 of a gzip stream.
-func inflate(data []byte) ([]byte, error) {
+// inflate decodes the base64 of a gzip stream into at most limit bytes: a
+// prefix when the stream is longer.
+func (p *Parser) inflate(data []byte, limit int) ([]byte, error) {
 	if data == nil {
 		return nil, errors.New("compressed envelope without a data string")
 	}
-	raw := make([]byte, base64.StdEncoding.DecodedLen(len(data)))
-	n, err := base64.StdEncoding.Decode(raw, data)
+	p.raw = slices.Grow(p.raw[:0], base64.StdEncoding.DecodedLen(len(data)))[:base64.StdEncoding.DecodedLen(len(data))]
+	n, err := base64.StdEncoding.Decode(p.raw, data)
 	if err != nil {
 		return nil, fmt.Errorf("compressed data: %w", err)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(raw[:n]))
+	p.src.Reset(p.raw[:n])
+	if p.zr == nil {
+		p.zr, err = gzip.NewReader(&p.src)
+	} else {
+		err = p.zr.Reset(&p.src)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("compressed data: %w", err)
 	}
-	out, err := io.ReadAll(io.LimitReader(zr, DefaultMaxLine*16+1))
-	if err != nil {
-		return nil, fmt.Errorf("compressed data: %w", err)
+	p.out = p.out[:0]
+	for len(p.out) < limit {
+		p.out = slices.Grow(p.out, min(4096, limit-len(p.out)))
+		m, err := p.zr.Read(p.out[len(p.out):min(cap(p.out), limit)])
+		p.out = p.out[:len(p.out)+m]
+		if err == io.EOF {
+			return p.out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("compressed data: %w", err)
+		}
 	}
-	if len(out) > DefaultMaxLine*16 {
-		return nil, errors.New("compressed data: inflates beyond 16 MiB")
-	}
-	return out, nil
+	return p.out, nil
 }

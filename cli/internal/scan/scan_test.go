@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -161,6 +162,36 @@ func BenchmarkReaderAndParse(b *testing.B) {
 				break
 			}
 			_, times, _ = Parse(line, times[:0])
+		}
+	}
+}
+
+// TestParserReuse parses compressed lines of both kinds with one Parser:
+// a long NEW_MESSAGE is inflated only as far as its timestamp, a batch in
+// full.
+func TestParserReuse(t *testing.T) {
+	var p Parser
+	long := `{"message_id":1,"content":"123 ` + strings.Repeat("lorem ipsum ", 2000) + `"}`
+	var batch strings.Builder
+	batch.WriteString(`{"messages":[`)
+	for i := range 200 {
+		if i > 0 {
+			batch.WriteByte(',')
+		}
+		fmt.Fprintf(&batch, `{"content":"%d %s"}`, 1000+i, strings.Repeat("x", 100))
+	}
+	batch.WriteString(`]}`)
+	for round := range 3 {
+		kind, times, err := p.Parse([]byte(`{"action":"NEW_MESSAGE","data":"`+gzipBase64(t, long)+`","compressed":true}`), nil)
+		if err != nil || kind != Message || len(times) != 1 || times[0] != 123 {
+			t.Fatalf("round %d: long NEW_MESSAGE = %v, %v, %v; want Message [123]", round, kind, times, err)
+		}
+		if len(p.out) > messagePrefix {
+			t.Errorf("round %d: inflated %d bytes of a NEW_MESSAGE, want at most %d", round, len(p.out), messagePrefix)
+		}
+		kind, times, err = p.Parse([]byte(`{"action":"BATCH_MESSAGES","data":"`+gzipBase64(t, batch.String())+`","compressed":true}`), nil)
+		if err != nil || kind != Batch || len(times) != 200 || times[0] != 1000 || times[199] != 1199 {
+			t.Fatalf("round %d: batch = %v, %d times, %v; want Batch with 200", round, kind, len(times), err)
 		}
 	}
 }
