@@ -197,6 +197,10 @@ type Report struct {
 	Errors int64 `json:"errors"`
 	// RSSKiB is the edge's VmRSS after setup, when Config.PID is set.
 	RSSKiB *int64 `json:"rss_kib,omitempty"`
+	// ServerCPUPct is the CPU the process Config.PID used over the
+	// measured window (warmup end to send end), in percent of one core:
+	// what the load cost the server, whether or not sbload kept up.
+	ServerCPUPct *float64 `json:"server_cpu_pct,omitempty"`
 }
 
 // IdleReport is the result of an idle run, printed as one JSON line.
@@ -324,6 +328,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	interval := float64(time.Second) * float64(len(ok)) / cfg.Rate
 	fmt.Fprintf(cfg.Progress, "sbload: sending %.0f msg/s for %v (warmup %v), one message every %v per client\n",
 		cfg.Rate, cfg.Duration, cfg.Warmup, time.Duration(interval).Round(time.Microsecond))
+	cpuc := make(chan float64, 1)
+	if cfg.PID > 0 {
+		go func() { cpuc <- serverCPU(ctx, cfg.PID, t0.Add(cfg.Warmup), end) }()
+	}
 	var senders sync.WaitGroup
 	for _, c := range ok {
 		senders.Go(func() {
@@ -340,6 +348,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		})
 	}
 	senders.Wait()
+	if cfg.PID > 0 {
+		if pct := <-cpuc; pct >= 0 {
+			rep.ServerCPUPct = &pct
+		}
+	}
 	fmt.Fprintf(cfg.Progress, "sbload: sending done; draining %v\n", cfg.Drain)
 	select {
 	case <-time.After(cfg.Drain):
@@ -712,6 +725,31 @@ func filler(seed, n int) []byte {
 		b = append(b, ' ')
 	}
 	return b[:n]
+}
+
+// serverCPU returns the CPU process pid uses from from to to, in percent of
+// one core, or -1 when it cannot be read.
+func serverCPU(ctx context.Context, pid int, from, to time.Time) float64 {
+	sleepUntil := func(t time.Time) bool {
+		select {
+		case <-time.After(time.Until(t)):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if !sleepUntil(from) {
+		return -1
+	}
+	c0, err := procstat.CPU(pid)
+	if err != nil || !sleepUntil(to) {
+		return -1
+	}
+	c1, err := procstat.CPU(pid)
+	if err != nil {
+		return -1
+	}
+	return round(100*float64(c1-c0)/float64(to.Sub(from)), 1)
 }
 
 // sendPlan is one client's share of the sending.

@@ -90,6 +90,9 @@ func TestRunEndToEnd(t *testing.T) {
 			if rep.RSSKiB == nil || *rep.RSSKiB <= 0 {
 				t.Errorf("Run: rss_kib = %v, want the test process's RSS", rep.RSSKiB)
 			}
+			if rep.ServerCPUPct == nil || *rep.ServerCPUPct <= 0 {
+				t.Errorf("Run: server_cpu_pct = %v, want the test process's CPU use", rep.ServerCPUPct)
+			}
 			for r := range int64(cfg.Rooms) {
 				room := chat.Room(cfg.RoomBase + r)
 				if want := int32((cfg.Clients + cfg.Rooms - 1) / cfg.Rooms); room == nil || room.GetMaxMembers() < want {
@@ -106,13 +109,13 @@ func TestRunEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, k := range []string{"clients", "rooms", "rate", "duration_s", "size", "sent", "expected", "delivered",
-				"delivered_ratio", "deliveries_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms", "errors", "rss_kib"} {
+				"delivered_ratio", "deliveries_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms", "errors", "rss_kib", "server_cpu_pct"} {
 				if _, ok := fields[k]; !ok {
 					t.Errorf("report JSON %s lacks %q", line, k)
 				}
 			}
-			if len(fields) != 16 {
-				t.Errorf("report JSON has %d fields, want 16: %s", len(fields), line)
+			if len(fields) != 17 {
+				t.Errorf("report JSON has %d fields, want 17: %s", len(fields), line)
 			}
 			if fields["clients"] != float64(cfg.Clients) || fields["rooms"] != float64(cfg.Rooms) || fields["size"] != float64(cfg.Size) || fields["duration_s"] != 1.0 {
 				t.Errorf("report JSON %s does not echo the configuration", line)

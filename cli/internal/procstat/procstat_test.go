@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestRSSOfSelf(t *testing.T) {
@@ -39,5 +40,27 @@ func TestRSSFrom(t *testing.T) {
 	}
 	if _, err := RSS(-1); err == nil {
 		t.Errorf("RSS(-1) error = nil, want one")
+	}
+}
+
+func TestCPU(t *testing.T) {
+	stat := []byte("4242 (sw itch (x)) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 123 456 789")
+	got, err := cpuFrom(stat)
+	if err != nil || got != 3250*time.Millisecond {
+		t.Errorf("cpuFrom(utime 250, stime 75) = %v, %v; want 3.25s", got, err)
+	}
+	if _, err := cpuFrom([]byte("42 (short) S 1")); err == nil {
+		t.Error("cpuFrom(truncated stat) = nil error, want one")
+	}
+	// This process has used some CPU, and the counter never goes back.
+	a, err := CPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5_000_000; i++ {
+		_ = i * i
+	}
+	if b, err := CPU(os.Getpid()); err != nil || b < a {
+		t.Errorf("CPU later = %v, %v; want ≥ %v", b, err, a)
 	}
 }
