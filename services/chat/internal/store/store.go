@@ -258,23 +258,19 @@ func (s *Store) run() {
 	for {
 		var first *op
 		if s.housekeepingDue() {
-			if s.busy >= starveLimit {
-				s.busy = 0
-				s.housekeep()
-				continue
+			// Writes first, unless they have kept housekeeping waiting for
+			// starveLimit batches; compaction requests and ticks wait for
+			// the housekeeping in hand.
+			if s.busy < starveLimit {
+				select {
+				case first = <-s.ops:
+				case <-s.closing:
+					s.failQueued()
+					return
+				default:
+				}
 			}
-			select {
-			case first = <-s.ops:
-			case done := <-s.compacts:
-				s.requestPass(done)
-				continue
-			case <-tick:
-				s.requestPass(nil)
-				continue
-			case <-s.closing:
-				s.failQueued()
-				return
-			default:
+			if first == nil {
 				s.busy = 0
 				s.housekeep()
 				continue
