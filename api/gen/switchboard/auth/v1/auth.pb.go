@@ -137,7 +137,9 @@ type VerifyTokenResponse struct {
 	// expires_at is the token's exp claim.
 	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	// token_id is the token's jti claim (empty when the token has none).
-	TokenId       string `protobuf:"bytes,4,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	TokenId string `protobuf:"bytes,4,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	// issued_at is the token's iat claim (unset when the token has none).
+	IssuedAt      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=issued_at,json=issuedAt,proto3" json:"issued_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -198,6 +200,13 @@ func (x *VerifyTokenResponse) GetTokenId() string {
 		return x.TokenId
 	}
 	return ""
+}
+
+func (x *VerifyTokenResponse) GetIssuedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IssuedAt
+	}
+	return nil
 }
 
 // User is a user directory entry.
@@ -523,19 +532,349 @@ func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
 	return file_switchboard_auth_v1_auth_proto_rawDescGZIP(), []int{8}
 }
 
+// RevokeUserRequest names the user whose tokens to refuse.
+type RevokeUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the user.
+	UserId        int64 `protobuf:"varint,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeUserRequest) Reset() {
+	*x = RevokeUserRequest{}
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeUserRequest) ProtoMessage() {}
+
+func (x *RevokeUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeUserRequest.ProtoReflect.Descriptor instead.
+func (*RevokeUserRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_auth_v1_auth_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RevokeUserRequest) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+// RevokeUserResponse says from when tokens are accepted again.
+type RevokeUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// issued_before: tokens of the user issued before this are refused.
+	IssuedBefore  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=issued_before,json=issuedBefore,proto3" json:"issued_before,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeUserResponse) Reset() {
+	*x = RevokeUserResponse{}
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeUserResponse) ProtoMessage() {}
+
+func (x *RevokeUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeUserResponse.ProtoReflect.Descriptor instead.
+func (*RevokeUserResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_auth_v1_auth_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RevokeUserResponse) GetIssuedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IssuedBefore
+	}
+	return nil
+}
+
+// WatchRevocationsRequest opens or resumes an edge's revocation stream.
+type WatchRevocationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// edge_id names the edge, for logs.
+	EdgeId string `protobuf:"bytes,1,opt,name=edge_id,json=edgeId,proto3" json:"edge_id,omitempty"`
+	// after_seq, when set, resumes after this sequence number (0 replays from
+	// the oldest revocation kept); unset starts at the head.
+	AfterSeq      *uint64 `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3,oneof" json:"after_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRevocationsRequest) Reset() {
+	*x = WatchRevocationsRequest{}
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRevocationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRevocationsRequest) ProtoMessage() {}
+
+func (x *WatchRevocationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRevocationsRequest.ProtoReflect.Descriptor instead.
+func (*WatchRevocationsRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_auth_v1_auth_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *WatchRevocationsRequest) GetEdgeId() string {
+	if x != nil {
+		return x.EdgeId
+	}
+	return ""
+}
+
+func (x *WatchRevocationsRequest) GetAfterSeq() uint64 {
+	if x != nil && x.AfterSeq != nil {
+		return *x.AfterSeq
+	}
+	return 0
+}
+
+// WatchRevocationsResponse carries revocations in sequence order. The first
+// response of every stream is sent at once and carries head_seq.
+type WatchRevocationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revocations are consecutive in sequence order.
+	Revocations []*Revocation `protobuf:"bytes,1,rep,name=revocations,proto3" json:"revocations,omitempty"`
+	// head_seq is the newest sequence number when the response was sent.
+	HeadSeq uint64 `protobuf:"varint,2,opt,name=head_seq,json=headSeq,proto3" json:"head_seq,omitempty"`
+	// truncated is true on the first response when after_seq was older than
+	// the revocations kept.
+	Truncated     bool `protobuf:"varint,3,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRevocationsResponse) Reset() {
+	*x = WatchRevocationsResponse{}
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRevocationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRevocationsResponse) ProtoMessage() {}
+
+func (x *WatchRevocationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRevocationsResponse.ProtoReflect.Descriptor instead.
+func (*WatchRevocationsResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_auth_v1_auth_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *WatchRevocationsResponse) GetRevocations() []*Revocation {
+	if x != nil {
+		return x.Revocations
+	}
+	return nil
+}
+
+func (x *WatchRevocationsResponse) GetHeadSeq() uint64 {
+	if x != nil {
+		return x.HeadSeq
+	}
+	return 0
+}
+
+func (x *WatchRevocationsResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+// Revocation is one revoked token or one revoked user.
+type Revocation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// seq is the revocation's position in the service's log, from 1.
+	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// target is what was revoked.
+	//
+	// Types that are valid to be assigned to Target:
+	//
+	//	*Revocation_TokenId
+	//	*Revocation_UserId
+	Target isRevocation_Target `protobuf_oneof:"target"`
+	// issued_before bounds a user revocation: tokens issued earlier are refused.
+	IssuedBefore *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=issued_before,json=issuedBefore,proto3" json:"issued_before,omitempty"`
+	// expires_at is when the revocation no longer matters (the covered tokens
+	// have expired).
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Revocation) Reset() {
+	*x = Revocation{}
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Revocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Revocation) ProtoMessage() {}
+
+func (x *Revocation) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
+func (*Revocation) Descriptor() ([]byte, []int) {
+	return file_switchboard_auth_v1_auth_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Revocation) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Revocation) GetTarget() isRevocation_Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *Revocation) GetTokenId() string {
+	if x != nil {
+		if x, ok := x.Target.(*Revocation_TokenId); ok {
+			return x.TokenId
+		}
+	}
+	return ""
+}
+
+func (x *Revocation) GetUserId() int64 {
+	if x != nil {
+		if x, ok := x.Target.(*Revocation_UserId); ok {
+			return x.UserId
+		}
+	}
+	return 0
+}
+
+func (x *Revocation) GetIssuedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IssuedBefore
+	}
+	return nil
+}
+
+func (x *Revocation) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+type isRevocation_Target interface {
+	isRevocation_Target()
+}
+
+type Revocation_TokenId struct {
+	// token_id is a revoked token's jti.
+	TokenId string `protobuf:"bytes,2,opt,name=token_id,json=tokenId,proto3,oneof"`
+}
+
+type Revocation_UserId struct {
+	// user_id is a user whose tokens issued before issued_before are revoked.
+	UserId int64 `protobuf:"varint,3,opt,name=user_id,json=userId,proto3,oneof"`
+}
+
+func (*Revocation_TokenId) isRevocation_Target() {}
+
+func (*Revocation_UserId) isRevocation_Target() {}
+
 var File_switchboard_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_switchboard_auth_v1_auth_proto_rawDesc = "" +
 	"\n" +
 	"\x1eswitchboard/auth/v1/auth.proto\x12\x13switchboard.auth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"*\n" +
 	"\x12VerifyTokenRequest\x12\x14\n" +
-	"\x05token\x18\x01 \x01(\tR\x05token\"\xa0\x01\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"\xd9\x01\n" +
 	"\x13VerifyTokenResponse\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x02 \x01(\tR\bnickname\x129\n" +
 	"\n" +
 	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x19\n" +
-	"\btoken_id\x18\x04 \x01(\tR\atokenId\";\n" +
+	"\btoken_id\x18\x04 \x01(\tR\atokenId\x127\n" +
+	"\tissued_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bissuedAt\";\n" +
 	"\x04User\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x02 \x01(\tR\bnickname\"?\n" +
@@ -550,18 +889,43 @@ const file_switchboard_auth_v1_auth_proto_rawDesc = "" +
 	"\btoken_id\x18\x01 \x01(\tR\atokenId\x129\n" +
 	"\n" +
 	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x15\n" +
-	"\x13RevokeTokenResponse*\x8b\x01\n" +
+	"\x13RevokeTokenResponse\",\n" +
+	"\x11RevokeUserRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\x03R\x06userId\"U\n" +
+	"\x12RevokeUserResponse\x12?\n" +
+	"\rissued_before\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\fissuedBefore\"b\n" +
+	"\x17WatchRevocationsRequest\x12\x17\n" +
+	"\aedge_id\x18\x01 \x01(\tR\x06edgeId\x12 \n" +
+	"\tafter_seq\x18\x02 \x01(\x04H\x00R\bafterSeq\x88\x01\x01B\f\n" +
+	"\n" +
+	"_after_seq\"\x96\x01\n" +
+	"\x18WatchRevocationsResponse\x12A\n" +
+	"\vrevocations\x18\x01 \x03(\v2\x1f.switchboard.auth.v1.RevocationR\vrevocations\x12\x19\n" +
+	"\bhead_seq\x18\x02 \x01(\x04R\aheadSeq\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\xdc\x01\n" +
+	"\n" +
+	"Revocation\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1b\n" +
+	"\btoken_id\x18\x02 \x01(\tH\x00R\atokenId\x12\x19\n" +
+	"\auser_id\x18\x03 \x01(\x03H\x00R\x06userId\x12?\n" +
+	"\rissued_before\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\fissuedBefore\x129\n" +
+	"\n" +
+	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAtB\b\n" +
+	"\x06target*\x8b\x01\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aERROR_REASON_INVALID_TOKEN\x10\x01\x12\x1e\n" +
 	"\x1aERROR_REASON_TOKEN_EXPIRED\x10\x02\x12\x1e\n" +
-	"\x1aERROR_REASON_TOKEN_REVOKED\x10\x032o\n" +
+	"\x1aERROR_REASON_TOKEN_REVOKED\x10\x032\xe2\x01\n" +
 	"\vAuthService\x12`\n" +
-	"\vVerifyToken\x12'.switchboard.auth.v1.VerifyTokenRequest\x1a(.switchboard.auth.v1.VerifyTokenResponse2\xa0\x02\n" +
+	"\vVerifyToken\x12'.switchboard.auth.v1.VerifyTokenRequest\x1a(.switchboard.auth.v1.VerifyTokenResponse\x12q\n" +
+	"\x10WatchRevocations\x12,.switchboard.auth.v1.WatchRevocationsRequest\x1a-.switchboard.auth.v1.WatchRevocationsResponse0\x012\xff\x02\n" +
 	"\x10AuthAdminService\x12T\n" +
 	"\aPutUser\x12#.switchboard.auth.v1.PutUserRequest\x1a$.switchboard.auth.v1.PutUserResponse\x12T\n" +
 	"\aGetUser\x12#.switchboard.auth.v1.GetUserRequest\x1a$.switchboard.auth.v1.GetUserResponse\x12`\n" +
-	"\vRevokeToken\x12'.switchboard.auth.v1.RevokeTokenRequest\x1a(.switchboard.auth.v1.RevokeTokenResponseB\xc6\x01\n" +
+	"\vRevokeToken\x12'.switchboard.auth.v1.RevokeTokenRequest\x1a(.switchboard.auth.v1.RevokeTokenResponse\x12]\n" +
+	"\n" +
+	"RevokeUser\x12&.switchboard.auth.v1.RevokeUserRequest\x1a'.switchboard.auth.v1.RevokeUserResponseB\xc6\x01\n" +
 	"\x17com.switchboard.auth.v1B\tAuthProtoP\x01Z2switchboard.dev/api/gen/switchboard/auth/v1;authv1\xa2\x02\x03SAX\xaa\x02\x13Switchboard.Auth.V1\xca\x02\x13Switchboard\\Auth\\V1\xe2\x02\x1fSwitchboard\\Auth\\V1\\GPBMetadata\xea\x02\x15Switchboard::Auth::V1b\x06proto3"
 
 var (
@@ -577,38 +941,52 @@ func file_switchboard_auth_v1_auth_proto_rawDescGZIP() []byte {
 }
 
 var file_switchboard_auth_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_switchboard_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_switchboard_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_switchboard_auth_v1_auth_proto_goTypes = []any{
-	(ErrorReason)(0),              // 0: switchboard.auth.v1.ErrorReason
-	(*VerifyTokenRequest)(nil),    // 1: switchboard.auth.v1.VerifyTokenRequest
-	(*VerifyTokenResponse)(nil),   // 2: switchboard.auth.v1.VerifyTokenResponse
-	(*User)(nil),                  // 3: switchboard.auth.v1.User
-	(*PutUserRequest)(nil),        // 4: switchboard.auth.v1.PutUserRequest
-	(*PutUserResponse)(nil),       // 5: switchboard.auth.v1.PutUserResponse
-	(*GetUserRequest)(nil),        // 6: switchboard.auth.v1.GetUserRequest
-	(*GetUserResponse)(nil),       // 7: switchboard.auth.v1.GetUserResponse
-	(*RevokeTokenRequest)(nil),    // 8: switchboard.auth.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),   // 9: switchboard.auth.v1.RevokeTokenResponse
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(ErrorReason)(0),                 // 0: switchboard.auth.v1.ErrorReason
+	(*VerifyTokenRequest)(nil),       // 1: switchboard.auth.v1.VerifyTokenRequest
+	(*VerifyTokenResponse)(nil),      // 2: switchboard.auth.v1.VerifyTokenResponse
+	(*User)(nil),                     // 3: switchboard.auth.v1.User
+	(*PutUserRequest)(nil),           // 4: switchboard.auth.v1.PutUserRequest
+	(*PutUserResponse)(nil),          // 5: switchboard.auth.v1.PutUserResponse
+	(*GetUserRequest)(nil),           // 6: switchboard.auth.v1.GetUserRequest
+	(*GetUserResponse)(nil),          // 7: switchboard.auth.v1.GetUserResponse
+	(*RevokeTokenRequest)(nil),       // 8: switchboard.auth.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),      // 9: switchboard.auth.v1.RevokeTokenResponse
+	(*RevokeUserRequest)(nil),        // 10: switchboard.auth.v1.RevokeUserRequest
+	(*RevokeUserResponse)(nil),       // 11: switchboard.auth.v1.RevokeUserResponse
+	(*WatchRevocationsRequest)(nil),  // 12: switchboard.auth.v1.WatchRevocationsRequest
+	(*WatchRevocationsResponse)(nil), // 13: switchboard.auth.v1.WatchRevocationsResponse
+	(*Revocation)(nil),               // 14: switchboard.auth.v1.Revocation
+	(*timestamppb.Timestamp)(nil),    // 15: google.protobuf.Timestamp
 }
 var file_switchboard_auth_v1_auth_proto_depIdxs = []int32{
-	10, // 0: switchboard.auth.v1.VerifyTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	3,  // 1: switchboard.auth.v1.PutUserRequest.user:type_name -> switchboard.auth.v1.User
-	3,  // 2: switchboard.auth.v1.GetUserResponse.user:type_name -> switchboard.auth.v1.User
-	10, // 3: switchboard.auth.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 4: switchboard.auth.v1.AuthService.VerifyToken:input_type -> switchboard.auth.v1.VerifyTokenRequest
-	4,  // 5: switchboard.auth.v1.AuthAdminService.PutUser:input_type -> switchboard.auth.v1.PutUserRequest
-	6,  // 6: switchboard.auth.v1.AuthAdminService.GetUser:input_type -> switchboard.auth.v1.GetUserRequest
-	8,  // 7: switchboard.auth.v1.AuthAdminService.RevokeToken:input_type -> switchboard.auth.v1.RevokeTokenRequest
-	2,  // 8: switchboard.auth.v1.AuthService.VerifyToken:output_type -> switchboard.auth.v1.VerifyTokenResponse
-	5,  // 9: switchboard.auth.v1.AuthAdminService.PutUser:output_type -> switchboard.auth.v1.PutUserResponse
-	7,  // 10: switchboard.auth.v1.AuthAdminService.GetUser:output_type -> switchboard.auth.v1.GetUserResponse
-	9,  // 11: switchboard.auth.v1.AuthAdminService.RevokeToken:output_type -> switchboard.auth.v1.RevokeTokenResponse
-	8,  // [8:12] is the sub-list for method output_type
-	4,  // [4:8] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	15, // 0: switchboard.auth.v1.VerifyTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	15, // 1: switchboard.auth.v1.VerifyTokenResponse.issued_at:type_name -> google.protobuf.Timestamp
+	3,  // 2: switchboard.auth.v1.PutUserRequest.user:type_name -> switchboard.auth.v1.User
+	3,  // 3: switchboard.auth.v1.GetUserResponse.user:type_name -> switchboard.auth.v1.User
+	15, // 4: switchboard.auth.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	15, // 5: switchboard.auth.v1.RevokeUserResponse.issued_before:type_name -> google.protobuf.Timestamp
+	14, // 6: switchboard.auth.v1.WatchRevocationsResponse.revocations:type_name -> switchboard.auth.v1.Revocation
+	15, // 7: switchboard.auth.v1.Revocation.issued_before:type_name -> google.protobuf.Timestamp
+	15, // 8: switchboard.auth.v1.Revocation.expires_at:type_name -> google.protobuf.Timestamp
+	1,  // 9: switchboard.auth.v1.AuthService.VerifyToken:input_type -> switchboard.auth.v1.VerifyTokenRequest
+	12, // 10: switchboard.auth.v1.AuthService.WatchRevocations:input_type -> switchboard.auth.v1.WatchRevocationsRequest
+	4,  // 11: switchboard.auth.v1.AuthAdminService.PutUser:input_type -> switchboard.auth.v1.PutUserRequest
+	6,  // 12: switchboard.auth.v1.AuthAdminService.GetUser:input_type -> switchboard.auth.v1.GetUserRequest
+	8,  // 13: switchboard.auth.v1.AuthAdminService.RevokeToken:input_type -> switchboard.auth.v1.RevokeTokenRequest
+	10, // 14: switchboard.auth.v1.AuthAdminService.RevokeUser:input_type -> switchboard.auth.v1.RevokeUserRequest
+	2,  // 15: switchboard.auth.v1.AuthService.VerifyToken:output_type -> switchboard.auth.v1.VerifyTokenResponse
+	13, // 16: switchboard.auth.v1.AuthService.WatchRevocations:output_type -> switchboard.auth.v1.WatchRevocationsResponse
+	5,  // 17: switchboard.auth.v1.AuthAdminService.PutUser:output_type -> switchboard.auth.v1.PutUserResponse
+	7,  // 18: switchboard.auth.v1.AuthAdminService.GetUser:output_type -> switchboard.auth.v1.GetUserResponse
+	9,  // 19: switchboard.auth.v1.AuthAdminService.RevokeToken:output_type -> switchboard.auth.v1.RevokeTokenResponse
+	11, // 20: switchboard.auth.v1.AuthAdminService.RevokeUser:output_type -> switchboard.auth.v1.RevokeUserResponse
+	15, // [15:21] is the sub-list for method output_type
+	9,  // [9:15] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_auth_v1_auth_proto_init() }
@@ -616,13 +994,18 @@ func file_switchboard_auth_v1_auth_proto_init() {
 	if File_switchboard_auth_v1_auth_proto != nil {
 		return
 	}
+	file_switchboard_auth_v1_auth_proto_msgTypes[11].OneofWrappers = []any{}
+	file_switchboard_auth_v1_auth_proto_msgTypes[13].OneofWrappers = []any{
+		(*Revocation_TokenId)(nil),
+		(*Revocation_UserId)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchboard_auth_v1_auth_proto_rawDesc), len(file_switchboard_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

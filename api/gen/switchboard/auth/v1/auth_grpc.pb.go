@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AuthService_VerifyToken_FullMethodName = "/switchboard.auth.v1.AuthService/VerifyToken"
+	AuthService_VerifyToken_FullMethodName      = "/switchboard.auth.v1.AuthService/VerifyToken"
+	AuthService_WatchRevocations_FullMethodName = "/switchboard.auth.v1.AuthService/WatchRevocations"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -34,6 +35,11 @@ type AuthServiceClient interface {
 	// UNAUTHENTICATED status carrying a google.rpc.ErrorInfo whose reason is the
 	// name of an ErrorReason value.
 	VerifyToken(ctx context.Context, in *VerifyTokenRequest, opts ...grpc.CallOption) (*VerifyTokenResponse, error)
+	// WatchRevocations streams every revocation to an edge, in sequence order,
+	// so that it ends the affected sessions without a call per request. Each
+	// edge opens one stream and, after losing it, resumes with the last
+	// sequence number it saw (the contract of chat's Subscribe).
+	WatchRevocations(ctx context.Context, in *WatchRevocationsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRevocationsResponse], error)
 }
 
 type authServiceClient struct {
@@ -54,6 +60,25 @@ func (c *authServiceClient) VerifyToken(ctx context.Context, in *VerifyTokenRequ
 	return out, nil
 }
 
+func (c *authServiceClient) WatchRevocations(ctx context.Context, in *WatchRevocationsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRevocationsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AuthService_ServiceDesc.Streams[0], AuthService_WatchRevocations_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRevocationsRequest, WatchRevocationsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AuthService_WatchRevocationsClient = grpc.ServerStreamingClient[WatchRevocationsResponse]
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -66,6 +91,11 @@ type AuthServiceServer interface {
 	// UNAUTHENTICATED status carrying a google.rpc.ErrorInfo whose reason is the
 	// name of an ErrorReason value.
 	VerifyToken(context.Context, *VerifyTokenRequest) (*VerifyTokenResponse, error)
+	// WatchRevocations streams every revocation to an edge, in sequence order,
+	// so that it ends the affected sessions without a call per request. Each
+	// edge opens one stream and, after losing it, resumes with the last
+	// sequence number it saw (the contract of chat's Subscribe).
+	WatchRevocations(*WatchRevocationsRequest, grpc.ServerStreamingServer[WatchRevocationsResponse]) error
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -78,6 +108,9 @@ type UnimplementedAuthServiceServer struct{}
 
 func (UnimplementedAuthServiceServer) VerifyToken(context.Context, *VerifyTokenRequest) (*VerifyTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method VerifyToken not implemented")
+}
+func (UnimplementedAuthServiceServer) WatchRevocations(*WatchRevocationsRequest, grpc.ServerStreamingServer[WatchRevocationsResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchRevocations not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -118,6 +151,17 @@ func _AuthService_VerifyToken_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_WatchRevocations_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRevocationsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AuthServiceServer).WatchRevocations(m, &grpc.GenericServerStream[WatchRevocationsRequest, WatchRevocationsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AuthService_WatchRevocationsServer = grpc.ServerStreamingServer[WatchRevocationsResponse]
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -130,7 +174,13 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _AuthService_VerifyToken_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchRevocations",
+			Handler:       _AuthService_WatchRevocations_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "switchboard/auth/v1/auth.proto",
 }
 
@@ -138,6 +188,7 @@ const (
 	AuthAdminService_PutUser_FullMethodName     = "/switchboard.auth.v1.AuthAdminService/PutUser"
 	AuthAdminService_GetUser_FullMethodName     = "/switchboard.auth.v1.AuthAdminService/GetUser"
 	AuthAdminService_RevokeToken_FullMethodName = "/switchboard.auth.v1.AuthAdminService/RevokeToken"
+	AuthAdminService_RevokeUser_FullMethodName  = "/switchboard.auth.v1.AuthAdminService/RevokeUser"
 )
 
 // AuthAdminServiceClient is the client API for AuthAdminService service.
@@ -153,6 +204,10 @@ type AuthAdminServiceClient interface {
 	GetUser(ctx context.Context, in *GetUserRequest, opts ...grpc.CallOption) (*GetUserResponse, error)
 	// RevokeToken refuses a token, named by its jti, from now until it expires.
 	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error)
+	// RevokeUser refuses every token of a user issued before now (a token's
+	// iat; a refreshed token keeps its login's iat). It lasts as long as the
+	// longest token lifetime the service is configured for.
+	RevokeUser(ctx context.Context, in *RevokeUserRequest, opts ...grpc.CallOption) (*RevokeUserResponse, error)
 }
 
 type authAdminServiceClient struct {
@@ -193,6 +248,16 @@ func (c *authAdminServiceClient) RevokeToken(ctx context.Context, in *RevokeToke
 	return out, nil
 }
 
+func (c *authAdminServiceClient) RevokeUser(ctx context.Context, in *RevokeUserRequest, opts ...grpc.CallOption) (*RevokeUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeUserResponse)
+	err := c.cc.Invoke(ctx, AuthAdminService_RevokeUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthAdminServiceServer is the server API for AuthAdminService service.
 // All implementations must embed UnimplementedAuthAdminServiceServer
 // for forward compatibility.
@@ -206,6 +271,10 @@ type AuthAdminServiceServer interface {
 	GetUser(context.Context, *GetUserRequest) (*GetUserResponse, error)
 	// RevokeToken refuses a token, named by its jti, from now until it expires.
 	RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error)
+	// RevokeUser refuses every token of a user issued before now (a token's
+	// iat; a refreshed token keeps its login's iat). It lasts as long as the
+	// longest token lifetime the service is configured for.
+	RevokeUser(context.Context, *RevokeUserRequest) (*RevokeUserResponse, error)
 	mustEmbedUnimplementedAuthAdminServiceServer()
 }
 
@@ -224,6 +293,9 @@ func (UnimplementedAuthAdminServiceServer) GetUser(context.Context, *GetUserRequ
 }
 func (UnimplementedAuthAdminServiceServer) RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeToken not implemented")
+}
+func (UnimplementedAuthAdminServiceServer) RevokeUser(context.Context, *RevokeUserRequest) (*RevokeUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeUser not implemented")
 }
 func (UnimplementedAuthAdminServiceServer) mustEmbedUnimplementedAuthAdminServiceServer() {}
 func (UnimplementedAuthAdminServiceServer) testEmbeddedByValue()                          {}
@@ -300,6 +372,24 @@ func _AuthAdminService_RevokeToken_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthAdminService_RevokeUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthAdminServiceServer).RevokeUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthAdminService_RevokeUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthAdminServiceServer).RevokeUser(ctx, req.(*RevokeUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthAdminService_ServiceDesc is the grpc.ServiceDesc for AuthAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -318,6 +408,10 @@ var AuthAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeToken",
 			Handler:    _AuthAdminService_RevokeToken_Handler,
+		},
+		{
+			MethodName: "RevokeUser",
+			Handler:    _AuthAdminService_RevokeUser_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1382,6 +1382,98 @@ func (x *ListBlocksRequest) GetUserId() int64 {
 	return 0
 }
 
+// ListRoomPeersRequest names a user.
+type ListRoomPeersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the user.
+	UserId        int64 `protobuf:"varint,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRoomPeersRequest) Reset() {
+	*x = ListRoomPeersRequest{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRoomPeersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRoomPeersRequest) ProtoMessage() {}
+
+func (x *ListRoomPeersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRoomPeersRequest.ProtoReflect.Descriptor instead.
+func (*ListRoomPeersRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListRoomPeersRequest) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+// ListRoomPeersResponse lists the users sharing a room with the user.
+type ListRoomPeersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_ids are distinct, in increasing order.
+	UserIds       []int64 `protobuf:"varint,1,rep,packed,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRoomPeersResponse) Reset() {
+	*x = ListRoomPeersResponse{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRoomPeersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRoomPeersResponse) ProtoMessage() {}
+
+func (x *ListRoomPeersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRoomPeersResponse.ProtoReflect.Descriptor instead.
+func (*ListRoomPeersResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListRoomPeersResponse) GetUserIds() []int64 {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
 // ListBlocksResponse lists the users a user blocks.
 type ListBlocksResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1393,7 +1485,7 @@ type ListBlocksResponse struct {
 
 func (x *ListBlocksResponse) Reset() {
 	*x = ListBlocksResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1497,7 @@ func (x *ListBlocksResponse) String() string {
 func (*ListBlocksResponse) ProtoMessage() {}
 
 func (x *ListBlocksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1510,7 @@ func (x *ListBlocksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBlocksResponse.ProtoReflect.Descriptor instead.
 func (*ListBlocksResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{18}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListBlocksResponse) GetBlockedUserIds() []int64 {
@@ -1443,7 +1535,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1455,7 +1547,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1468,7 +1560,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{19}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SubscribeRequest) GetEdgeId() string {
@@ -1502,7 +1594,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1514,7 +1606,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1527,7 +1619,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{20}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SubscribeResponse) GetEvents() []*Event {
@@ -1575,7 +1667,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1587,7 +1679,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1600,7 +1692,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{21}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -1737,7 +1829,7 @@ type MessagePosted struct {
 
 func (x *MessagePosted) Reset() {
 	*x = MessagePosted{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1749,7 +1841,7 @@ func (x *MessagePosted) String() string {
 func (*MessagePosted) ProtoMessage() {}
 
 func (x *MessagePosted) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1762,7 +1854,7 @@ func (x *MessagePosted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessagePosted.ProtoReflect.Descriptor instead.
 func (*MessagePosted) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{22}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *MessagePosted) GetMessage() *Message {
@@ -1796,7 +1888,7 @@ type MemberJoined struct {
 
 func (x *MemberJoined) Reset() {
 	*x = MemberJoined{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +1900,7 @@ func (x *MemberJoined) String() string {
 func (*MemberJoined) ProtoMessage() {}
 
 func (x *MemberJoined) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +1913,7 @@ func (x *MemberJoined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberJoined.ProtoReflect.Descriptor instead.
 func (*MemberJoined) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{23}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MemberJoined) GetUserId() int64 {
@@ -1871,7 +1963,7 @@ type MemberLeft struct {
 
 func (x *MemberLeft) Reset() {
 	*x = MemberLeft{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1883,7 +1975,7 @@ func (x *MemberLeft) String() string {
 func (*MemberLeft) ProtoMessage() {}
 
 func (x *MemberLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1896,7 +1988,7 @@ func (x *MemberLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberLeft.ProtoReflect.Descriptor instead.
 func (*MemberLeft) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{24}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MemberLeft) GetUserId() int64 {
@@ -1948,7 +2040,7 @@ type UserBlocked struct {
 
 func (x *UserBlocked) Reset() {
 	*x = UserBlocked{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2052,7 @@ func (x *UserBlocked) String() string {
 func (*UserBlocked) ProtoMessage() {}
 
 func (x *UserBlocked) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2065,7 @@ func (x *UserBlocked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserBlocked.ProtoReflect.Descriptor instead.
 func (*UserBlocked) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{25}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *UserBlocked) GetUserId() int64 {
@@ -2003,7 +2095,7 @@ type UserUnblocked struct {
 
 func (x *UserUnblocked) Reset() {
 	*x = UserUnblocked{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[26]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2107,7 @@ func (x *UserUnblocked) String() string {
 func (*UserUnblocked) ProtoMessage() {}
 
 func (x *UserUnblocked) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[26]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2120,7 @@ func (x *UserUnblocked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserUnblocked.ProtoReflect.Descriptor instead.
 func (*UserUnblocked) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{26}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UserUnblocked) GetUserId() int64 {
@@ -2056,7 +2148,7 @@ type RoomDeleted struct {
 
 func (x *RoomDeleted) Reset() {
 	*x = RoomDeleted{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[27]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2160,7 @@ func (x *RoomDeleted) String() string {
 func (*RoomDeleted) ProtoMessage() {}
 
 func (x *RoomDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[27]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2173,7 @@ func (x *RoomDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleted.ProtoReflect.Descriptor instead.
 func (*RoomDeleted) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{27}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RoomDeleted) GetMemberIds() []int64 {
@@ -2114,7 +2206,7 @@ type CreateRoomRequest struct {
 
 func (x *CreateRoomRequest) Reset() {
 	*x = CreateRoomRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[28]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2126,7 +2218,7 @@ func (x *CreateRoomRequest) String() string {
 func (*CreateRoomRequest) ProtoMessage() {}
 
 func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[28]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2139,7 +2231,7 @@ func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoomRequest.ProtoReflect.Descriptor instead.
 func (*CreateRoomRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{28}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateRoomRequest) GetId() int64 {
@@ -2195,7 +2287,7 @@ type CreateRoomResponse struct {
 
 func (x *CreateRoomResponse) Reset() {
 	*x = CreateRoomResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[29]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2207,7 +2299,7 @@ func (x *CreateRoomResponse) String() string {
 func (*CreateRoomResponse) ProtoMessage() {}
 
 func (x *CreateRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[29]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2220,7 +2312,7 @@ func (x *CreateRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoomResponse.ProtoReflect.Descriptor instead.
 func (*CreateRoomResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{29}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateRoomResponse) GetRoom() *Room {
@@ -2241,7 +2333,7 @@ type GetRoomRequest struct {
 
 func (x *GetRoomRequest) Reset() {
 	*x = GetRoomRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[30]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2253,7 +2345,7 @@ func (x *GetRoomRequest) String() string {
 func (*GetRoomRequest) ProtoMessage() {}
 
 func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[30]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2266,7 +2358,7 @@ func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomRequest.ProtoReflect.Descriptor instead.
 func (*GetRoomRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{30}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetRoomRequest) GetId() int64 {
@@ -2287,7 +2379,7 @@ type GetRoomResponse struct {
 
 func (x *GetRoomResponse) Reset() {
 	*x = GetRoomResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[31]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2391,7 @@ func (x *GetRoomResponse) String() string {
 func (*GetRoomResponse) ProtoMessage() {}
 
 func (x *GetRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[31]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2404,7 @@ func (x *GetRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomResponse.ProtoReflect.Descriptor instead.
 func (*GetRoomResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{31}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetRoomResponse) GetRoom() *Room {
@@ -2335,7 +2427,7 @@ type InviteMemberRequest struct {
 
 func (x *InviteMemberRequest) Reset() {
 	*x = InviteMemberRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[32]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +2439,7 @@ func (x *InviteMemberRequest) String() string {
 func (*InviteMemberRequest) ProtoMessage() {}
 
 func (x *InviteMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[32]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +2452,7 @@ func (x *InviteMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteMemberRequest.ProtoReflect.Descriptor instead.
 func (*InviteMemberRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{32}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *InviteMemberRequest) GetRoomId() int64 {
@@ -2386,7 +2478,7 @@ type InviteMemberResponse struct {
 
 func (x *InviteMemberResponse) Reset() {
 	*x = InviteMemberResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[33]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2398,7 +2490,7 @@ func (x *InviteMemberResponse) String() string {
 func (*InviteMemberResponse) ProtoMessage() {}
 
 func (x *InviteMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[33]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2411,7 +2503,7 @@ func (x *InviteMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteMemberResponse.ProtoReflect.Descriptor instead.
 func (*InviteMemberResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{33}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{35}
 }
 
 // ListRoomsRequest selects a page of rooms.
@@ -2427,7 +2519,7 @@ type ListRoomsRequest struct {
 
 func (x *ListRoomsRequest) Reset() {
 	*x = ListRoomsRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[34]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2439,7 +2531,7 @@ func (x *ListRoomsRequest) String() string {
 func (*ListRoomsRequest) ProtoMessage() {}
 
 func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[34]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2452,7 +2544,7 @@ func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomsRequest.ProtoReflect.Descriptor instead.
 func (*ListRoomsRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{34}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListRoomsRequest) GetAfterId() int64 {
@@ -2482,7 +2574,7 @@ type ListRoomsResponse struct {
 
 func (x *ListRoomsResponse) Reset() {
 	*x = ListRoomsResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2494,7 +2586,7 @@ func (x *ListRoomsResponse) String() string {
 func (*ListRoomsResponse) ProtoMessage() {}
 
 func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2507,7 +2599,7 @@ func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomsResponse.ProtoReflect.Descriptor instead.
 func (*ListRoomsResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{35}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListRoomsResponse) GetRooms() []*Room {
@@ -2535,7 +2627,7 @@ type DeleteRoomRequest struct {
 
 func (x *DeleteRoomRequest) Reset() {
 	*x = DeleteRoomRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[36]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2547,7 +2639,7 @@ func (x *DeleteRoomRequest) String() string {
 func (*DeleteRoomRequest) ProtoMessage() {}
 
 func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[36]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2560,7 +2652,7 @@ func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoomRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRoomRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{36}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeleteRoomRequest) GetId() int64 {
@@ -2579,7 +2671,7 @@ type DeleteRoomResponse struct {
 
 func (x *DeleteRoomResponse) Reset() {
 	*x = DeleteRoomResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[37]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2591,7 +2683,7 @@ func (x *DeleteRoomResponse) String() string {
 func (*DeleteRoomResponse) ProtoMessage() {}
 
 func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[37]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2604,7 +2696,7 @@ func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoomResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRoomResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{37}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{39}
 }
 
 // BanMemberRequest bans a user from a room.
@@ -2620,7 +2712,7 @@ type BanMemberRequest struct {
 
 func (x *BanMemberRequest) Reset() {
 	*x = BanMemberRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[38]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2632,7 +2724,7 @@ func (x *BanMemberRequest) String() string {
 func (*BanMemberRequest) ProtoMessage() {}
 
 func (x *BanMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[38]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2645,7 +2737,7 @@ func (x *BanMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BanMemberRequest.ProtoReflect.Descriptor instead.
 func (*BanMemberRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{38}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *BanMemberRequest) GetRoomId() int64 {
@@ -2671,7 +2763,7 @@ type BanMemberResponse struct {
 
 func (x *BanMemberResponse) Reset() {
 	*x = BanMemberResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[39]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2683,7 +2775,7 @@ func (x *BanMemberResponse) String() string {
 func (*BanMemberResponse) ProtoMessage() {}
 
 func (x *BanMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[39]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2696,7 +2788,7 @@ func (x *BanMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BanMemberResponse.ProtoReflect.Descriptor instead.
 func (*BanMemberResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{39}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{41}
 }
 
 // UnbanMemberRequest lifts a ban.
@@ -2712,7 +2804,7 @@ type UnbanMemberRequest struct {
 
 func (x *UnbanMemberRequest) Reset() {
 	*x = UnbanMemberRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[40]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +2816,7 @@ func (x *UnbanMemberRequest) String() string {
 func (*UnbanMemberRequest) ProtoMessage() {}
 
 func (x *UnbanMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[40]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +2829,7 @@ func (x *UnbanMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbanMemberRequest.ProtoReflect.Descriptor instead.
 func (*UnbanMemberRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{40}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *UnbanMemberRequest) GetRoomId() int64 {
@@ -2763,7 +2855,7 @@ type UnbanMemberResponse struct {
 
 func (x *UnbanMemberResponse) Reset() {
 	*x = UnbanMemberResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[41]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2775,7 +2867,7 @@ func (x *UnbanMemberResponse) String() string {
 func (*UnbanMemberResponse) ProtoMessage() {}
 
 func (x *UnbanMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[41]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2788,7 +2880,7 @@ func (x *UnbanMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbanMemberResponse.ProtoReflect.Descriptor instead.
 func (*UnbanMemberResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{41}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{43}
 }
 
 // KickMemberRequest ends a membership.
@@ -2804,7 +2896,7 @@ type KickMemberRequest struct {
 
 func (x *KickMemberRequest) Reset() {
 	*x = KickMemberRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[42]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2816,7 +2908,7 @@ func (x *KickMemberRequest) String() string {
 func (*KickMemberRequest) ProtoMessage() {}
 
 func (x *KickMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[42]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2829,7 +2921,7 @@ func (x *KickMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KickMemberRequest.ProtoReflect.Descriptor instead.
 func (*KickMemberRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{42}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *KickMemberRequest) GetRoomId() int64 {
@@ -2855,7 +2947,7 @@ type KickMemberResponse struct {
 
 func (x *KickMemberResponse) Reset() {
 	*x = KickMemberResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[43]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2867,7 +2959,7 @@ func (x *KickMemberResponse) String() string {
 func (*KickMemberResponse) ProtoMessage() {}
 
 func (x *KickMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[43]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2880,7 +2972,7 @@ func (x *KickMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KickMemberResponse.ProtoReflect.Descriptor instead.
 func (*KickMemberResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{43}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{45}
 }
 
 // BlockUserRequest makes user_id block blocked_user_id.
@@ -2896,7 +2988,7 @@ type BlockUserRequest struct {
 
 func (x *BlockUserRequest) Reset() {
 	*x = BlockUserRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[44]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2908,7 +3000,7 @@ func (x *BlockUserRequest) String() string {
 func (*BlockUserRequest) ProtoMessage() {}
 
 func (x *BlockUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[44]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2921,7 +3013,7 @@ func (x *BlockUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockUserRequest.ProtoReflect.Descriptor instead.
 func (*BlockUserRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{44}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *BlockUserRequest) GetUserId() int64 {
@@ -2947,7 +3039,7 @@ type BlockUserResponse struct {
 
 func (x *BlockUserResponse) Reset() {
 	*x = BlockUserResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[45]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2959,7 +3051,7 @@ func (x *BlockUserResponse) String() string {
 func (*BlockUserResponse) ProtoMessage() {}
 
 func (x *BlockUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[45]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2972,7 +3064,7 @@ func (x *BlockUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockUserResponse.ProtoReflect.Descriptor instead.
 func (*BlockUserResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{45}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{47}
 }
 
 // UnblockUserRequest lifts a block.
@@ -2988,7 +3080,7 @@ type UnblockUserRequest struct {
 
 func (x *UnblockUserRequest) Reset() {
 	*x = UnblockUserRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[46]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3000,7 +3092,7 @@ func (x *UnblockUserRequest) String() string {
 func (*UnblockUserRequest) ProtoMessage() {}
 
 func (x *UnblockUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[46]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3013,7 +3105,7 @@ func (x *UnblockUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnblockUserRequest.ProtoReflect.Descriptor instead.
 func (*UnblockUserRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{46}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *UnblockUserRequest) GetUserId() int64 {
@@ -3039,7 +3131,7 @@ type UnblockUserResponse struct {
 
 func (x *UnblockUserResponse) Reset() {
 	*x = UnblockUserResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[47]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3051,7 +3143,7 @@ func (x *UnblockUserResponse) String() string {
 func (*UnblockUserResponse) ProtoMessage() {}
 
 func (x *UnblockUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[47]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3064,7 +3156,7 @@ func (x *UnblockUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnblockUserResponse.ProtoReflect.Descriptor instead.
 func (*UnblockUserResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{47}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{49}
 }
 
 // ListRoomMessagesRequest selects a page of a room's history, as
@@ -3086,7 +3178,7 @@ type ListRoomMessagesRequest struct {
 
 func (x *ListRoomMessagesRequest) Reset() {
 	*x = ListRoomMessagesRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[48]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3098,7 +3190,7 @@ func (x *ListRoomMessagesRequest) String() string {
 func (*ListRoomMessagesRequest) ProtoMessage() {}
 
 func (x *ListRoomMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[48]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3111,7 +3203,7 @@ func (x *ListRoomMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoomMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{48}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListRoomMessagesRequest) GetRoomId() int64 {
@@ -3156,7 +3248,7 @@ type ListRoomMessagesResponse struct {
 
 func (x *ListRoomMessagesResponse) Reset() {
 	*x = ListRoomMessagesResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[49]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3168,7 +3260,7 @@ func (x *ListRoomMessagesResponse) String() string {
 func (*ListRoomMessagesResponse) ProtoMessage() {}
 
 func (x *ListRoomMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[49]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3181,7 +3273,7 @@ func (x *ListRoomMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoomMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{49}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListRoomMessagesResponse) GetMessages() []*Message {
@@ -3211,7 +3303,7 @@ type PostSystemMessageRequest struct {
 
 func (x *PostSystemMessageRequest) Reset() {
 	*x = PostSystemMessageRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[50]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3223,7 +3315,7 @@ func (x *PostSystemMessageRequest) String() string {
 func (*PostSystemMessageRequest) ProtoMessage() {}
 
 func (x *PostSystemMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[50]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3236,7 +3328,7 @@ func (x *PostSystemMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostSystemMessageRequest.ProtoReflect.Descriptor instead.
 func (*PostSystemMessageRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{50}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *PostSystemMessageRequest) GetRoomId() int64 {
@@ -3264,7 +3356,7 @@ type PostSystemMessageResponse struct {
 
 func (x *PostSystemMessageResponse) Reset() {
 	*x = PostSystemMessageResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[51]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3276,7 +3368,7 @@ func (x *PostSystemMessageResponse) String() string {
 func (*PostSystemMessageResponse) ProtoMessage() {}
 
 func (x *PostSystemMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[51]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3289,7 +3381,7 @@ func (x *PostSystemMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostSystemMessageResponse.ProtoReflect.Descriptor instead.
 func (*PostSystemMessageResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{51}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *PostSystemMessageResponse) GetMessage() *Message {
@@ -3381,7 +3473,11 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\x15ListUserRoomsResponse\x12\x19\n" +
 	"\broom_ids\x18\x01 \x03(\x03R\aroomIds\",\n" +
 	"\x11ListBlocksRequest\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\x03R\x06userId\">\n" +
+	"\auser_id\x18\x01 \x01(\x03R\x06userId\"/\n" +
+	"\x14ListRoomPeersRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\x03R\x06userId\"2\n" +
+	"\x15ListRoomPeersResponse\x12\x19\n" +
+	"\buser_ids\x18\x01 \x03(\x03R\auserIds\">\n" +
 	"\x12ListBlocksResponse\x12(\n" +
 	"\x10blocked_user_ids\x18\x01 \x03(\x03R\x0eblockedUserIds\"[\n" +
 	"\x10SubscribeRequest\x12\x17\n" +
@@ -3511,7 +3607,7 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\x12MESSAGE_TYPE_IMAGE\x10\x02\x12\x15\n" +
 	"\x11MESSAGE_TYPE_FILE\x10\x03\x12\x16\n" +
 	"\x12MESSAGE_TYPE_EMOJI\x10\x04\x12\x17\n" +
-	"\x13MESSAGE_TYPE_SYSTEM\x10\x052\x9f\x06\n" +
+	"\x13MESSAGE_TYPE_SYSTEM\x10\x052\x87\a\n" +
 	"\vChatService\x12W\n" +
 	"\bJoinRoom\x12$.switchboard.chat.v1.JoinRoomRequest\x1a%.switchboard.chat.v1.JoinRoomResponse\x12Z\n" +
 	"\tLeaveRoom\x12%.switchboard.chat.v1.LeaveRoomRequest\x1a&.switchboard.chat.v1.LeaveRoomResponse\x12`\n" +
@@ -3520,7 +3616,8 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\fListMessages\x12(.switchboard.chat.v1.ListMessagesRequest\x1a).switchboard.chat.v1.ListMessagesResponse\x12f\n" +
 	"\rListUserRooms\x12).switchboard.chat.v1.ListUserRoomsRequest\x1a*.switchboard.chat.v1.ListUserRoomsResponse\x12]\n" +
 	"\n" +
-	"ListBlocks\x12&.switchboard.chat.v1.ListBlocksRequest\x1a'.switchboard.chat.v1.ListBlocksResponse\x12\\\n" +
+	"ListBlocks\x12&.switchboard.chat.v1.ListBlocksRequest\x1a'.switchboard.chat.v1.ListBlocksResponse\x12f\n" +
+	"\rListRoomPeers\x12).switchboard.chat.v1.ListRoomPeersRequest\x1a*.switchboard.chat.v1.ListRoomPeersResponse\x12\\\n" +
 	"\tSubscribe\x12%.switchboard.chat.v1.SubscribeRequest\x1a&.switchboard.chat.v1.SubscribeResponse0\x012\xa7\t\n" +
 	"\x10ChatAdminService\x12]\n" +
 	"\n" +
@@ -3553,7 +3650,7 @@ func file_switchboard_chat_v1_chat_proto_rawDescGZIP() []byte {
 }
 
 var file_switchboard_chat_v1_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_switchboard_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_switchboard_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_switchboard_chat_v1_chat_proto_goTypes = []any{
 	(ErrorReason)(0),                  // 0: switchboard.chat.v1.ErrorReason
 	(LeaveReason)(0),                  // 1: switchboard.chat.v1.LeaveReason
@@ -3576,47 +3673,49 @@ var file_switchboard_chat_v1_chat_proto_goTypes = []any{
 	(*ListUserRoomsRequest)(nil),      // 18: switchboard.chat.v1.ListUserRoomsRequest
 	(*ListUserRoomsResponse)(nil),     // 19: switchboard.chat.v1.ListUserRoomsResponse
 	(*ListBlocksRequest)(nil),         // 20: switchboard.chat.v1.ListBlocksRequest
-	(*ListBlocksResponse)(nil),        // 21: switchboard.chat.v1.ListBlocksResponse
-	(*SubscribeRequest)(nil),          // 22: switchboard.chat.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),         // 23: switchboard.chat.v1.SubscribeResponse
-	(*Event)(nil),                     // 24: switchboard.chat.v1.Event
-	(*MessagePosted)(nil),             // 25: switchboard.chat.v1.MessagePosted
-	(*MemberJoined)(nil),              // 26: switchboard.chat.v1.MemberJoined
-	(*MemberLeft)(nil),                // 27: switchboard.chat.v1.MemberLeft
-	(*UserBlocked)(nil),               // 28: switchboard.chat.v1.UserBlocked
-	(*UserUnblocked)(nil),             // 29: switchboard.chat.v1.UserUnblocked
-	(*RoomDeleted)(nil),               // 30: switchboard.chat.v1.RoomDeleted
-	(*CreateRoomRequest)(nil),         // 31: switchboard.chat.v1.CreateRoomRequest
-	(*CreateRoomResponse)(nil),        // 32: switchboard.chat.v1.CreateRoomResponse
-	(*GetRoomRequest)(nil),            // 33: switchboard.chat.v1.GetRoomRequest
-	(*GetRoomResponse)(nil),           // 34: switchboard.chat.v1.GetRoomResponse
-	(*InviteMemberRequest)(nil),       // 35: switchboard.chat.v1.InviteMemberRequest
-	(*InviteMemberResponse)(nil),      // 36: switchboard.chat.v1.InviteMemberResponse
-	(*ListRoomsRequest)(nil),          // 37: switchboard.chat.v1.ListRoomsRequest
-	(*ListRoomsResponse)(nil),         // 38: switchboard.chat.v1.ListRoomsResponse
-	(*DeleteRoomRequest)(nil),         // 39: switchboard.chat.v1.DeleteRoomRequest
-	(*DeleteRoomResponse)(nil),        // 40: switchboard.chat.v1.DeleteRoomResponse
-	(*BanMemberRequest)(nil),          // 41: switchboard.chat.v1.BanMemberRequest
-	(*BanMemberResponse)(nil),         // 42: switchboard.chat.v1.BanMemberResponse
-	(*UnbanMemberRequest)(nil),        // 43: switchboard.chat.v1.UnbanMemberRequest
-	(*UnbanMemberResponse)(nil),       // 44: switchboard.chat.v1.UnbanMemberResponse
-	(*KickMemberRequest)(nil),         // 45: switchboard.chat.v1.KickMemberRequest
-	(*KickMemberResponse)(nil),        // 46: switchboard.chat.v1.KickMemberResponse
-	(*BlockUserRequest)(nil),          // 47: switchboard.chat.v1.BlockUserRequest
-	(*BlockUserResponse)(nil),         // 48: switchboard.chat.v1.BlockUserResponse
-	(*UnblockUserRequest)(nil),        // 49: switchboard.chat.v1.UnblockUserRequest
-	(*UnblockUserResponse)(nil),       // 50: switchboard.chat.v1.UnblockUserResponse
-	(*ListRoomMessagesRequest)(nil),   // 51: switchboard.chat.v1.ListRoomMessagesRequest
-	(*ListRoomMessagesResponse)(nil),  // 52: switchboard.chat.v1.ListRoomMessagesResponse
-	(*PostSystemMessageRequest)(nil),  // 53: switchboard.chat.v1.PostSystemMessageRequest
-	(*PostSystemMessageResponse)(nil), // 54: switchboard.chat.v1.PostSystemMessageResponse
-	(*timestamppb.Timestamp)(nil),     // 55: google.protobuf.Timestamp
+	(*ListRoomPeersRequest)(nil),      // 21: switchboard.chat.v1.ListRoomPeersRequest
+	(*ListRoomPeersResponse)(nil),     // 22: switchboard.chat.v1.ListRoomPeersResponse
+	(*ListBlocksResponse)(nil),        // 23: switchboard.chat.v1.ListBlocksResponse
+	(*SubscribeRequest)(nil),          // 24: switchboard.chat.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),         // 25: switchboard.chat.v1.SubscribeResponse
+	(*Event)(nil),                     // 26: switchboard.chat.v1.Event
+	(*MessagePosted)(nil),             // 27: switchboard.chat.v1.MessagePosted
+	(*MemberJoined)(nil),              // 28: switchboard.chat.v1.MemberJoined
+	(*MemberLeft)(nil),                // 29: switchboard.chat.v1.MemberLeft
+	(*UserBlocked)(nil),               // 30: switchboard.chat.v1.UserBlocked
+	(*UserUnblocked)(nil),             // 31: switchboard.chat.v1.UserUnblocked
+	(*RoomDeleted)(nil),               // 32: switchboard.chat.v1.RoomDeleted
+	(*CreateRoomRequest)(nil),         // 33: switchboard.chat.v1.CreateRoomRequest
+	(*CreateRoomResponse)(nil),        // 34: switchboard.chat.v1.CreateRoomResponse
+	(*GetRoomRequest)(nil),            // 35: switchboard.chat.v1.GetRoomRequest
+	(*GetRoomResponse)(nil),           // 36: switchboard.chat.v1.GetRoomResponse
+	(*InviteMemberRequest)(nil),       // 37: switchboard.chat.v1.InviteMemberRequest
+	(*InviteMemberResponse)(nil),      // 38: switchboard.chat.v1.InviteMemberResponse
+	(*ListRoomsRequest)(nil),          // 39: switchboard.chat.v1.ListRoomsRequest
+	(*ListRoomsResponse)(nil),         // 40: switchboard.chat.v1.ListRoomsResponse
+	(*DeleteRoomRequest)(nil),         // 41: switchboard.chat.v1.DeleteRoomRequest
+	(*DeleteRoomResponse)(nil),        // 42: switchboard.chat.v1.DeleteRoomResponse
+	(*BanMemberRequest)(nil),          // 43: switchboard.chat.v1.BanMemberRequest
+	(*BanMemberResponse)(nil),         // 44: switchboard.chat.v1.BanMemberResponse
+	(*UnbanMemberRequest)(nil),        // 45: switchboard.chat.v1.UnbanMemberRequest
+	(*UnbanMemberResponse)(nil),       // 46: switchboard.chat.v1.UnbanMemberResponse
+	(*KickMemberRequest)(nil),         // 47: switchboard.chat.v1.KickMemberRequest
+	(*KickMemberResponse)(nil),        // 48: switchboard.chat.v1.KickMemberResponse
+	(*BlockUserRequest)(nil),          // 49: switchboard.chat.v1.BlockUserRequest
+	(*BlockUserResponse)(nil),         // 50: switchboard.chat.v1.BlockUserResponse
+	(*UnblockUserRequest)(nil),        // 51: switchboard.chat.v1.UnblockUserRequest
+	(*UnblockUserResponse)(nil),       // 52: switchboard.chat.v1.UnblockUserResponse
+	(*ListRoomMessagesRequest)(nil),   // 53: switchboard.chat.v1.ListRoomMessagesRequest
+	(*ListRoomMessagesResponse)(nil),  // 54: switchboard.chat.v1.ListRoomMessagesResponse
+	(*PostSystemMessageRequest)(nil),  // 55: switchboard.chat.v1.PostSystemMessageRequest
+	(*PostSystemMessageResponse)(nil), // 56: switchboard.chat.v1.PostSystemMessageResponse
+	(*timestamppb.Timestamp)(nil),     // 57: google.protobuf.Timestamp
 }
 var file_switchboard_chat_v1_chat_proto_depIdxs = []int32{
-	55, // 0: switchboard.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	55, // 1: switchboard.chat.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
+	57, // 0: switchboard.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	57, // 1: switchboard.chat.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
 	2,  // 2: switchboard.chat.v1.Message.message_type:type_name -> switchboard.chat.v1.MessageType
-	55, // 3: switchboard.chat.v1.Message.created_at:type_name -> google.protobuf.Timestamp
+	57, // 3: switchboard.chat.v1.Message.created_at:type_name -> google.protobuf.Timestamp
 	6,  // 4: switchboard.chat.v1.JoinRoomRequest.origin:type_name -> switchboard.chat.v1.Origin
 	3,  // 5: switchboard.chat.v1.JoinRoomResponse.room:type_name -> switchboard.chat.v1.Room
 	4,  // 6: switchboard.chat.v1.JoinRoomResponse.members:type_name -> switchboard.chat.v1.Member
@@ -3629,13 +3728,13 @@ var file_switchboard_chat_v1_chat_proto_depIdxs = []int32{
 	5,  // 13: switchboard.chat.v1.SendMessageResult.message:type_name -> switchboard.chat.v1.Message
 	0,  // 14: switchboard.chat.v1.SendMessageResult.error_reason:type_name -> switchboard.chat.v1.ErrorReason
 	5,  // 15: switchboard.chat.v1.ListMessagesResponse.messages:type_name -> switchboard.chat.v1.Message
-	24, // 16: switchboard.chat.v1.SubscribeResponse.events:type_name -> switchboard.chat.v1.Event
-	25, // 17: switchboard.chat.v1.Event.message_posted:type_name -> switchboard.chat.v1.MessagePosted
-	26, // 18: switchboard.chat.v1.Event.member_joined:type_name -> switchboard.chat.v1.MemberJoined
-	27, // 19: switchboard.chat.v1.Event.member_left:type_name -> switchboard.chat.v1.MemberLeft
-	28, // 20: switchboard.chat.v1.Event.user_blocked:type_name -> switchboard.chat.v1.UserBlocked
-	29, // 21: switchboard.chat.v1.Event.user_unblocked:type_name -> switchboard.chat.v1.UserUnblocked
-	30, // 22: switchboard.chat.v1.Event.room_deleted:type_name -> switchboard.chat.v1.RoomDeleted
+	26, // 16: switchboard.chat.v1.SubscribeResponse.events:type_name -> switchboard.chat.v1.Event
+	27, // 17: switchboard.chat.v1.Event.message_posted:type_name -> switchboard.chat.v1.MessagePosted
+	28, // 18: switchboard.chat.v1.Event.member_joined:type_name -> switchboard.chat.v1.MemberJoined
+	29, // 19: switchboard.chat.v1.Event.member_left:type_name -> switchboard.chat.v1.MemberLeft
+	30, // 20: switchboard.chat.v1.Event.user_blocked:type_name -> switchboard.chat.v1.UserBlocked
+	31, // 21: switchboard.chat.v1.Event.user_unblocked:type_name -> switchboard.chat.v1.UserUnblocked
+	32, // 22: switchboard.chat.v1.Event.room_deleted:type_name -> switchboard.chat.v1.RoomDeleted
 	5,  // 23: switchboard.chat.v1.MessagePosted.message:type_name -> switchboard.chat.v1.Message
 	6,  // 24: switchboard.chat.v1.MessagePosted.origin:type_name -> switchboard.chat.v1.Origin
 	6,  // 25: switchboard.chat.v1.MemberJoined.origin:type_name -> switchboard.chat.v1.Origin
@@ -3653,41 +3752,43 @@ var file_switchboard_chat_v1_chat_proto_depIdxs = []int32{
 	16, // 37: switchboard.chat.v1.ChatService.ListMessages:input_type -> switchboard.chat.v1.ListMessagesRequest
 	18, // 38: switchboard.chat.v1.ChatService.ListUserRooms:input_type -> switchboard.chat.v1.ListUserRoomsRequest
 	20, // 39: switchboard.chat.v1.ChatService.ListBlocks:input_type -> switchboard.chat.v1.ListBlocksRequest
-	22, // 40: switchboard.chat.v1.ChatService.Subscribe:input_type -> switchboard.chat.v1.SubscribeRequest
-	31, // 41: switchboard.chat.v1.ChatAdminService.CreateRoom:input_type -> switchboard.chat.v1.CreateRoomRequest
-	33, // 42: switchboard.chat.v1.ChatAdminService.GetRoom:input_type -> switchboard.chat.v1.GetRoomRequest
-	35, // 43: switchboard.chat.v1.ChatAdminService.InviteMember:input_type -> switchboard.chat.v1.InviteMemberRequest
-	37, // 44: switchboard.chat.v1.ChatAdminService.ListRooms:input_type -> switchboard.chat.v1.ListRoomsRequest
-	39, // 45: switchboard.chat.v1.ChatAdminService.DeleteRoom:input_type -> switchboard.chat.v1.DeleteRoomRequest
-	41, // 46: switchboard.chat.v1.ChatAdminService.BanMember:input_type -> switchboard.chat.v1.BanMemberRequest
-	43, // 47: switchboard.chat.v1.ChatAdminService.UnbanMember:input_type -> switchboard.chat.v1.UnbanMemberRequest
-	45, // 48: switchboard.chat.v1.ChatAdminService.KickMember:input_type -> switchboard.chat.v1.KickMemberRequest
-	47, // 49: switchboard.chat.v1.ChatAdminService.BlockUser:input_type -> switchboard.chat.v1.BlockUserRequest
-	49, // 50: switchboard.chat.v1.ChatAdminService.UnblockUser:input_type -> switchboard.chat.v1.UnblockUserRequest
-	51, // 51: switchboard.chat.v1.ChatAdminService.ListRoomMessages:input_type -> switchboard.chat.v1.ListRoomMessagesRequest
-	53, // 52: switchboard.chat.v1.ChatAdminService.PostSystemMessage:input_type -> switchboard.chat.v1.PostSystemMessageRequest
-	8,  // 53: switchboard.chat.v1.ChatService.JoinRoom:output_type -> switchboard.chat.v1.JoinRoomResponse
-	10, // 54: switchboard.chat.v1.ChatService.LeaveRoom:output_type -> switchboard.chat.v1.LeaveRoomResponse
-	12, // 55: switchboard.chat.v1.ChatService.SendMessage:output_type -> switchboard.chat.v1.SendMessageResponse
-	14, // 56: switchboard.chat.v1.ChatService.SendMessageBatch:output_type -> switchboard.chat.v1.SendMessageBatchResponse
-	17, // 57: switchboard.chat.v1.ChatService.ListMessages:output_type -> switchboard.chat.v1.ListMessagesResponse
-	19, // 58: switchboard.chat.v1.ChatService.ListUserRooms:output_type -> switchboard.chat.v1.ListUserRoomsResponse
-	21, // 59: switchboard.chat.v1.ChatService.ListBlocks:output_type -> switchboard.chat.v1.ListBlocksResponse
-	23, // 60: switchboard.chat.v1.ChatService.Subscribe:output_type -> switchboard.chat.v1.SubscribeResponse
-	32, // 61: switchboard.chat.v1.ChatAdminService.CreateRoom:output_type -> switchboard.chat.v1.CreateRoomResponse
-	34, // 62: switchboard.chat.v1.ChatAdminService.GetRoom:output_type -> switchboard.chat.v1.GetRoomResponse
-	36, // 63: switchboard.chat.v1.ChatAdminService.InviteMember:output_type -> switchboard.chat.v1.InviteMemberResponse
-	38, // 64: switchboard.chat.v1.ChatAdminService.ListRooms:output_type -> switchboard.chat.v1.ListRoomsResponse
-	40, // 65: switchboard.chat.v1.ChatAdminService.DeleteRoom:output_type -> switchboard.chat.v1.DeleteRoomResponse
-	42, // 66: switchboard.chat.v1.ChatAdminService.BanMember:output_type -> switchboard.chat.v1.BanMemberResponse
-	44, // 67: switchboard.chat.v1.ChatAdminService.UnbanMember:output_type -> switchboard.chat.v1.UnbanMemberResponse
-	46, // 68: switchboard.chat.v1.ChatAdminService.KickMember:output_type -> switchboard.chat.v1.KickMemberResponse
-	48, // 69: switchboard.chat.v1.ChatAdminService.BlockUser:output_type -> switchboard.chat.v1.BlockUserResponse
-	50, // 70: switchboard.chat.v1.ChatAdminService.UnblockUser:output_type -> switchboard.chat.v1.UnblockUserResponse
-	52, // 71: switchboard.chat.v1.ChatAdminService.ListRoomMessages:output_type -> switchboard.chat.v1.ListRoomMessagesResponse
-	54, // 72: switchboard.chat.v1.ChatAdminService.PostSystemMessage:output_type -> switchboard.chat.v1.PostSystemMessageResponse
-	53, // [53:73] is the sub-list for method output_type
-	33, // [33:53] is the sub-list for method input_type
+	21, // 40: switchboard.chat.v1.ChatService.ListRoomPeers:input_type -> switchboard.chat.v1.ListRoomPeersRequest
+	24, // 41: switchboard.chat.v1.ChatService.Subscribe:input_type -> switchboard.chat.v1.SubscribeRequest
+	33, // 42: switchboard.chat.v1.ChatAdminService.CreateRoom:input_type -> switchboard.chat.v1.CreateRoomRequest
+	35, // 43: switchboard.chat.v1.ChatAdminService.GetRoom:input_type -> switchboard.chat.v1.GetRoomRequest
+	37, // 44: switchboard.chat.v1.ChatAdminService.InviteMember:input_type -> switchboard.chat.v1.InviteMemberRequest
+	39, // 45: switchboard.chat.v1.ChatAdminService.ListRooms:input_type -> switchboard.chat.v1.ListRoomsRequest
+	41, // 46: switchboard.chat.v1.ChatAdminService.DeleteRoom:input_type -> switchboard.chat.v1.DeleteRoomRequest
+	43, // 47: switchboard.chat.v1.ChatAdminService.BanMember:input_type -> switchboard.chat.v1.BanMemberRequest
+	45, // 48: switchboard.chat.v1.ChatAdminService.UnbanMember:input_type -> switchboard.chat.v1.UnbanMemberRequest
+	47, // 49: switchboard.chat.v1.ChatAdminService.KickMember:input_type -> switchboard.chat.v1.KickMemberRequest
+	49, // 50: switchboard.chat.v1.ChatAdminService.BlockUser:input_type -> switchboard.chat.v1.BlockUserRequest
+	51, // 51: switchboard.chat.v1.ChatAdminService.UnblockUser:input_type -> switchboard.chat.v1.UnblockUserRequest
+	53, // 52: switchboard.chat.v1.ChatAdminService.ListRoomMessages:input_type -> switchboard.chat.v1.ListRoomMessagesRequest
+	55, // 53: switchboard.chat.v1.ChatAdminService.PostSystemMessage:input_type -> switchboard.chat.v1.PostSystemMessageRequest
+	8,  // 54: switchboard.chat.v1.ChatService.JoinRoom:output_type -> switchboard.chat.v1.JoinRoomResponse
+	10, // 55: switchboard.chat.v1.ChatService.LeaveRoom:output_type -> switchboard.chat.v1.LeaveRoomResponse
+	12, // 56: switchboard.chat.v1.ChatService.SendMessage:output_type -> switchboard.chat.v1.SendMessageResponse
+	14, // 57: switchboard.chat.v1.ChatService.SendMessageBatch:output_type -> switchboard.chat.v1.SendMessageBatchResponse
+	17, // 58: switchboard.chat.v1.ChatService.ListMessages:output_type -> switchboard.chat.v1.ListMessagesResponse
+	19, // 59: switchboard.chat.v1.ChatService.ListUserRooms:output_type -> switchboard.chat.v1.ListUserRoomsResponse
+	23, // 60: switchboard.chat.v1.ChatService.ListBlocks:output_type -> switchboard.chat.v1.ListBlocksResponse
+	22, // 61: switchboard.chat.v1.ChatService.ListRoomPeers:output_type -> switchboard.chat.v1.ListRoomPeersResponse
+	25, // 62: switchboard.chat.v1.ChatService.Subscribe:output_type -> switchboard.chat.v1.SubscribeResponse
+	34, // 63: switchboard.chat.v1.ChatAdminService.CreateRoom:output_type -> switchboard.chat.v1.CreateRoomResponse
+	36, // 64: switchboard.chat.v1.ChatAdminService.GetRoom:output_type -> switchboard.chat.v1.GetRoomResponse
+	38, // 65: switchboard.chat.v1.ChatAdminService.InviteMember:output_type -> switchboard.chat.v1.InviteMemberResponse
+	40, // 66: switchboard.chat.v1.ChatAdminService.ListRooms:output_type -> switchboard.chat.v1.ListRoomsResponse
+	42, // 67: switchboard.chat.v1.ChatAdminService.DeleteRoom:output_type -> switchboard.chat.v1.DeleteRoomResponse
+	44, // 68: switchboard.chat.v1.ChatAdminService.BanMember:output_type -> switchboard.chat.v1.BanMemberResponse
+	46, // 69: switchboard.chat.v1.ChatAdminService.UnbanMember:output_type -> switchboard.chat.v1.UnbanMemberResponse
+	48, // 70: switchboard.chat.v1.ChatAdminService.KickMember:output_type -> switchboard.chat.v1.KickMemberResponse
+	50, // 71: switchboard.chat.v1.ChatAdminService.BlockUser:output_type -> switchboard.chat.v1.BlockUserResponse
+	52, // 72: switchboard.chat.v1.ChatAdminService.UnblockUser:output_type -> switchboard.chat.v1.UnblockUserResponse
+	54, // 73: switchboard.chat.v1.ChatAdminService.ListRoomMessages:output_type -> switchboard.chat.v1.ListRoomMessagesResponse
+	56, // 74: switchboard.chat.v1.ChatAdminService.PostSystemMessage:output_type -> switchboard.chat.v1.PostSystemMessageResponse
+	54, // [54:75] is the sub-list for method output_type
+	33, // [33:54] is the sub-list for method input_type
 	33, // [33:33] is the sub-list for extension type_name
 	33, // [33:33] is the sub-list for extension extendee
 	0,  // [0:33] is the sub-list for field type_name
@@ -3699,8 +3800,8 @@ func file_switchboard_chat_v1_chat_proto_init() {
 		return
 	}
 	file_switchboard_chat_v1_chat_proto_msgTypes[13].OneofWrappers = []any{}
-	file_switchboard_chat_v1_chat_proto_msgTypes[19].OneofWrappers = []any{}
-	file_switchboard_chat_v1_chat_proto_msgTypes[21].OneofWrappers = []any{
+	file_switchboard_chat_v1_chat_proto_msgTypes[21].OneofWrappers = []any{}
+	file_switchboard_chat_v1_chat_proto_msgTypes[23].OneofWrappers = []any{
 		(*Event_MessagePosted)(nil),
 		(*Event_MemberJoined)(nil),
 		(*Event_MemberLeft)(nil),
@@ -3708,14 +3809,14 @@ func file_switchboard_chat_v1_chat_proto_init() {
 		(*Event_UserUnblocked)(nil),
 		(*Event_RoomDeleted)(nil),
 	}
-	file_switchboard_chat_v1_chat_proto_msgTypes[48].OneofWrappers = []any{}
+	file_switchboard_chat_v1_chat_proto_msgTypes[50].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchboard_chat_v1_chat_proto_rawDesc), len(file_switchboard_chat_v1_chat_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   52,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -26,6 +26,7 @@ const (
 	ChatService_ListMessages_FullMethodName     = "/switchboard.chat.v1.ChatService/ListMessages"
 	ChatService_ListUserRooms_FullMethodName    = "/switchboard.chat.v1.ChatService/ListUserRooms"
 	ChatService_ListBlocks_FullMethodName       = "/switchboard.chat.v1.ChatService/ListBlocks"
+	ChatService_ListRoomPeers_FullMethodName    = "/switchboard.chat.v1.ChatService/ListRoomPeers"
 	ChatService_Subscribe_FullMethodName        = "/switchboard.chat.v1.ChatService/Subscribe"
 )
 
@@ -60,6 +61,9 @@ type ChatServiceClient interface {
 	ListUserRooms(ctx context.Context, in *ListUserRoomsRequest, opts ...grpc.CallOption) (*ListUserRoomsResponse, error)
 	// ListBlocks returns the users a user blocks.
 	ListBlocks(ctx context.Context, in *ListBlocksRequest, opts ...grpc.CallOption) (*ListBlocksResponse, error)
+	// ListRoomPeers returns the users who share at least one room with a user
+	// (the user excluded): the audience of their presence.
+	ListRoomPeers(ctx context.Context, in *ListRoomPeersRequest, opts ...grpc.CallOption) (*ListRoomPeersResponse, error)
 	// Subscribe streams every room event to an edge, in sequence order. Each
 	// edge opens one stream and, after losing it, resumes with the last
 	// sequence number it saw: no committed event is skipped.
@@ -144,6 +148,16 @@ func (c *chatServiceClient) ListBlocks(ctx context.Context, in *ListBlocksReques
 	return out, nil
 }
 
+func (c *chatServiceClient) ListRoomPeers(ctx context.Context, in *ListRoomPeersRequest, opts ...grpc.CallOption) (*ListRoomPeersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRoomPeersResponse)
+	err := c.cc.Invoke(ctx, ChatService_ListRoomPeers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *chatServiceClient) Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &ChatService_ServiceDesc.Streams[0], ChatService_Subscribe_FullMethodName, cOpts...)
@@ -194,6 +208,9 @@ type ChatServiceServer interface {
 	ListUserRooms(context.Context, *ListUserRoomsRequest) (*ListUserRoomsResponse, error)
 	// ListBlocks returns the users a user blocks.
 	ListBlocks(context.Context, *ListBlocksRequest) (*ListBlocksResponse, error)
+	// ListRoomPeers returns the users who share at least one room with a user
+	// (the user excluded): the audience of their presence.
+	ListRoomPeers(context.Context, *ListRoomPeersRequest) (*ListRoomPeersResponse, error)
 	// Subscribe streams every room event to an edge, in sequence order. Each
 	// edge opens one stream and, after losing it, resumes with the last
 	// sequence number it saw: no committed event is skipped.
@@ -228,6 +245,9 @@ func (UnimplementedChatServiceServer) ListUserRooms(context.Context, *ListUserRo
 }
 func (UnimplementedChatServiceServer) ListBlocks(context.Context, *ListBlocksRequest) (*ListBlocksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListBlocks not implemented")
+}
+func (UnimplementedChatServiceServer) ListRoomPeers(context.Context, *ListRoomPeersRequest) (*ListRoomPeersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRoomPeers not implemented")
 }
 func (UnimplementedChatServiceServer) Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error {
 	return status.Error(codes.Unimplemented, "method Subscribe not implemented")
@@ -379,6 +399,24 @@ func _ChatService_ListBlocks_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChatService_ListRoomPeers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRoomPeersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatServiceServer).ListRoomPeers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatService_ListRoomPeers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatServiceServer).ListRoomPeers(ctx, req.(*ListRoomPeersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ChatService_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(SubscribeRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -424,6 +462,10 @@ var ChatService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListBlocks",
 			Handler:    _ChatService_ListBlocks_Handler,
+		},
+		{
+			MethodName: "ListRoomPeers",
+			Handler:    _ChatService_ListRoomPeers_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
