@@ -3,9 +3,11 @@ package chat_test
 import (
 	"context"
 	"fmt"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -727,4 +729,32 @@ func TestRetention(t *testing.T) {
 	}
 	clock.advance(time.Hour) // 150 min: room 3's first six are older than 2 h
 	waitFor(map[int64]string{1: "[7]", 3: "[7]"})
+}
+
+func TestListRoomPeers(t *testing.T) {
+	s := start(t, chat.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.createRoom(t, 1, 0, false)
+	s.createRoom(t, 2, 0, false)
+	s.createRoom(t, 3, 0, false)
+	for _, m := range [][2]int64{{1, 10}, {1, 11}, {1, 12}, {2, 10}, {2, 12}, {2, 13}, {3, 14}} {
+		s.join(t, m[0], m[1])
+	}
+	for _, tt := range []struct {
+		user int64
+		want []int64
+	}{
+		{10, []int64{11, 12, 13}}, // 12 shares two rooms: listed once
+		{14, nil},                 // alone in room 3
+		{99, nil},                 // in no room
+	} {
+		res, err := s.chat.ListRoomPeers(ctx, &chatv1.ListRoomPeersRequest{UserId: tt.user})
+		if err != nil || !slices.Equal(res.GetUserIds(), tt.want) {
+			t.Errorf("ListRoomPeers(%d) = %v, %v; want %v", tt.user, res.GetUserIds(), err, tt.want)
+		}
+	}
+	if _, err := s.chat.ListRoomPeers(ctx, &chatv1.ListRoomPeersRequest{}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("ListRoomPeers(user 0) = %v, want InvalidArgument", err)
+	}
 }

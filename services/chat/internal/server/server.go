@@ -288,6 +288,18 @@ func (s *Server) ListBlocks(ctx context.Context, req *chatv1.ListBlocksRequest) 
 	return &chatv1.ListBlocksResponse{BlockedUserIds: ids}, nil
 }
 
+// ListRoomPeers implements ChatService.
+func (s *Server) ListRoomPeers(ctx context.Context, req *chatv1.ListRoomPeersRequest) (*chatv1.ListRoomPeersResponse, error) {
+	if err := positive("user_id", req.GetUserId()); err != nil {
+		return nil, err
+	}
+	ids, err := s.store.RoomPeers(ctx, req.GetUserId())
+	if err != nil {
+		return nil, s.toStatus(ctx, "ListRoomPeers", err)
+	}
+	return &chatv1.ListRoomPeersResponse{UserIds: ids}, nil
+}
+
 // Subscribe implements ChatService.
 func (s *Server) Subscribe(req *chatv1.SubscribeRequest, stream chatv1.ChatService_SubscribeServer) error {
 	ctx := stream.Context()

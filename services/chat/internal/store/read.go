@@ -84,6 +84,34 @@ func (s *Store) UserRooms(ctx context.Context, userID int64) ([]int64, error) {
 	return out, nil
 }
 
+// RoomPeers returns the users who share at least one room with userID,
+// distinct and ascending, userID excluded.
+func (s *Store) RoomPeers(ctx context.Context, userID int64) ([]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		uc := tx.Bucket(bucketUserRooms).Cursor()
+		mc := tx.Bucket(bucketMembers).Cursor()
+		prefix := id64(userID)
+		for k, _ := uc.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = uc.Next() {
+			room := k[8:16]
+			for m, _ := mc.Seek(room); m != nil && bytes.HasPrefix(m, room); m, _ = mc.Next() {
+				if peer := int64(binary.BigEndian.Uint64(m[8:])); peer != userID {
+					out = append(out, peer)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("room peers of user %d: %w", userID, err)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
 // ListRooms returns at most limit rooms with ids above afterID, in id
 // order, and whether rooms with higher ids exist.
 func (s *Store) ListRooms(ctx context.Context, afterID int64, limit int) (rooms []*chatv1.Room, hasMore bool, err error) {
