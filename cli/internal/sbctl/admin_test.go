@@ -17,10 +17,17 @@ import (
 	"switchboard.dev/cli/internal/servicetest"
 )
 
-// checkRequests fails unless method received exactly want, in order.
-func checkRequests(t *testing.T, chat *servicetest.ChatAdmin, method string, want ...proto.Message) {
+// recorded is a fake that records its requests.
+type recorded interface {
+	Requests(method string) []proto.Message
+	CallsWithoutDeadline() int
+}
+
+// checkRequests fails unless method received exactly want, in order, each
+// with a deadline.
+func checkRequests(t *testing.T, fake recorded, method string, want ...proto.Message) {
 	t.Helper()
-	got := chat.Requests(method)
+	got := fake.Requests(method)
 	ok := len(got) == len(want)
 	for i := 0; ok && i < len(got); i++ {
 		ok = proto.Equal(got[i], want[i])
@@ -28,8 +35,8 @@ func checkRequests(t *testing.T, chat *servicetest.ChatAdmin, method string, wan
 	if !ok {
 		t.Errorf("%s received %v, want %v", method, got, want)
 	}
-	if n := chat.CallsWithoutDeadline(); n != 0 {
-		t.Errorf("%d calls reached the chat service without a deadline, want 0", n)
+	if n := fake.CallsWithoutDeadline(); n != 0 {
+		t.Errorf("%d calls reached the fake %T without a deadline, want 0", n, fake)
 	}
 }
 

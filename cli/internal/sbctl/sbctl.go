@@ -1,7 +1,8 @@
 // Package sbctl implements the sbctl admin commands: the operators' chat
 // administration (rooms, invitations, bans, kicks, blocks, history and
-// system messages), users and revocations on the auth service, and
-// development tokens minted as the Laravel backend would.
+// system messages), users and revocations on the auth service, presence
+// and announcements on the presence service, and development tokens minted
+// as the Laravel backend would.
 package sbctl
 
 import (
@@ -12,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	presencev1 "switchboard.dev/api/gen/switchboard/presence/v1"
 	"switchboard.dev/cli/internal/rpcerr"
 	"switchboard.dev/cli/internal/token"
 	"switchboard.dev/platform/envflag"
@@ -30,10 +33,11 @@ import (
 
 // Defaults shared with the servers' own defaults.
 const (
-	DefaultAuthAddr = "127.0.0.1:9101"
-	DefaultChatAddr = "127.0.0.1:9102"
-	DefaultAlgo     = "HS256"
-	DefaultTimeout  = 5 * time.Second
+	DefaultAuthAddr     = "127.0.0.1:9101"
+	DefaultChatAddr     = "127.0.0.1:9102"
+	DefaultPresenceAddr = "127.0.0.1:9103"
+	DefaultAlgo         = "HS256"
+	DefaultTimeout      = 5 * time.Second
 )
 
 // Page limits of the chat contract, checked before asking.
@@ -41,6 +45,10 @@ const (
 	MaxRoomPage    = 1000
 	MaxMessagePage = 100
 )
+
+// MaxPresenceUsers is the presence contract's limit on the users of one
+// GetPresence, checked before asking.
+const MaxPresenceUsers = 1000
 
 // Usage is the text of sbctl help.
 const Usage = `Usage: sbctl <command> [flags]
@@ -68,18 +76,28 @@ Chat rooms:
 
 Users and tokens:
   user put --user ID --nickname N  create or replace a user directory entry
+  user revoke --user ID            refuse every token of a user issued until now
   token --user ID [--nickname N] [--ttl 1h] [--issuer URL]
                                    mint a dev token as the Laravel backend would
   token revoke --jti JTI [--expires-at RFC3339]
                                    revoke a token by its jti
+
+Presence:
+  presence get --user ID[,ID...]   print users' presence, one JSON line each,
+                                   in the order asked (at most 1000 users)
+  announce --title T --message M [--type TYPE] [--priority P] [--users ID,ID...]
+                                   send a SERVER_ANNOUNCEMENT to every connected
+                                   session, or to the sessions of the users listed
+
   help                             print this help
 
 Every command takes:
-  --auth-addr   auth service address (env AUTH_ADDR, default 127.0.0.1:9101)
-  --chat-addr   chat service address (env CHAT_ADDR, default 127.0.0.1:9102)
-  --jwt-secret  HMAC secret for minting (env JWT_SECRET)
-  --jwt-algo    HS256, HS384 or HS512 (env JWT_ALGO, default HS256)
-  --timeout     deadline of each call (default 5s)
+  --auth-addr      auth service address (env AUTH_ADDR, default 127.0.0.1:9101)
+  --chat-addr      chat service address (env CHAT_ADDR, default 127.0.0.1:9102)
+  --presence-addr  presence service address (env PRESENCE_ADDR, default 127.0.0.1:9103)
+  --jwt-secret     HMAC secret for minting (env JWT_SECRET)
+  --jwt-algo       HS256, HS384 or HS512 (env JWT_ALGO, default HS256)
+  --timeout        deadline of each call (default 5s)
 
 Run 'sbctl <command> -h' for the flags of one command.
 `
@@ -92,6 +110,7 @@ func (e *usageError) Error() string { return e.msg }
 // env holds the settings every command takes.
 type env struct {
 	authAddr, chatAddr string
+	presenceAddr       string
 	secret, algo       string
 	timeout            time.Duration
 	stdout, stderr     io.Writer
@@ -181,8 +200,11 @@ func commands() []command {
 				return err
 			})},
 		{"user put", userPut},
+		{"user revoke", userRevoke},
 		{"token revoke", tokenRevoke},
 		{"token", tokenMint},
+		{"presence get", presenceGet},
+		{"announce", announce},
 	}
 }
 
@@ -208,6 +230,7 @@ func (c command) run(ctx context.Context, args []string, getenv func(string) str
 	e := &env{stdout: stdout, stderr: stderr}
 	set.String(&e.authAddr, "auth-addr", "AUTH_ADDR", DefaultAuthAddr, "auth service address")
 	set.String(&e.chatAddr, "chat-addr", "CHAT_ADDR", DefaultChatAddr, "chat service address")
+	set.String(&e.presenceAddr, "presence-addr", "PRESENCE_ADDR", DefaultPresenceAddr, "presence service address")
 	set.String(&e.algo, "jwt-algo", "JWT_ALGO", DefaultAlgo, "token algorithm: HS256, HS384 or HS512")
 	set.Duration(&e.timeout, "timeout", "", DefaultTimeout, "deadline of each call")
 	fs := set.FlagSet()
@@ -583,6 +606,32 @@ func userPut(fs *flag.FlagSet) func(context.Context, *env) error {
 	}
 }
 
+func userRevoke(fs *flag.FlagSet) func(context.Context, *env) error {
+	var id int64
+	fs.Int64Var(&id, "user", 0, "user id whose tokens issued until now are refused")
+	return func(ctx context.Context, e *env) error {
+		if err := validIDs(fs, idFlag{"user", &id, true}); err != nil {
+			return err
+		}
+		if err := required(flagCheck{"user", id > 0}); err != nil {
+			return err
+		}
+		resp, err := authCall(ctx, e, rpcerr.Subject{User: id}, func(ctx context.Context, c authv1.AuthAdminServiceClient) (*authv1.RevokeUserResponse, error) {
+			return c.RevokeUser(ctx, &authv1.RevokeUserRequest{UserId: id})
+		})
+		if err != nil {
+			return err
+		}
+		if resp.GetIssuedBefore() == nil {
+			_, err = fmt.Fprintf(e.stdout, "revoked the tokens of user %d\n", id)
+			return err
+		}
+		before := resp.GetIssuedBefore().AsTime().UTC().Format(time.RFC3339Nano)
+		_, err = fmt.Fprintf(e.stdout, "revoked the tokens of user %d issued before %s\n", id, before)
+		return err
+	}
+}
+
 func tokenRevoke(fs *flag.FlagSet) func(context.Context, *env) error {
 	var jti, expiresAt string
 	fs.StringVar(&jti, "jti", "", "the token's jti claim")
@@ -644,6 +693,103 @@ func tokenMint(fs *flag.FlagSet) func(context.Context, *env) error {
 	}
 }
 
+func presenceGet(fs *flag.FlagSet) func(context.Context, *env) error {
+	var users string
+	fs.StringVar(&users, "user", "", fmt.Sprintf("user ids separated by commas, at most %d", MaxPresenceUsers))
+	return func(ctx context.Context, e *env) error {
+		if err := required(flagCheck{"user", given(fs, "user")}); err != nil {
+			return err
+		}
+		ids, err := parseUserIDs("user", users)
+		if err != nil {
+			return err
+		}
+		if len(ids) > MaxPresenceUsers {
+			return &usageError{fmt.Sprintf("--user: %d users, want at most %d", len(ids), MaxPresenceUsers)}
+		}
+		s := rpcerr.Subject{User: ids[0]}
+		if len(ids) > 1 {
+			s = rpcerr.Subject{Name: fmt.Sprintf("users %d to %d (%d users)", ids[0], ids[len(ids)-1], len(ids))}
+		}
+		resp, err := presenceCall(ctx, e, s, func(ctx context.Context, c presenceClients) (*presencev1.GetPresenceResponse, error) {
+			return c.presence.GetPresence(ctx, &presencev1.GetPresenceRequest{UserIds: ids})
+		})
+		if err != nil {
+			return err
+		}
+		for _, u := range resp.GetUsers() {
+			if err := printJSON(e.stdout, u); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func announce(fs *flag.FlagSet) func(context.Context, *env) error {
+	var (
+		a     presencev1.Announcement
+		users string
+	)
+	fs.StringVar(&a.Title, "title", "", "headline")
+	fs.StringVar(&a.Message, "message", "", "body")
+	fs.StringVar(&a.Type, "type", "", "kind, such as info or maintenance (optional)")
+	fs.StringVar(&a.Priority, "priority", "", "urgency, such as low, normal or high (optional)")
+	fs.StringVar(&users, "users", "", "user ids separated by commas (unset: every connected session)")
+	return func(ctx context.Context, e *env) error {
+		if err := required(flagCheck{"title", a.Title != ""}, flagCheck{"message", a.Message != ""}); err != nil {
+			return err
+		}
+		req := &presencev1.AnnounceRequest{Announcement: &a}
+		// An empty --users, such as an unset shell variable, must not
+		// widen the announcement to everyone.
+		if given(fs, "users") {
+			ids, err := parseUserIDs("users", users)
+			if err != nil {
+				return err
+			}
+			req.UserIds = ids
+		}
+		_, err := presenceCall(ctx, e, rpcerr.Subject{Name: "the announcement"}, func(ctx context.Context, c presenceClients) (*presencev1.AnnounceResponse, error) {
+			return c.admin.Announce(ctx, req)
+		})
+		if err != nil {
+			return err
+		}
+		switch n := len(req.UserIds); n {
+		case 0:
+			_, err = fmt.Fprintln(e.stdout, "announced to everyone")
+		case 1:
+			_, err = fmt.Fprintln(e.stdout, "announced to 1 user")
+		default:
+			_, err = fmt.Fprintf(e.stdout, "announced to %d users\n", n)
+		}
+		return err
+	}
+}
+
+// parseUserIDs parses the value of flag name, positive user ids separated
+// by commas, dropping repeats and keeping the first order.
+func parseUserIDs(name, v string) ([]int64, error) {
+	bad := &usageError{fmt.Sprintf("--%s %q: want positive user ids separated by commas", name, v)}
+	if strings.TrimSpace(v) == "" {
+		return nil, bad
+	}
+	var ids []int64
+	seen := map[int64]bool{}
+	for part := range strings.SplitSeq(v, ",") {
+		id, err := strconv.ParseInt(strings.TrimSpace(part), 10, 64)
+		if err != nil || id <= 0 {
+			return nil, bad
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
 // chatTarget is the chat service as this command reaches it.
 func (e *env) chatTarget() rpcerr.Target {
 	return rpcerr.Target{Service: "chat", Addr: e.chatAddr, Timeout: e.timeout}
@@ -673,6 +819,28 @@ func authCall[R any](ctx context.Context, e *env, s rpcerr.Subject, f func(conte
 	defer cc.Close()
 	client := authv1.NewAuthAdminServiceClient(cc)
 	return call(ctx, t, s, func(ctx context.Context) (R, error) { return f(ctx, client) })
+}
+
+// presenceClients are the presence service's two APIs on one connection.
+type presenceClients struct {
+	presence presencev1.PresenceServiceClient
+	admin    presencev1.PresenceAdminServiceClient
+}
+
+// presenceCall runs one presence service call with the deadline and describes its error.
+func presenceCall[R any](ctx context.Context, e *env, s rpcerr.Subject, f func(context.Context, presenceClients) (R, error)) (R, error) {
+	t := rpcerr.Target{Service: "presence", Addr: e.presenceAddr, Timeout: e.timeout}
+	var zero R
+	cc, err := dial(t)
+	if err != nil {
+		return zero, err
+	}
+	defer cc.Close()
+	clients := presenceClients{
+		presence: presencev1.NewPresenceServiceClient(cc),
+		admin:    presencev1.NewPresenceAdminServiceClient(cc),
+	}
+	return call(ctx, t, s, func(ctx context.Context) (R, error) { return f(ctx, clients) })
 }
 
 // dial makes a client for t; it connects on the first call.

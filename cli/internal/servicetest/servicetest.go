@@ -1,5 +1,6 @@
-// Package servicetest runs in-memory fakes of the chat and auth admin
-// services on real loopback gRPC listeners, for the tests of the commands.
+// Package servicetest runs in-memory fakes of the chat admin, auth admin and
+// presence services on real loopback gRPC listeners, for the tests of the
+// commands.
 package servicetest
 
 import (
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -49,17 +51,16 @@ func Serve(t testing.TB, register func(*grpc.Server)) string {
 type ChatAdmin struct {
 	chatv1.UnimplementedChatAdminServiceServer
 
-	mu         sync.Mutex
-	rooms      map[int64]*chatv1.Room
-	invites    map[int64][]int64
-	members    map[int64]map[int64]bool
-	bans       map[int64]map[int64]bool
-	blocks     map[int64]map[int64]bool
-	messages   map[int64][]*chatv1.Message
-	requests   map[string][]proto.Message
-	fail       map[string]error
-	creates    int
-	noDeadline int
+	mu       sync.Mutex
+	rooms    map[int64]*chatv1.Room
+	invites  map[int64][]int64
+	members  map[int64]map[int64]bool
+	bans     map[int64]map[int64]bool
+	blocks   map[int64]map[int64]bool
+	messages map[int64][]*chatv1.Message
+	creates  int
+
+	recorder
 }
 
 var _ chatv1.ChatAdminServiceServer = (*ChatAdmin)(nil)
@@ -97,56 +98,12 @@ func NewChatAdmin() *ChatAdmin {
 		bans:     map[int64]map[int64]bool{},
 		blocks:   map[int64]map[int64]bool{},
 		messages: map[int64][]*chatv1.Message{},
-		requests: map[string][]proto.Message{},
-		fail:     map[string]error{},
 	}
 }
 
 // Start serves the fake on loopback until the test ends and returns its address.
 func (c *ChatAdmin) Start(t testing.TB) string {
 	return Serve(t, func(s *grpc.Server) { chatv1.RegisterChatAdminServiceServer(s, c) })
-}
-
-// FailWith makes every later call of method (the RPC's name, such as
-// "BanMember") record its request and return err; nil restores the fake's
-// behaviour.
-func (c *ChatAdmin) FailWith(method string, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err == nil {
-		delete(c.fail, method)
-		return
-	}
-	c.fail[method] = err
-}
-
-// Requests returns copies of the requests method received, in order.
-func (c *ChatAdmin) Requests(method string) []proto.Message {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]proto.Message, len(c.requests[method]))
-	for i, r := range c.requests[method] {
-		out[i] = proto.Clone(r)
-	}
-	return out
-}
-
-// record keeps a copy of req, counts a call without a deadline, and returns
-// the error configured for method. The caller holds mu.
-func (c *ChatAdmin) record(ctx context.Context, method string, req proto.Message) error {
-	c.requests[method] = append(c.requests[method], proto.Clone(req))
-	if _, ok := ctx.Deadline(); !ok {
-		c.noDeadline++
-	}
-	return c.fail[method]
-}
-
-// CallsWithoutDeadline counts the calls received without a deadline; every
-// caller should set one.
-func (c *ChatAdmin) CallsWithoutDeadline() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.noDeadline
 }
 
 // roomCopy returns a copy of a stored room with its member count; the
@@ -509,20 +466,31 @@ func (c *ChatAdmin) Creates() int {
 	return c.creates
 }
 
-// AuthAdmin is a fake AuthAdminService keeping users and revocations in memory.
+// AuthAdmin is a fake AuthAdminService keeping users and revocations in
+// memory. It records every request; FailWith makes a method return a chosen
+// error instead.
 type AuthAdmin struct {
 	authv1.UnimplementedAuthAdminServiceServer
 
-	mu      sync.Mutex
-	users   map[int64]string
-	revoked map[string]*timestamppb.Timestamp
+	mu          sync.Mutex
+	users       map[int64]string
+	revoked     map[string]*timestamppb.Timestamp
+	userRevoked map[int64]time.Time
+	now         func() time.Time
+
+	recorder
 }
 
 var _ authv1.AuthAdminServiceServer = (*AuthAdmin)(nil)
 
-// NewAuthAdmin returns an empty fake.
+// NewAuthAdmin returns an empty fake whose clock is the system's.
 func NewAuthAdmin() *AuthAdmin {
-	return &AuthAdmin{users: map[int64]string{}, revoked: map[string]*timestamppb.Timestamp{}}
+	return &AuthAdmin{
+		users:       map[int64]string{},
+		revoked:     map[string]*timestamppb.Timestamp{},
+		userRevoked: map[int64]time.Time{},
+		now:         time.Now,
+	}
 }
 
 // Start serves the fake on loopback until the test ends and returns its address.
@@ -530,8 +498,18 @@ func (a *AuthAdmin) Start(t testing.TB) string {
 	return Serve(t, func(s *grpc.Server) { authv1.RegisterAuthAdminServiceServer(s, a) })
 }
 
+// SetNow fixes the time RevokeUser revokes before, so its answer is known.
+func (a *AuthAdmin) SetNow(now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.now = func() time.Time { return now }
+}
+
 // PutUser stores a user.
-func (a *AuthAdmin) PutUser(_ context.Context, req *authv1.PutUserRequest) (*authv1.PutUserResponse, error) {
+func (a *AuthAdmin) PutUser(ctx context.Context, req *authv1.PutUserRequest) (*authv1.PutUserResponse, error) {
+	if err := a.record(ctx, "PutUser", req); err != nil {
+		return nil, err
+	}
 	if req.GetUser().GetUserId() <= 0 {
 		return nil, status.Error(codes.InvalidArgument, "user_id must be positive")
 	}
@@ -542,7 +520,10 @@ func (a *AuthAdmin) PutUser(_ context.Context, req *authv1.PutUserRequest) (*aut
 }
 
 // GetUser returns a user; NOT_FOUND when there is none.
-func (a *AuthAdmin) GetUser(_ context.Context, req *authv1.GetUserRequest) (*authv1.GetUserResponse, error) {
+func (a *AuthAdmin) GetUser(ctx context.Context, req *authv1.GetUserRequest) (*authv1.GetUserResponse, error) {
+	if err := a.record(ctx, "GetUser", req); err != nil {
+		return nil, err
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	n, ok := a.users[req.GetUserId()]
@@ -553,7 +534,10 @@ func (a *AuthAdmin) GetUser(_ context.Context, req *authv1.GetUserRequest) (*aut
 }
 
 // RevokeToken records a revocation.
-func (a *AuthAdmin) RevokeToken(_ context.Context, req *authv1.RevokeTokenRequest) (*authv1.RevokeTokenResponse, error) {
+func (a *AuthAdmin) RevokeToken(ctx context.Context, req *authv1.RevokeTokenRequest) (*authv1.RevokeTokenResponse, error) {
+	if err := a.record(ctx, "RevokeToken", req); err != nil {
+		return nil, err
+	}
 	if req.GetTokenId() == "" {
 		return nil, status.Error(codes.InvalidArgument, "token_id is empty")
 	}
@@ -561,6 +545,22 @@ func (a *AuthAdmin) RevokeToken(_ context.Context, req *authv1.RevokeTokenReques
 	defer a.mu.Unlock()
 	a.revoked[req.GetTokenId()] = req.GetExpiresAt()
 	return &authv1.RevokeTokenResponse{}, nil
+}
+
+// RevokeUser records that the user's tokens issued before now are refused
+// and answers with that time.
+func (a *AuthAdmin) RevokeUser(ctx context.Context, req *authv1.RevokeUserRequest) (*authv1.RevokeUserResponse, error) {
+	if err := a.record(ctx, "RevokeUser", req); err != nil {
+		return nil, err
+	}
+	if req.GetUserId() <= 0 {
+		return nil, status.Error(codes.InvalidArgument, "user_id must be positive")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	before := a.now()
+	a.userRevoked[req.GetUserId()] = before
+	return &authv1.RevokeUserResponse{IssuedBefore: timestamppb.New(before)}, nil
 }
 
 // User returns a stored nickname and whether the user exists.
@@ -577,4 +577,13 @@ func (a *AuthAdmin) Revoked(jti string) (*timestamppb.Timestamp, bool) {
 	defer a.mu.Unlock()
 	exp, ok := a.revoked[jti]
 	return exp, ok
+}
+
+// UserRevoked reports whether the tokens of a user were revoked, and the
+// time before which they are refused.
+func (a *AuthAdmin) UserRevoked(id int64) (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	before, ok := a.userRevoked[id]
+	return before, ok
 }
