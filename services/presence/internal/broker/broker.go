@@ -1,0 +1,267 @@
+// Package broker fans committed events out to the event streams of edges.
+//
+// A stream registers with the broker before it reads the stored log, so
+// that every event committed afterwards reaches it live: it replays the log
+// from disk, then continues with the live events it has not sent yet. The
+// writer publishes without ever blocking; a stream whose buffer overflows is
+// cut and resumes from disk when its edge reconnects.
+package broker
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	presencev1 "switchboard.dev/api/gen/switchboard/presence/v1"
+)
+
+// Defaults and bounds.
+const (
+	// DefaultBuffer is the number of live events a stream may have pending.
+	DefaultBuffer = 8192
+	// MaxEventsPerResponse bounds the events coalesced into one response.
+	MaxEventsPerResponse = 512
+)
+
+var (
+	// ErrSlow ends a stream that fell behind: its buffer overflowed, or the
+	// log was trimmed past it while it replayed. Its edge resumes with the
+	// last seq it saw.
+	ErrSlow = errors.New("subscriber fell behind")
+	// ErrClosed ends the streams of a broker that is shutting down.
+	ErrClosed = errors.New("broker closed")
+)
+
+// Log is the stored event log a stream replays.
+type Log interface {
+	// EventsAfter returns at most limit events with seq above after, in seq
+	// order, with the newest committed seq and the oldest retained seq
+	// (head+1 when the log is empty).
+	EventsAfter(ctx context.Context, after uint64, limit int) (events []*presencev1.Event, head, oldest uint64, err error)
+}
+
+// Broker is the fanout. Its methods are safe for concurrent use.
+type Broker struct {
+	buffer int
+
+	mu     sync.Mutex
+	subs   map[*sub]struct{}
+	head   uint64
+	closed bool
+}
+
+// New returns a broker whose streams may each have buffer live events
+// pending (0 means DefaultBuffer).
+func New(buffer int) *Broker {
+	if buffer <= 0 {
+		buffer = DefaultBuffer
+	}
+	return &Broker{buffer: buffer, subs: make(map[*sub]struct{})}
+}
+
+// sub is one registered stream.
+type sub struct {
+	notify chan struct{} // capacity 1: events are pending
+	done   chan struct{} // closed when the stream is cut or the broker closes
+
+	mu      sync.Mutex
+	pending []*presencev1.Event
+	reason  error
+}
+
+// Publish hands committed events, in seq order, to every stream. It never
+// blocks: a stream without room for them is cut.
+func (b *Broker) Publish(events []*presencev1.Event) {
+	if len(events) == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.head = events[len(events)-1].Seq
+	for s := range b.subs {
+		s.mu.Lock()
+		if len(s.pending)+len(events) > b.buffer {
+			s.pending = nil
+			s.reason = ErrSlow
+			close(s.done)
+			delete(b.subs, s)
+		} else {
+			s.pending = append(s.pending, events...)
+			select {
+			case s.notify <- struct{}{}:
+			default:
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// Close ends every stream with ErrClosed and refuses new ones.
+func (b *Broker) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	for s := range b.subs {
+		s.mu.Lock()
+		s.reason = ErrClosed
+		close(s.done)
+		s.mu.Unlock()
+		delete(b.subs, s)
+	}
+}
+
+func (b *Broker) register() (*sub, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	s := &sub{notify: make(chan struct{}, 1), done: make(chan struct{})}
+	b.subs[s] = struct{}{}
+	return s, nil
+}
+
+func (b *Broker) unregister(s *sub) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.subs, s)
+}
+
+func (b *Broker) publishedHead() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.head
+}
+
+// Stream sends log events with seq above *after, then live events, to
+// send until ctx ends, the stream falls behind (ErrSlow), the broker closes
+// (ErrClosed), or send fails (its error). A nil after starts at the head.
+// Responses carry consecutive events, at most MaxEventsPerResponse each;
+// the first is sent at once with the head seq and, when events after
+// *after were trimmed from the log, truncated set.
+//
+// Stream returns as soon as the stream is cut, even while send is blocked
+// on a client that does not read; that blocked send then fails when the
+// RPC ends.
+func (b *Broker) Stream(ctx context.Context, log Log, after *uint64, send func(*presencev1.SubscribeResponse) error) error {
+	s, err := b.register()
+	if err != nil {
+		return err
+	}
+	defer b.unregister(s)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- b.pump(ctx, s, log, after, send) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-s.done:
+		return s.err()
+	}
+}
+
+// err is why the stream was cut.
+func (s *sub) err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reason
+}
+
+// pump replays the log, then forwards live events.
+func (b *Broker) pump(ctx context.Context, s *sub, log Log, after *uint64, send func(*presencev1.SubscribeResponse) error) error {
+	// Replay. The first page also yields the head; no after, or one beyond
+	// the head (a log that was reset), starts at the head.
+	var afterSeq uint64
+	if after != nil {
+		afterSeq = *after
+	}
+	events, head, oldest, err := log.EventsAfter(ctx, afterSeq, MaxEventsPerResponse)
+	if err != nil {
+		return err
+	}
+	last := afterSeq
+	if after == nil || afterSeq > head {
+		last, events = head, nil
+	}
+	first := &presencev1.SubscribeResponse{Events: events, HeadSeq: head, Truncated: last+1 < oldest}
+	if len(events) > 0 {
+		last = events[len(events)-1].Seq
+	}
+	if err := send(first); err != nil {
+		return err
+	}
+	for len(events) == MaxEventsPerResponse {
+		events, head, oldest, err = log.EventsAfter(ctx, last, MaxEventsPerResponse)
+		if err != nil {
+			return err
+		}
+		if last+1 < oldest {
+			return ErrSlow // trimmed while we replayed
+		}
+		if len(events) == 0 {
+			break
+		}
+		last = events[len(events)-1].Seq
+		if err := send(&presencev1.SubscribeResponse{Events: events, HeadSeq: max(head, last)}); err != nil {
+			return err
+		}
+		s.dropUpTo(last)
+	}
+
+	// Live.
+	for {
+		select {
+		case <-s.notify:
+		case <-s.done:
+			return s.err()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		for {
+			events := s.take(last, MaxEventsPerResponse)
+			if len(events) == 0 {
+				break
+			}
+			if events[0].Seq != last+1 {
+				return ErrSlow // cannot happen: registration precedes the replay
+			}
+			last = events[len(events)-1].Seq
+			if err := send(&presencev1.SubscribeResponse{Events: events, HeadSeq: max(b.publishedHead(), last)}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// take removes and returns up to n pending events, skipping those with seq
+// at most last (already replayed from disk).
+func (s *sub) take(last uint64, n int) []*presencev1.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := 0
+	for i < len(s.pending) && s.pending[i].Seq <= last {
+		i++
+	}
+	s.pending = s.pending[i:]
+	n = min(n, len(s.pending))
+	out := make([]*presencev1.Event, n)
+	copy(out, s.pending)
+	s.pending = s.pending[n:]
+	if len(s.pending) == 0 {
+		s.pending = nil // let the backing array go
+	}
+	return out
+}
+
+// dropUpTo discards pending events already replayed, so that a long replay
+// does not overflow the buffer with duplicates.
+func (s *sub) dropUpTo(last uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := 0
+	for i < len(s.pending) && s.pending[i].Seq <= last {
+		i++
+	}
+	s.pending = s.pending[i:]
+}

@@ -1,0 +1,448 @@
+// Package store persists the presence service's event log and the last
+// known presence of every user (online or not, last seen) in one bbolt
+// file.
+//
+// Every write goes through a single writer goroutine that applies whatever
+// is queued in one transaction (group commit): a write is fsync'd before
+// its caller returns, and concurrent writers share the fsync. After a
+// commit the writer hands the batch's events, in sequence order, to the
+// Publish hook, then answers the callers. The same transaction trims the
+// oldest events beyond the retention.
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	presencev1 "switchboard.dev/api/gen/switchboard/presence/v1"
+)
+
+// ErrClosed means the store is closed.
+var ErrClosed = errors.New("store closed")
+
+// Defaults and bounds.
+const (
+	// DefaultEventRetention is how many of the newest events the log keeps.
+	DefaultEventRetention = 10000
+	// MaxBatch bounds the writes applied in one transaction.
+	MaxBatch = 256
+	// trimChunk bounds the old events deleted in one transaction; it
+	// exceeds the events one batch can append, so the trim keeps up.
+	trimChunk = 1000
+)
+
+// Bucket names, declared once.
+var (
+	bucketEvents = []byte("events") // seq → Event
+	bucketUsers  = []byte("users")  // user id → last seen (unix ns, big-endian), online (1 byte)
+	bucketOnline = []byte("online") // user id → empty: the users last known online
+)
+
+// User is the durable presence of a user.
+type User struct {
+	// ID is the user.
+	ID int64
+	// Online is whether the user's peers were last told they are online.
+	Online bool
+	// LastSeen is when the user was last seen online; zero when never.
+	LastSeen time.Time
+}
+
+// Write is one write: user records to put and, when Event is set, an event
+// to append to the log (Apply gives it its seq).
+type Write struct {
+	Users []User
+	Event *presencev1.Event
+}
+
+// Options configure a Store.
+type Options struct {
+	// EventRetention is how many of the newest events the log keeps;
+	// 0 means DefaultEventRetention.
+	EventRetention int
+	// Publish receives each committed batch's events in sequence order,
+	// from the writer goroutine, before the writers are answered. It must
+	// not block.
+	Publish func([]*presencev1.Event)
+	// Logger receives commit errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is the presence service's bbolt store. Its methods are safe for
+// concurrent use.
+type Store struct {
+	db        *bolt.DB
+	retention uint64
+	publish   func([]*presencev1.Event)
+	log       *slog.Logger
+
+	ops       chan *op
+	closing   chan struct{} // closed by Close: the writer stops
+	stopped   chan struct{} // closed by the writer when it has stopped
+	closeOnce sync.Once
+
+	// Owned by the writer goroutine (set in Open before it starts).
+	head   uint64 // newest event seq
+	oldest uint64 // oldest retained event seq; head+1 when the log is empty
+}
+
+// op is one queued write.
+type op struct {
+	w    Write
+	err  error
+	done chan struct{}
+}
+
+// Open opens (creating when needed) the store at path, creates its
+// buckets, trims the log to the retention and starts the writer.
+func Open(path string, opts Options) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{
+		db:        db,
+		retention: uint64(opts.EventRetention),
+		publish:   opts.Publish,
+		log:       opts.Logger,
+		ops:       make(chan *op, MaxBatch),
+		closing:   make(chan struct{}),
+		stopped:   make(chan struct{}),
+	}
+	if opts.EventRetention <= 0 {
+		s.retention = DefaultEventRetention
+	}
+	if s.publish == nil {
+		s.publish = func([]*presencev1.Event) {}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketEvents, bucketUsers, bucketOnline} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		s.head, s.oldest = logBounds(tx.Bucket(bucketEvents))
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// A retention lowered since the last run: trim in chunks now, so that
+	// commits only ever have a small trim to do.
+	for s.backlog() > 0 {
+		var n uint64
+		err := db.Update(func(tx *bolt.Tx) (err error) {
+			n, err = s.deleteOld(tx, s.head)
+			return err
+		})
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open %s: trim event log: %w", path, err)
+		}
+		s.oldest += n
+	}
+	go s.run()
+	return s, nil
+}
+
+// Close stops the writer, failing writes still queued with ErrClosed, and
+// closes the file. It is safe to call more than once.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		<-s.stopped
+		if e := s.db.Close(); e != nil {
+			err = fmt.Errorf("close store: %w", e)
+		}
+	})
+	return err
+}
+
+// Apply commits w durably; its event, if any, has been published when
+// Apply returns nil.
+func (s *Store) Apply(ctx context.Context, w Write) error {
+	o := &op{w: w, done: make(chan struct{})}
+	select {
+	case s.ops <- o:
+	case <-s.closing:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-o.done:
+		return o.err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.stopped:
+		select {
+		case <-o.done:
+			return o.err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
+// run is the writer goroutine: it commits batches until Close.
+func (s *Store) run() {
+	defer close(s.stopped)
+	batch := make([]*op, 0, MaxBatch)
+	for {
+		select {
+		case o := <-s.ops:
+			batch = append(batch[:0], o)
+		case <-s.closing:
+			s.failQueued()
+			return
+		}
+	drain:
+		for len(batch) < MaxBatch {
+			select {
+			case o := <-s.ops:
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		s.commit(batch)
+		clear(batch)
+	}
+}
+
+func (s *Store) failQueued() {
+	for {
+		select {
+		case o := <-s.ops:
+			o.err = ErrClosed
+			close(o.done)
+		default:
+			return
+		}
+	}
+}
+
+// commit applies batch in one transaction, publishes its events, then
+// answers each op.
+func (s *Store) commit(batch []*op) {
+	var (
+		events  []*presencev1.Event
+		trimmed uint64
+	)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		events = events[:0]
+		for _, o := range batch {
+			for _, u := range o.w.Users {
+				if err := putUser(tx, u); err != nil {
+					return err
+				}
+			}
+			if o.w.Event == nil {
+				continue
+			}
+			b := tx.Bucket(bucketEvents)
+			seq, err := b.NextSequence()
+			if err != nil {
+				return fmt.Errorf("next event seq: %w", err)
+			}
+			ev := proto.CloneOf(o.w.Event)
+			ev.Seq = seq
+			if err := putProto(b, key(seq), ev); err != nil {
+				return fmt.Errorf("put event %d: %w", seq, err)
+			}
+			events = append(events, ev)
+		}
+		n, err := s.deleteOld(tx, s.head+uint64(len(events)))
+		trimmed = n
+		return err
+	})
+	if err != nil {
+		s.log.Error("commit batch", "ops", len(batch), "err", err)
+		for _, o := range batch {
+			o.err = fmt.Errorf("commit: %w", err)
+			close(o.done)
+		}
+		return
+	}
+	s.head += uint64(len(events))
+	s.oldest += trimmed
+	if len(events) > 0 {
+		s.publish(events)
+	}
+	for _, o := range batch {
+		close(o.done)
+	}
+}
+
+// backlog is how many events exceed the retention.
+func (s *Store) backlog() uint64 {
+	n := s.head + 1 - s.oldest
+	if n <= s.retention {
+		return 0
+	}
+	return n - s.retention
+}
+
+// deleteOld deletes up to trimChunk of the oldest events so that at most
+// the retention remain when head is the newest seq. Keys are contiguous
+// from s.oldest, so no cursor is needed.
+func (s *Store) deleteOld(tx *bolt.Tx, head uint64) (uint64, error) {
+	n := head + 1 - s.oldest
+	if n <= s.retention {
+		return 0, nil
+	}
+	n = min(n-s.retention, trimChunk)
+	b := tx.Bucket(bucketEvents)
+	for seq := s.oldest; seq < s.oldest+n; seq++ {
+		if err := b.Delete(key(seq)); err != nil {
+			return 0, fmt.Errorf("delete event %d: %w", seq, err)
+		}
+	}
+	return n, nil
+}
+
+// EventsAfter returns at most limit events with seq above after, in seq
+// order, with the newest committed seq and the oldest retained seq (head+1
+// when the log is empty) as seen by the same read.
+func (s *Store) EventsAfter(ctx context.Context, after uint64, limit int) (events []*presencev1.Event, head, oldest uint64, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, 0, err
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEvents)
+		head, oldest = logBounds(b)
+		c := b.Cursor()
+		for k, v := c.Seek(key(after + 1)); k != nil && len(events) < limit; k, v = c.Next() {
+			ev := &presencev1.Event{}
+			if err := proto.Unmarshal(v, ev); err != nil {
+				return fmt.Errorf("unmarshal event %x: %w", k, err)
+			}
+			events = append(events, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("events after %d: %w", after, err)
+	}
+	return events, head, oldest, nil
+}
+
+// Users returns the records of the users in ids that have one.
+func (s *Store) Users(ctx context.Context, ids []int64) (map[int64]User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make(map[int64]User)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		for _, id := range ids {
+			if v := b.Get(key(uint64(id))); v != nil {
+				u, err := decodeUser(id, v)
+				if err != nil {
+					return err
+				}
+				out[id] = u
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get users: %w", err)
+	}
+	return out, nil
+}
+
+// OnlineUsers returns the records of the users last known online.
+func (s *Store) OnlineUsers(ctx context.Context) ([]User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []User
+	err := s.db.View(func(tx *bolt.Tx) error {
+		users := tx.Bucket(bucketUsers)
+		return tx.Bucket(bucketOnline).ForEach(func(k, _ []byte) error {
+			id := int64(binary.BigEndian.Uint64(k))
+			u, err := decodeUser(id, users.Get(k))
+			if err != nil {
+				return err
+			}
+			out = append(out, u)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("online users: %w", err)
+	}
+	return out, nil
+}
+
+// putUser writes u's record and its membership of the online bucket.
+func putUser(tx *bolt.Tx, u User) error {
+	k := key(uint64(u.ID))
+	v := make([]byte, 9)
+	if !u.LastSeen.IsZero() {
+		binary.BigEndian.PutUint64(v, uint64(u.LastSeen.UnixNano()))
+	}
+	online := tx.Bucket(bucketOnline)
+	var err error
+	if u.Online {
+		v[8] = 1
+		err = online.Put(k, nil)
+	} else {
+		err = online.Delete(k)
+	}
+	if err == nil {
+		err = tx.Bucket(bucketUsers).Put(k, v)
+	}
+	if err != nil {
+		return fmt.Errorf("put user %d: %w", u.ID, err)
+	}
+	return nil
+}
+
+func decodeUser(id int64, v []byte) (User, error) {
+	if len(v) != 9 {
+		return User{}, fmt.Errorf("user %d: record of %d bytes, want 9", id, len(v))
+	}
+	u := User{ID: id, Online: v[8] == 1}
+	if ns := int64(binary.BigEndian.Uint64(v)); ns != 0 {
+		u.LastSeen = time.Unix(0, ns)
+	}
+	return u, nil
+}
+
+// logBounds returns the newest seq and the oldest retained one (head+1
+// when the log is empty).
+func logBounds(b *bolt.Bucket) (head, oldest uint64) {
+	head = b.Sequence()
+	k, _ := b.Cursor().First()
+	if k == nil {
+		return head, head + 1
+	}
+	return head, binary.BigEndian.Uint64(k)
+}
+
+func key(n uint64) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), n)
+}
+
+func putProto(b *bolt.Bucket, k []byte, m proto.Message) error {
+	v, err := proto.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("marshal: %w", err)
+	}
+	return b.Put(k, v)
+}
