@@ -19,8 +19,8 @@ import (
 	"google.golang.org/grpc"
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	"switchboard.dev/platform/eventstream"
 	"switchboard.dev/platform/grpcserver"
-	"switchboard.dev/services/chat/internal/broker"
 	"switchboard.dev/services/chat/internal/server"
 	"switchboard.dev/services/chat/internal/store"
 )
@@ -135,7 +135,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("chat: data dir: %w", err)
 	}
-	b := broker.New(cfg.SubscriberBuffer)
+	b := eventstream.New[*chatv1.Event](cfg.SubscriberBuffer)
 	defer b.Close()
 	st, err := store.Open(filepath.Join(cfg.DataDir, "chat.db"), store.Options{
 		DefaultMaxMembers: cfg.DefaultMaxMembers,

@@ -2,7 +2,7 @@ package chat
 
 import (
 	"switchboard.dev/platform/envflag"
-	"switchboard.dev/services/chat/internal/broker"
+	"switchboard.dev/platform/eventstream"
 	"switchboard.dev/services/chat/internal/server"
 	"switchboard.dev/services/chat/internal/store"
 )
@@ -18,7 +18,7 @@ func (c *Config) RegisterFlags(s *envflag.Set) {
 	s.Int(&c.DefaultMaxMembers, "chat-default-max-members", "CHAT_DEFAULT_MAX_MEMBERS", store.DefaultMaxMembers, "member limit of rooms created with max_members 0")
 	s.Int(&c.MaxContentChars, "chat-max-content-chars", "CHAT_MAX_CONTENT_CHARS", server.DefaultMaxContentChars, "longest message content, in characters")
 	s.Int(&c.EventRetention, "chat-event-retention", "CHAT_EVENT_RETENTION", store.DefaultEventRetention, "newest events kept for Subscribe resumes")
-	s.Int(&c.SubscriberBuffer, "chat-subscriber-buffer", "CHAT_SUBSCRIBER_BUFFER", broker.DefaultBuffer, "live events a Subscribe stream may have pending before it is cut as too slow")
+	s.Int(&c.SubscriberBuffer, "chat-subscriber-buffer", "CHAT_SUBSCRIBER_BUFFER", eventstream.DefaultBuffer, "live events a Subscribe stream may have pending before it is cut as too slow")
 	s.Float64(&c.RateLimit, "chat-rate-limit", "CHAT_RATE_LIMIT", DefaultRateLimit, "messages per second each user may send; 0 turns the limit off")
 	s.Int(&c.RateBurst, "chat-rate-burst", "CHAT_RATE_BURST", DefaultRateBurst, "messages a user may send at once after a pause")
 	s.String(&c.BannedPatternsFile, "chat-banned-patterns-file", "CHAT_BANNED_PATTERNS_FILE", "", "file of RE2 patterns refused in message content, one per line (# comments)")

@@ -26,8 +26,8 @@ import (
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
 	presencev1 "switchboard.dev/api/gen/switchboard/presence/v1"
+	"switchboard.dev/platform/eventstream"
 	"switchboard.dev/platform/grpcserver"
-	"switchboard.dev/services/presence/internal/broker"
 	"switchboard.dev/services/presence/internal/server"
 	"switchboard.dev/services/presence/internal/store"
 	"switchboard.dev/services/presence/internal/tracker"
@@ -50,7 +50,7 @@ const (
 	DefaultEventRetention = store.DefaultEventRetention
 	// DefaultSubscriberBuffer is how many live events a stream may have
 	// pending.
-	DefaultSubscriberBuffer = broker.DefaultBuffer
+	DefaultSubscriberBuffer = eventstream.DefaultBuffer
 )
 
 // Bounds of requests, refused with INVALID_ARGUMENT beyond them.
@@ -107,6 +107,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// maxSyncBytes bounds a request: room for the SyncSessions of an edge with
+// well over a million sessions.
+const maxSyncBytes = 64 << 20
+
 // Run serves the presence service until ctx is done, then shuts down
 // gracefully (Subscribe streams end with UNAVAILABLE so that edges
 // resume), persists what a restart needs and closes the store. It returns
@@ -141,7 +145,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	defer conn.Close()
 	chat := chatv1.NewChatServiceClient(conn)
 
-	b := broker.New(cfg.SubscriberBuffer)
+	b := eventstream.New[*presencev1.Event](cfg.SubscriberBuffer)
 	defer b.Close()
 	st, err := store.Open(filepath.Join(cfg.DataDir, "presence.db"), store.Options{
 		EventRetention: cfg.EventRetention,
@@ -187,7 +191,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 
 	srv := server.New(tr, st, b, log)
-	serveErr := grpcserver.Serve(ctx, lis, grpcserver.Options{Logger: log, BeforeStop: b.Close}, func(g *grpc.Server) {
+	serveErr := grpcserver.Serve(ctx, lis, grpcserver.Options{Logger: log, BeforeStop: b.Close, ServerOptions: []grpc.ServerOption{
+		// An edge's SyncSessions lists all its sessions: about 40 bytes
+		// each, so gRPC's default 4 MiB would stop at some 100,000.
+		grpc.MaxRecvMsgSize(maxSyncBytes),
+	}}, func(g *grpc.Server) {
 		presencev1.RegisterPresenceServiceServer(g, srv)
 		presencev1.RegisterPresenceAdminServiceServer(g, srv)
 	})

@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
-	"switchboard.dev/services/chat/internal/broker"
+	"switchboard.dev/platform/eventstream"
 	"switchboard.dev/services/chat/internal/ratelimit"
 	"switchboard.dev/services/chat/internal/store"
 )
@@ -64,7 +64,7 @@ type Server struct {
 	chatv1.UnimplementedChatAdminServiceServer
 
 	store      *store.Store
-	broker     *broker.Broker
+	broker     *eventstream.Broker[*chatv1.Event]
 	maxContent int
 	banned     []*regexp.Regexp
 	limiter    *ratelimit.Limiter
@@ -77,7 +77,7 @@ var (
 )
 
 // New returns a Server over st whose Subscribe streams come from b.
-func New(st *store.Store, b *broker.Broker, opts Options) *Server {
+func New(st *store.Store, b *eventstream.Broker[*chatv1.Event], opts Options) *Server {
 	s := &Server{
 		store:      st,
 		broker:     b,
@@ -304,12 +304,14 @@ func (s *Server) ListRoomPeers(ctx context.Context, req *chatv1.ListRoomPeersReq
 func (s *Server) Subscribe(req *chatv1.SubscribeRequest, stream chatv1.ChatService_SubscribeServer) error {
 	ctx := stream.Context()
 	s.log.Info("subscribe", "edge_id", req.GetEdgeId(), "after_seq", req.GetAfterSeq())
-	err := s.broker.Stream(ctx, s.store, req.AfterSeq, stream.Send)
+	err := s.broker.Stream(ctx, s.store, req.AfterSeq, func(b eventstream.Batch[*chatv1.Event]) error {
+		return stream.Send(&chatv1.SubscribeResponse{Events: b.Events, HeadSeq: b.Head, Truncated: b.Truncated})
+	})
 	s.log.Info("subscribe ended", "edge_id", req.GetEdgeId(), "reason", err)
 	switch {
-	case errors.Is(err, broker.ErrSlow):
+	case errors.Is(err, eventstream.ErrSlow):
 		return status.Error(codes.ResourceExhausted, "subscriber fell behind; resume after the last seq received")
-	case errors.Is(err, broker.ErrClosed):
+	case errors.Is(err, eventstream.ErrClosed):
 		return status.Error(codes.Unavailable, "service shutting down; resume after the last seq received")
 	case err == nil:
 		return nil

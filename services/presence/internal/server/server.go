@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	presencev1 "switchboard.dev/api/gen/switchboard/presence/v1"
-	"switchboard.dev/services/presence/internal/broker"
+	"switchboard.dev/platform/eventstream"
 	"switchboard.dev/services/presence/internal/store"
 	"switchboard.dev/services/presence/internal/tracker"
 )
@@ -41,7 +41,7 @@ type Server struct {
 
 	tracker *tracker.Tracker
 	store   *store.Store
-	broker  *broker.Broker
+	broker  *eventstream.Broker[*presencev1.Event]
 	log     *slog.Logger
 }
 
@@ -52,7 +52,7 @@ var (
 
 // New returns a Server. Subscribe streams come from b and replay st's log;
 // announcements are appended to st.
-func New(tr *tracker.Tracker, st *store.Store, b *broker.Broker, log *slog.Logger) *Server {
+func New(tr *tracker.Tracker, st *store.Store, b *eventstream.Broker[*presencev1.Event], log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -68,12 +68,14 @@ func (s *Server) Subscribe(req *presencev1.SubscribeRequest, stream presencev1.P
 	s.log.Info("subscribe", "edge_id", req.GetEdgeId(), "resume", req.AfterSeq != nil, "after_seq", req.GetAfterSeq())
 	s.tracker.Subscribed(req.GetEdgeId())
 	defer s.tracker.Unsubscribed(req.GetEdgeId())
-	err := s.broker.Stream(ctx, s.store, req.AfterSeq, stream.Send)
+	err := s.broker.Stream(ctx, s.store, req.AfterSeq, func(b eventstream.Batch[*presencev1.Event]) error {
+		return stream.Send(&presencev1.SubscribeResponse{Events: b.Events, HeadSeq: b.Head, Truncated: b.Truncated})
+	})
 	s.log.Info("subscribe ended", "edge_id", req.GetEdgeId(), "reason", err)
 	switch {
-	case errors.Is(err, broker.ErrSlow):
+	case errors.Is(err, eventstream.ErrSlow):
 		return status.Error(codes.ResourceExhausted, "subscriber fell behind; resume after the last seq received")
-	case errors.Is(err, broker.ErrClosed):
+	case errors.Is(err, eventstream.ErrClosed):
 		return status.Error(codes.Unavailable, "service shutting down; resume after the last seq received")
 	case err == nil:
 		return nil

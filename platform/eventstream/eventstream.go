@@ -1,19 +1,37 @@
-// Package broker fans committed events out to the event streams of edges.
+// Package eventstream fans a service's committed, sequenced events out to
+// resumable server streams: chat's events, auth's revocations and
+// presence's events all reach edges this way.
 //
 // A stream registers with the broker before it reads the stored log, so
 // that every event committed afterwards reaches it live: it replays the log
 // from disk, then continues with the live events it has not sent yet. The
 // writer publishes without ever blocking; a stream whose buffer overflows is
 // cut and resumes from disk when its edge reconnects.
-package broker
+package eventstream
 
 import (
 	"context"
 	"errors"
 	"sync"
-
-	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
 )
+
+// Event is a committed event with its position in the log (a generated
+// protobuf message with a seq field has this method).
+type Event interface {
+	GetSeq() uint64
+}
+
+// Batch is one response of a stream: consecutive events and the head of
+// the log when it was sent.
+type Batch[E Event] struct {
+	// Events are consecutive in seq order; the first batch may have none.
+	Events []E
+	// Head is the newest committed seq known when the batch was made.
+	Head uint64
+	// Truncated is set on the first batch when events after the requested
+	// seq had already been trimmed from the log.
+	Truncated bool
+}
 
 // Defaults and bounds.
 const (
@@ -33,51 +51,51 @@ var (
 )
 
 // Log is the stored event log a stream replays.
-type Log interface {
+type Log[E Event] interface {
 	// EventsAfter returns at most limit events with seq above after, in seq
 	// order, with the newest committed seq and the oldest retained seq
 	// (head+1 when the log is empty).
-	EventsAfter(ctx context.Context, after uint64, limit int) (events []*chatv1.Event, head, oldest uint64, err error)
+	EventsAfter(ctx context.Context, after uint64, limit int) (events []E, head, oldest uint64, err error)
 }
 
 // Broker is the fanout. Its methods are safe for concurrent use.
-type Broker struct {
+type Broker[E Event] struct {
 	buffer int
 
 	mu     sync.Mutex
-	subs   map[*sub]struct{}
+	subs   map[*sub[E]]struct{}
 	head   uint64
 	closed bool
 }
 
 // New returns a broker whose streams may each have buffer live events
 // pending (0 means DefaultBuffer).
-func New(buffer int) *Broker {
+func New[E Event](buffer int) *Broker[E] {
 	if buffer <= 0 {
 		buffer = DefaultBuffer
 	}
-	return &Broker{buffer: buffer, subs: make(map[*sub]struct{})}
+	return &Broker[E]{buffer: buffer, subs: make(map[*sub[E]]struct{})}
 }
 
 // sub is one registered stream.
-type sub struct {
+type sub[E Event] struct {
 	notify chan struct{} // capacity 1: events are pending
 	done   chan struct{} // closed when the stream is cut or the broker closes
 
 	mu      sync.Mutex
-	pending []*chatv1.Event
+	pending []E
 	reason  error
 }
 
 // Publish hands committed events, in seq order, to every stream. It never
 // blocks: a stream without room for them is cut.
-func (b *Broker) Publish(events []*chatv1.Event) {
+func (b *Broker[E]) Publish(events []E) {
 	if len(events) == 0 {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.head = events[len(events)-1].Seq
+	b.head = events[len(events)-1].GetSeq()
 	for s := range b.subs {
 		s.mu.Lock()
 		if len(s.pending)+len(events) > b.buffer {
@@ -97,7 +115,7 @@ func (b *Broker) Publish(events []*chatv1.Event) {
 }
 
 // Close ends every stream with ErrClosed and refuses new ones.
-func (b *Broker) Close() {
+func (b *Broker[E]) Close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
@@ -110,24 +128,24 @@ func (b *Broker) Close() {
 	}
 }
 
-func (b *Broker) register() (*sub, error) {
+func (b *Broker[E]) register() (*sub[E], error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, ErrClosed
 	}
-	s := &sub{notify: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &sub[E]{notify: make(chan struct{}, 1), done: make(chan struct{})}
 	b.subs[s] = struct{}{}
 	return s, nil
 }
 
-func (b *Broker) unregister(s *sub) {
+func (b *Broker[E]) unregister(s *sub[E]) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.subs, s)
 }
 
-func (b *Broker) publishedHead() uint64 {
+func (b *Broker[E]) publishedHead() uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.head
@@ -143,7 +161,7 @@ func (b *Broker) publishedHead() uint64 {
 // Stream returns as soon as the stream is cut, even while send is blocked
 // on a client that does not read; that blocked send then fails when the
 // RPC ends.
-func (b *Broker) Stream(ctx context.Context, log Log, after *uint64, send func(*chatv1.SubscribeResponse) error) error {
+func (b *Broker[E]) Stream(ctx context.Context, log Log[E], after *uint64, send func(Batch[E]) error) error {
 	s, err := b.register()
 	if err != nil {
 		return err
@@ -162,14 +180,14 @@ func (b *Broker) Stream(ctx context.Context, log Log, after *uint64, send func(*
 }
 
 // err is why the stream was cut.
-func (s *sub) err() error {
+func (s *sub[E]) err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.reason
 }
 
 // pump replays the log, then forwards live events.
-func (b *Broker) pump(ctx context.Context, s *sub, log Log, after *uint64, send func(*chatv1.SubscribeResponse) error) error {
+func (b *Broker[E]) pump(ctx context.Context, s *sub[E], log Log[E], after *uint64, send func(Batch[E]) error) error {
 	// Replay. The first page also yields the head; no after, or one beyond
 	// the head (a log that was reset), starts at the head.
 	var afterSeq uint64
@@ -184,9 +202,9 @@ func (b *Broker) pump(ctx context.Context, s *sub, log Log, after *uint64, send 
 	if after == nil || afterSeq > head {
 		last, events = head, nil
 	}
-	first := &chatv1.SubscribeResponse{Events: events, HeadSeq: head, Truncated: last+1 < oldest}
+	first := Batch[E]{Events: events, Head: head, Truncated: last+1 < oldest}
 	if len(events) > 0 {
-		last = events[len(events)-1].Seq
+		last = events[len(events)-1].GetSeq()
 	}
 	if err := send(first); err != nil {
 		return err
@@ -202,8 +220,8 @@ func (b *Broker) pump(ctx context.Context, s *sub, log Log, after *uint64, send 
 		if len(events) == 0 {
 			break
 		}
-		last = events[len(events)-1].Seq
-		if err := send(&chatv1.SubscribeResponse{Events: events, HeadSeq: max(head, last)}); err != nil {
+		last = events[len(events)-1].GetSeq()
+		if err := send(Batch[E]{Events: events, Head: max(head, last)}); err != nil {
 			return err
 		}
 		s.dropUpTo(last)
@@ -223,11 +241,11 @@ func (b *Broker) pump(ctx context.Context, s *sub, log Log, after *uint64, send 
 			if len(events) == 0 {
 				break
 			}
-			if events[0].Seq != last+1 {
+			if events[0].GetSeq() != last+1 {
 				return ErrSlow // cannot happen: registration precedes the replay
 			}
-			last = events[len(events)-1].Seq
-			if err := send(&chatv1.SubscribeResponse{Events: events, HeadSeq: max(b.publishedHead(), last)}); err != nil {
+			last = events[len(events)-1].GetSeq()
+			if err := send(Batch[E]{Events: events, Head: max(b.publishedHead(), last)}); err != nil {
 				return err
 			}
 		}
@@ -236,16 +254,16 @@ func (b *Broker) pump(ctx context.Context, s *sub, log Log, after *uint64, send 
 
 // take removes and returns up to n pending events, skipping those with seq
 // at most last (already replayed from disk).
-func (s *sub) take(last uint64, n int) []*chatv1.Event {
+func (s *sub[E]) take(last uint64, n int) []E {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := 0
-	for i < len(s.pending) && s.pending[i].Seq <= last {
+	for i < len(s.pending) && s.pending[i].GetSeq() <= last {
 		i++
 	}
 	s.pending = s.pending[i:]
 	n = min(n, len(s.pending))
-	out := make([]*chatv1.Event, n)
+	out := make([]E, n)
 	copy(out, s.pending)
 	s.pending = s.pending[n:]
 	if len(s.pending) == 0 {
@@ -256,11 +274,11 @@ func (s *sub) take(last uint64, n int) []*chatv1.Event {
 
 // dropUpTo discards pending events already replayed, so that a long replay
 // does not overflow the buffer with duplicates.
-func (s *sub) dropUpTo(last uint64) {
+func (s *sub[E]) dropUpTo(last uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := 0
-	for i < len(s.pending) && s.pending[i].Seq <= last {
+	for i < len(s.pending) && s.pending[i].GetSeq() <= last {
 		i++
 	}
 	s.pending = s.pending[i:]
