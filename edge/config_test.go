@@ -21,6 +21,7 @@ func TestConfigDefaults(t *testing.T) {
 		{"Addr", got.Addr, ":12345"},
 		{"AuthAddr", got.AuthAddr, "127.0.0.1:9101"},
 		{"ChatAddr", got.ChatAddr, "127.0.0.1:9102"},
+		{"PresenceAddr", got.PresenceAddr, "127.0.0.1:9103"},
 		{"MaxFrameBytes", got.MaxFrameBytes, 1 << 20},
 		{"MaxDepth", got.MaxDepth, 32},
 		{"AuthTimeout", got.AuthTimeout, 10 * time.Second},

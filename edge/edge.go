@@ -1,7 +1,9 @@
 // Package edge is the TCP edge of Switchboard: mobile clients connect over
 // TCP and speak newline-delimited JSON envelopes; the edge translates their
 // requests into auth and chat RPCs and delivers the chat service's events,
-// received on one stream per edge, to its sessions.
+// received on one stream per edge, to its sessions. It ends the sessions of
+// revoked tokens (auth's revocation stream), reports its sessions to the
+// presence service and delivers presence events (statuses, announcements).
 package edge
 
 import (
@@ -22,6 +24,7 @@ import (
 
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	presencev1 "switchboard.dev/api/gen/switchboard/presence/v1"
 	"switchboard.dev/edge/internal/server"
 	"switchboard.dev/platform/grpcserver"
 )
@@ -31,6 +34,7 @@ const (
 	DefaultAddr                  = ":12345"
 	DefaultAuthAddr              = "127.0.0.1:9101"
 	DefaultChatAddr              = "127.0.0.1:9102"
+	DefaultPresenceAddr          = "127.0.0.1:9103"
 	DefaultMaxFrameBytes         = 1 << 20
 	DefaultMaxDepth              = 32
 	DefaultAuthTimeout           = 10 * time.Second
@@ -56,6 +60,10 @@ type Config struct {
 	AuthAddr string
 	// ChatAddr is the chat service's gRPC address.
 	ChatAddr string
+	// PresenceAddr is the presence service's gRPC address. Presence being
+	// down never breaks chat: sessions connect and chat, online lists fall
+	// back to this edge's view, and reports are repaired once it is back.
+	PresenceAddr string
 	// EdgeID names this edge to the services; default hostname plus a short
 	// random suffix.
 	EdgeID string
@@ -118,6 +126,7 @@ func (c Config) withDefaults() (Config, error) {
 	setStr(&c.Addr, DefaultAddr)
 	setStr(&c.AuthAddr, DefaultAuthAddr)
 	setStr(&c.ChatAddr, DefaultChatAddr)
+	setStr(&c.PresenceAddr, DefaultPresenceAddr)
 	setInt(&c.MaxFrameBytes, DefaultMaxFrameBytes)
 	setInt(&c.MaxDepth, DefaultMaxDepth)
 	setDur(&c.AuthTimeout, DefaultAuthTimeout)
@@ -180,12 +189,18 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer chatConn.Close()
+	presenceConn, err := dial(cfg.PresenceAddr)
+	if err != nil {
+		return err
+	}
+	defer presenceConn.Close()
 
 	srv := server.New(server.Options{
 		EdgeID:            cfg.EdgeID,
 		Logger:            cfg.Logger,
 		Auth:              authv1.NewAuthServiceClient(authConn),
 		Chat:              chatv1.NewChatServiceClient(chatConn),
+		Presence:          presencev1.NewPresenceServiceClient(presenceConn),
 		MaxFrameBytes:     cfg.MaxFrameBytes,
 		MaxDepth:          cfg.MaxDepth,
 		AuthTimeout:       cfg.AuthTimeout,
@@ -201,11 +216,17 @@ func Run(ctx context.Context, cfg Config) error {
 		BatchWindow:       cfg.BatchWindow,
 		BatchMax:          cfg.BatchMax,
 	})
-	consumerCtx, stopConsumer := context.WithCancel(ctx)
+	// The streams and the presence reports outlive Serve: the sessions it
+	// closes while shutting down are reported before the reporter stops.
+	consumerCtx, stopConsumer := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopConsumer()
 	var wg sync.WaitGroup
 	wg.Go(func() { srv.ConsumeEvents(consumerCtx) })
+	wg.Go(func() { srv.ConsumeRevocations(consumerCtx) })
+	wg.Go(func() { srv.ConsumePresence(consumerCtx) })
+	wg.Go(func() { srv.ReportPresence(consumerCtx) })
 	cfg.Logger.Info("edge serving", "addr", lis.Addr().String(), "edge_id", cfg.EdgeID,
-		"auth_addr", cfg.AuthAddr, "chat_addr", cfg.ChatAddr)
+		"auth_addr", cfg.AuthAddr, "chat_addr", cfg.ChatAddr, "presence_addr", cfg.PresenceAddr)
 
 	err = srv.Serve(ctx, lis)
 	stopConsumer()
@@ -213,6 +234,9 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.Logger.Info("edge stopped", "addr", lis.Addr().String())
 	return err
 }
+
+// maxStreamResponseBytes bounds what the edge accepts in one gRPC response.
+const maxStreamResponseBytes = 64 << 20
 
 // dial returns a client connection to a service on a trusted network
 // (loopback or the cluster's private network). Reconnection backs off to 2 s
@@ -224,6 +248,9 @@ func dial(addr string) (*grpc.ClientConn, error) {
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
 			MinConnectTimeout: 5 * time.Second,
 		}),
+		// A stream response coalesces up to 512 events; with messages of
+		// thousands of characters that passes gRPC's default 4 MiB.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxStreamResponseBytes)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("grpc client %s: %w", addr, err)

@@ -471,6 +471,11 @@ func TestGracefulShutdown(t *testing.T) {
 	h.done <- nil // for the cleanup
 	a.expectClosed()
 	b.expectClosed()
+	// The sessions closed by the shutdown are reported: the last
+	// SyncSessions lists none.
+	if _, syncs := h.presence.state(); len(syncs) < 2 || len(syncs[len(syncs)-1]) != 0 {
+		t.Errorf("SyncSessions calls = %q, want a last one with no sessions after the shutdown", syncs)
+	}
 	if conn, err := net.DialTimeout("tcp", h.addr, time.Second); err == nil {
 		conn.Close()
 		t.Errorf("dial after shutdown succeeded, want the listener closed")

@@ -19,6 +19,7 @@ import (
 
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	presencev1 "switchboard.dev/api/gen/switchboard/presence/v1"
 )
 
 // refusal is a status carrying an ErrorInfo reason, like the real services.
@@ -31,30 +32,258 @@ func refusal(c codes.Code, reason string) error {
 }
 
 // fakeAuth accepts "tok-<id>" (valid 1 h) and "short-<id>" (valid 500 ms)
-// for user <id>, refuses "expired" and "revoked" with their reasons, and
-// everything else as an invalid token.
+// for user <id>, optionally followed by ".<anything>"; the token itself is
+// its jti and it was issued now. It accepts the tokens added with add as
+// they were added, refuses "expired" and "revoked" with their reasons, and
+// everything else as an invalid token. Its revocations are an event log
+// served by WatchRevocations.
 type fakeAuth struct {
 	authv1.UnimplementedAuthServiceServer
+	revocations *eventLog[*authv1.Revocation]
+
+	mu     sync.Mutex
+	tokens map[string]*authv1.VerifyTokenResponse
 }
 
-func (fakeAuth) VerifyToken(_ context.Context, req *authv1.VerifyTokenRequest) (*authv1.VerifyTokenResponse, error) {
+func newFakeAuth() *fakeAuth {
+	return &fakeAuth{revocations: newEventLog[*authv1.Revocation](), tokens: make(map[string]*authv1.VerifyTokenResponse)}
+}
+
+// add makes VerifyToken(tok) return id.
+func (f *fakeAuth) add(tok string, id *authv1.VerifyTokenResponse) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tokens[tok] = id
+}
+
+func (f *fakeAuth) VerifyToken(_ context.Context, req *authv1.VerifyTokenRequest) (*authv1.VerifyTokenResponse, error) {
 	tok := req.GetToken()
+	f.mu.Lock()
+	id := f.tokens[tok]
+	f.mu.Unlock()
 	switch {
+	case id != nil:
+		return id, nil
 	case tok == "expired":
 		return nil, refusal(codes.Unauthenticated, authv1.ErrorReason_ERROR_REASON_TOKEN_EXPIRED.String())
 	case tok == "revoked":
 		return nil, refusal(codes.Unauthenticated, authv1.ErrorReason_ERROR_REASON_TOKEN_REVOKED.String())
 	}
+	base, _, _ := strings.Cut(tok, ".")
 	for prefix, ttl := range map[string]time.Duration{"tok-": time.Hour, "short-": 500 * time.Millisecond} {
-		if id, err := strconv.ParseInt(strings.TrimPrefix(tok, prefix), 10, 64); strings.HasPrefix(tok, prefix) && err == nil {
+		if id, err := strconv.ParseInt(strings.TrimPrefix(base, prefix), 10, 64); strings.HasPrefix(base, prefix) && err == nil {
 			return &authv1.VerifyTokenResponse{
 				UserId:    id,
 				Nickname:  fmt.Sprintf("nick%d", id),
 				ExpiresAt: timestamppb.New(time.Now().Add(ttl)),
+				TokenId:   tok,
+				IssuedAt:  timestamppb.Now(),
 			}, nil
 		}
 	}
 	return nil, refusal(codes.Unauthenticated, authv1.ErrorReason_ERROR_REASON_INVALID_TOKEN.String())
+}
+
+// revokeToken publishes the revocation of the token whose jti is id.
+func (f *fakeAuth) revokeToken(id string) {
+	f.revocations.publish(func(seq uint64) *authv1.Revocation {
+		return &authv1.Revocation{Seq: seq, Target: &authv1.Revocation_TokenId{TokenId: id}}
+	})
+}
+
+// revokeUser publishes the revocation of userID's tokens issued before
+// before (every token when before is zero).
+func (f *fakeAuth) revokeUser(userID int64, before time.Time) {
+	f.revocations.publish(func(seq uint64) *authv1.Revocation {
+		r := &authv1.Revocation{Seq: seq, Target: &authv1.Revocation_UserId{UserId: userID}}
+		if !before.IsZero() {
+			r.IssuedBefore = timestamppb.New(before)
+		}
+		return r
+	})
+}
+
+func (f *fakeAuth) WatchRevocations(req *authv1.WatchRevocationsRequest, stream grpc.ServerStreamingServer[authv1.WatchRevocationsResponse]) error {
+	return f.revocations.serve(stream.Context(), req.AfterSeq, func(evs []*authv1.Revocation, head uint64) error {
+		return stream.Send(&authv1.WatchRevocationsResponse{Revocations: evs, HeadSeq: head})
+	})
+}
+
+// fakePresence records the edge's reports and answers GetPresence from
+// its online set; its events are an event log served by Subscribe.
+type fakePresence struct {
+	presencev1.UnimplementedPresenceServiceServer
+	events *eventLog[*presencev1.Event]
+
+	mu       sync.Mutex
+	reports  []string   // "open <session> <user>", "close <session>"
+	syncs    [][]string // each SyncSessions' "<session> <user>", sorted
+	online   map[int64]bool
+	getCalls [][]int64 // each GetPresence's user_ids
+	getFails bool      // GetPresence answers UNAVAILABLE
+}
+
+func newFakePresence() *fakePresence {
+	return &fakePresence{events: newEventLog[*presencev1.Event](), online: make(map[int64]bool)}
+}
+
+func (f *fakePresence) SessionOpened(_ context.Context, req *presencev1.SessionOpenedRequest) (*presencev1.SessionOpenedResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reports = append(f.reports, fmt.Sprintf("open %s %d", req.GetSession().GetSessionId(), req.GetSession().GetUserId()))
+	return &presencev1.SessionOpenedResponse{}, nil
+}
+
+func (f *fakePresence) SessionClosed(_ context.Context, req *presencev1.SessionClosedRequest) (*presencev1.SessionClosedResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reports = append(f.reports, "close "+req.GetSessionId())
+	return &presencev1.SessionClosedResponse{}, nil
+}
+
+func (f *fakePresence) SyncSessions(_ context.Context, req *presencev1.SyncSessionsRequest) (*presencev1.SyncSessionsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	list := []string{}
+	for _, s := range req.GetSessions() {
+		list = append(list, fmt.Sprintf("%s %d", s.GetSessionId(), s.GetUserId()))
+	}
+	slices.Sort(list)
+	f.syncs = append(f.syncs, list)
+	return &presencev1.SyncSessionsResponse{}, nil
+}
+
+func (f *fakePresence) GetPresence(_ context.Context, req *presencev1.GetPresenceRequest) (*presencev1.GetPresenceResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.getCalls = append(f.getCalls, req.GetUserIds())
+	if f.getFails {
+		return nil, status.Error(codes.Unavailable, "presence down for the test")
+	}
+	if len(req.GetUserIds()) > 1000 {
+		return nil, status.Error(codes.InvalidArgument, "at most 1000 users")
+	}
+	resp := &presencev1.GetPresenceResponse{}
+	for _, id := range req.GetUserIds() {
+		resp.Users = append(resp.Users, &presencev1.UserPresence{UserId: id, Online: f.online[id]})
+	}
+	return resp, nil
+}
+
+func (f *fakePresence) Subscribe(req *presencev1.SubscribeRequest, stream grpc.ServerStreamingServer[presencev1.SubscribeResponse]) error {
+	return f.events.serve(stream.Context(), req.AfterSeq, func(evs []*presencev1.Event, head uint64) error {
+		return stream.Send(&presencev1.SubscribeResponse{Events: evs, HeadSeq: head})
+	})
+}
+
+// publish publishes a presence event for userIDs (none: every session).
+func (f *fakePresence) publish(userIDs []int64, ev *presencev1.Event) {
+	f.events.publish(func(seq uint64) *presencev1.Event {
+		ev.Seq, ev.UserIds = seq, userIDs
+		return ev
+	})
+}
+
+func (f *fakePresence) state() (reports []string, syncs [][]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.reports), slices.Clone(f.syncs)
+}
+
+// eventLog is a fake service's event log served on resumable streams with
+// the contract of chat's Subscribe: a first response with the head at once,
+// then the events after after_seq (or after the head when it is unset).
+type eventLog[E any] struct {
+	mu     sync.Mutex
+	events []E
+	notify chan struct{} // closed and replaced on every publish
+	brk    chan struct{} // closed and replaced to break the open streams
+	afters []*uint64     // the after_seq of every stream (nil: unset)
+	open   int           // open streams
+}
+
+func newEventLog[E any]() *eventLog[E] {
+	return &eventLog[E]{notify: make(chan struct{}), brk: make(chan struct{})}
+}
+
+// publish appends the event mk makes for the next sequence number.
+func (l *eventLog[E]) publish(mk func(seq uint64) E) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, mk(uint64(len(l.events)+1)))
+	close(l.notify)
+	l.notify = make(chan struct{})
+}
+
+func (l *eventLog[E]) breakStreams() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	close(l.brk)
+	l.brk = make(chan struct{})
+}
+
+func (l *eventLog[E]) head() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return uint64(len(l.events))
+}
+
+// subscriptions returns every stream's after_seq ("unset" or the number)
+// and the number of open streams.
+func (l *eventLog[E]) subscriptions() ([]string, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var afters []string
+	for _, a := range l.afters {
+		if a == nil {
+			afters = append(afters, "unset")
+		} else {
+			afters = append(afters, strconv.FormatUint(*a, 10))
+		}
+	}
+	return afters, l.open
+}
+
+// serve serves one stream with send until ctx ends or the test breaks it.
+func (l *eventLog[E]) serve(ctx context.Context, after *uint64, send func(evs []E, head uint64) error) error {
+	l.mu.Lock()
+	l.afters = append(l.afters, after)
+	l.open++
+	head := uint64(len(l.events))
+	next := head
+	if after != nil && *after < head {
+		next = *after
+	}
+	brk := l.brk
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.open--
+		l.mu.Unlock()
+	}()
+	if err := send(nil, head); err != nil {
+		return err
+	}
+	for {
+		l.mu.Lock()
+		evs := slices.Clone(l.events[next:])
+		head := uint64(len(l.events))
+		notify := l.notify
+		l.mu.Unlock()
+		if len(evs) > 0 {
+			if err := send(evs, head); err != nil {
+				return err
+			}
+			next = head
+		}
+		select {
+		case <-notify:
+		case <-brk:
+			return status.Error(codes.Unavailable, "stream broken by the test")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 type fakeRoom struct {

@@ -20,6 +20,7 @@ import (
 
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	presencev1 "switchboard.dev/api/gen/switchboard/presence/v1"
 	"switchboard.dev/edge"
 )
 
@@ -45,38 +46,47 @@ func (l *logBuffer) contains(s string) bool {
 }
 
 type harness struct {
-	t        testing.TB
-	chat     *fakeChat
-	chatAddr string
-	chatSrv  *grpc.Server
-	addr     string
-	logs     *logBuffer
-	cancel   context.CancelFunc
-	done     chan error
+	t           testing.TB
+	chat        *fakeChat
+	chatAddr    string
+	chatSrv     *grpc.Server
+	auth        *fakeAuth
+	authSrv     *grpc.Server
+	presence    *fakePresence
+	presenceSrv *grpc.Server
+	addr        string
+	logs        *logBuffer
+	cancel      context.CancelFunc
+	done        chan error
 }
 
-// newHarness starts fake auth and chat services and an edge "e1" configured
-// by cfg (Listener, AuthAddr, ChatAddr, EdgeID and Logger are filled in when
-// unset), and waits until the edge's event stream is open.
+// newHarness starts fake auth, chat and presence services and an edge "e1"
+// configured by cfg (Listener, AuthAddr, ChatAddr, PresenceAddr, EdgeID and
+// Logger are filled in when unset), and waits until the edge's streams to
+// the fakes are open and its first SyncSessions is done.
 func newHarness(t testing.TB, configure func(*edge.Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, chat: newFakeChat(), logs: &logBuffer{}, done: make(chan error, 1)}
+	h := &harness{t: t, chat: newFakeChat(), auth: newFakeAuth(), presence: newFakePresence(),
+		logs: &logBuffer{}, done: make(chan error, 1)}
 	authLis := listen(t)
-	serveGRPC(t, authLis, func(s *grpc.Server) { authv1.RegisterAuthServiceServer(s, fakeAuth{}) })
+	h.authSrv = serveGRPC(t, authLis, func(s *grpc.Server) { authv1.RegisterAuthServiceServer(s, h.auth) })
 	chatLis := listen(t)
 	h.chatAddr = chatLis.Addr().String()
 	h.chatSrv = serveGRPC(t, chatLis, func(s *grpc.Server) { chatv1.RegisterChatServiceServer(s, h.chat) })
+	presenceLis := listen(t)
+	h.presenceSrv = serveGRPC(t, presenceLis, func(s *grpc.Server) { presencev1.RegisterPresenceServiceServer(s, h.presence) })
 
 	lis := listen(t)
 	h.addr = lis.Addr().String()
 	cfg := edge.Config{
-		Listener:    lis,
-		AuthAddr:    authLis.Addr().String(),
-		ChatAddr:    h.chatAddr,
-		EdgeID:      "e1",
-		Logger:      slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		RPCTimeout:  2 * time.Second,
-		IdleTimeout: 10 * time.Second,
+		Listener:     lis,
+		AuthAddr:     authLis.Addr().String(),
+		ChatAddr:     h.chatAddr,
+		PresenceAddr: presenceLis.Addr().String(),
+		EdgeID:       "e1",
+		Logger:       slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		RPCTimeout:   2 * time.Second,
+		IdleTimeout:  10 * time.Second,
 	}
 	if configure != nil {
 		configure(&cfg)
@@ -93,6 +103,12 @@ func newHarness(t testing.TB, configure func(*edge.Config)) *harness {
 		}
 	})
 	h.waitFor("the edge's chat event stream", func() bool { _, n := h.chat.subscriptions(); return n > 0 })
+	if cfg.AuthAddr == authLis.Addr().String() {
+		h.waitFor("the edge's revocation stream", func() bool { _, n := h.auth.revocations.subscriptions(); return n > 0 })
+	}
+	if cfg.PresenceAddr == presenceLis.Addr().String() {
+		h.waitFor("the edge's first SyncSessions", func() bool { _, syncs := h.presence.state(); return len(syncs) > 0 })
+	}
 	return h
 }
 

@@ -34,7 +34,7 @@ func TestRunRejectsBadConfig(t *testing.T) {
 func TestRunStartsAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	env := map[string]string{"EDGE_ADDR": "127.0.0.1:0", "AUTH_ADDR": "127.0.0.1:1", "CHAT_ADDR": "127.0.0.1:1", "LOG_LEVEL": "error"}
+	env := map[string]string{"EDGE_ADDR": "127.0.0.1:0", "AUTH_ADDR": "127.0.0.1:1", "CHAT_ADDR": "127.0.0.1:1", "PRESENCE_ADDR": "127.0.0.1:1", "LOG_LEVEL": "error"}
 	if err := run(ctx, nil, func(k string) string { return env[k] }); err != nil {
 		t.Errorf("run with a cancelled context = %v, want nil", err)
 	}

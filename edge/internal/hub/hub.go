@@ -1,9 +1,9 @@
 // Package hub keeps the edge's local sessions and indexes them by user and
 // by room, so that one serialized event reaches every local recipient
 // without a per-recipient allocation or RPC. It also keeps each local user's
-// block list, and shapes what a session receives: compressed for sessions
-// that asked for gzip, coalesced into BATCH_MESSAGES for sessions that asked
-// for batches.
+// block list and each session's token (indexed by jti, for revocations), and
+// shapes what a session receives: compressed for sessions that asked for
+// gzip, coalesced into BATCH_MESSAGES for sessions that asked for batches.
 package hub
 
 import (
@@ -48,9 +48,47 @@ type Hub struct {
 	gz     protocol.Compressor
 	seq    atomic.Uint64 // for the default header
 
-	mu    sync.RWMutex
-	rooms map[int64]map[*Session]struct{}
-	users map[int64]*user
+	mu     sync.RWMutex
+	rooms  map[int64]map[*Session]struct{}
+	users  map[int64]*user
+	tokens map[string]map[*Session]struct{} // by jti; sessions whose token has one
+	// revs are the latest revocations applied, revs[n%maxRecentRevocations]
+	// being the n-th (from 0); revN counts them all.
+	revs []Revocation
+	revN uint64
+}
+
+// maxRecentRevocations bounds the revocations a hub remembers for the
+// sessions whose token is being verified while they are applied.
+const maxRecentRevocations = 1024
+
+// Token is what a session's token is judged by when a revocation comes.
+type Token struct {
+	// ID is the token's jti; "" when it has none.
+	ID string
+	// IssuedAt is the token's iat; zero when it has none.
+	IssuedAt time.Time
+}
+
+// Revocation revokes one token (TokenID set) or the tokens of a user
+// (UserID) issued before IssuedBefore.
+type Revocation struct {
+	// TokenID is the revoked token's jti.
+	TokenID string
+	// UserID is the user whose tokens are revoked when TokenID is empty.
+	UserID int64
+	// IssuedBefore bounds a user revocation; zero revokes every token of
+	// the user. A token without iat is always covered.
+	IssuedBefore time.Time
+}
+
+// covers reports whether r revokes the token t of userID.
+func (r Revocation) covers(userID int64, t Token) bool {
+	if r.TokenID != "" {
+		return t.ID == r.TokenID
+	}
+	return r.UserID == userID &&
+		(r.IssuedBefore.IsZero() || t.IssuedAt.IsZero() || t.IssuedAt.Before(r.IssuedBefore))
 }
 
 // user is a local user: their sessions and the users they block, shared by
@@ -76,6 +114,12 @@ type Registration struct {
 	Gzip bool
 	// Batch asks for broadcast messages coalesced into BATCH_MESSAGES.
 	Batch bool
+	// Token is the session's token, indexed for revocations.
+	Token Token
+	// RevocationMark is RevocationMark() taken before the token was
+	// verified: a revocation of the token applied since refuses the
+	// registration.
+	RevocationMark uint64
 }
 
 // New returns an empty hub.
@@ -86,6 +130,7 @@ func New(opts Options) *Hub {
 		header: opts.Header,
 		rooms:  make(map[int64]map[*Session]struct{}),
 		users:  make(map[int64]*user),
+		tokens: make(map[string]map[*Session]struct{}),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -106,11 +151,15 @@ func (h *Hub) NewSession(id string, conn Conn) *Session {
 }
 
 // Register indexes s as reg says, then queues first (when not nil) before
-// any event can reach s.
-func (h *Hub) Register(s *Session, reg Registration, first []byte) {
+// any event can reach s. It returns false, doing nothing, when a revocation
+// applied since reg.RevocationMark covers the session's token.
+func (h *Hub) Register(s *Session, reg Registration, first []byte) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s.userID, s.gzip, s.batch = reg.UserID, reg.Gzip, reg.Batch
+	if h.revokedSinceLocked(reg.RevocationMark, reg.UserID, reg.Token) {
+		return false
+	}
+	s.userID, s.gzip, s.batch, s.token = reg.UserID, reg.Gzip, reg.Batch, reg.Token
 	if s.batch {
 		s.batchFn = s.batchTimeUp
 	}
@@ -131,15 +180,23 @@ func (h *Hub) Register(s *Session, reg Registration, first []byte) {
 	u.sessions[s] = struct{}{}
 	s.user = u
 	s.registered = true
+	if reg.Token.ID != "" {
+		add(h.tokens, reg.Token.ID, s)
+	}
 	for _, r := range reg.Rooms {
 		h.joinLocked(s, r)
 	}
+	return true
 }
 
 // Unregister removes s from every index.
 func (h *Hub) Unregister(s *Session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.unregisterLocked(s)
+}
+
+func (h *Hub) unregisterLocked(s *Session) {
 	if !s.registered {
 		return
 	}
@@ -148,10 +205,167 @@ func (h *Hub) Unregister(s *Session) {
 		remove(h.rooms, r, s)
 	}
 	s.rooms = nil
+	if s.token.ID != "" {
+		remove(h.tokens, s.token.ID, s)
+	}
 	delete(s.user.sessions, s)
 	if len(s.user.sessions) == 0 {
 		delete(h.users, s.userID)
 	}
+}
+
+// RevocationMark returns the number of revocations applied so far. Taken
+// before a token is verified and handed to Register or SetToken, it lets
+// them catch a revocation applied while the verification was under way,
+// which no lookup would find (the session was not indexed yet).
+func (h *Hub) RevocationMark() uint64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.revN
+}
+
+// revokedSinceLocked reports whether a revocation applied after mark covers
+// the token t of userID. When more revocations were applied since than the
+// hub remembers, it cannot tell and answers true: refusing is safe.
+func (h *Hub) revokedSinceLocked(mark uint64, userID int64, t Token) bool {
+	if mark > h.revN {
+		mark = h.revN
+	}
+	if h.revN-mark > maxRecentRevocations {
+		return true
+	}
+	for n := mark; n < h.revN; n++ {
+		if h.revs[n%maxRecentRevocations].covers(userID, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// SetToken replaces the token of s, a registered session (a refresh), and
+// reports whether it did: not when a revocation applied since mark (see
+// RevocationMark) covers the new token.
+func (h *Hub) SetToken(s *Session, t Token, mark uint64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !s.registered || h.revokedSinceLocked(mark, s.userID, t) {
+		return false
+	}
+	if s.token.ID != "" {
+		remove(h.tokens, s.token.ID, s)
+	}
+	s.token = t
+	if t.ID != "" {
+		add(h.tokens, t.ID, s)
+	}
+	return true
+}
+
+// Revoke applies a revocation: every registered session whose token r
+// covers is taken out of the indexes (it receives nothing more), gets line
+// (when not nil) and is closed once that is written. It returns the number
+// of sessions ended. A token revocation is one lookup in the jti index; a
+// user revocation looks at that user's sessions only.
+func (h *Hub) Revoke(r Revocation, line []byte) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.revs) < maxRecentRevocations {
+		h.revs = append(h.revs, r)
+	} else {
+		h.revs[h.revN%maxRecentRevocations] = r
+	}
+	h.revN++
+	var set map[*Session]struct{}
+	if r.TokenID != "" {
+		set = h.tokens[r.TokenID]
+	} else if u := h.users[r.UserID]; u != nil {
+		set = u.sessions
+	}
+	var ended []*Session
+	for s := range set {
+		if r.covers(s.userID, s.token) {
+			ended = append(ended, s)
+		}
+	}
+	for _, s := range ended {
+		h.unregisterLocked(s)
+		s.SendAndClose(line)
+	}
+	return len(ended)
+}
+
+// SendUsers queues b on every session of the users in userIDs (each user
+// once, however often listed) and returns the number of sessions it was
+// queued on.
+func (h *Hub) SendUsers(userIDs []int64, b *Broadcast) int {
+	var seen map[int64]struct{}
+	if len(userIDs) > maxLinearDedup {
+		seen = make(map[int64]struct{}, len(userIDs))
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := 0
+	for i, id := range userIDs {
+		if seen != nil {
+			if _, dup := seen[id]; dup {
+				continue
+			}
+			seen[id] = struct{}{}
+		} else if slices.Contains(userIDs[:i], id) {
+			continue
+		}
+		if u := h.users[id]; u != nil {
+			for s := range u.sessions {
+				if s.deliver(b) {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// maxLinearDedup is the longest recipient list SendUsers dedups by scanning
+// it rather than with a map.
+const maxLinearDedup = 32
+
+// SendAll queues b on every registered session and returns the number of
+// sessions it was queued on.
+func (h *Hub) SendAll(b *Broadcast) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := 0
+	for _, u := range h.users {
+		for s := range u.sessions {
+			if s.deliver(b) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// EachSession calls fn with the id and user of every registered session,
+// under the hub's read lock: fn must not call the hub.
+func (h *Hub) EachSession(fn func(id string, userID int64)) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, u := range h.users {
+		for s := range u.sessions {
+			fn(s.id, s.userID)
+		}
+	}
+}
+
+// Count returns the number of registered sessions.
+func (h *Hub) Count() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := 0
+	for _, u := range h.users {
+		n += len(u.sessions)
+	}
+	return n
 }
 
 // JoinUser adds every local session of userID to roomID.
@@ -320,7 +534,7 @@ func (h *Hub) InRoom(s *Session, roomID int64) bool {
 	return ok
 }
 
-func add(m map[int64]map[*Session]struct{}, k int64, s *Session) {
+func add[K comparable](m map[K]map[*Session]struct{}, k K, s *Session) {
 	set := m[k]
 	if set == nil {
 		set = make(map[*Session]struct{}, 1)
@@ -329,7 +543,7 @@ func add(m map[int64]map[*Session]struct{}, k int64, s *Session) {
 	set[s] = struct{}{}
 }
 
-func remove(m map[int64]map[*Session]struct{}, k int64, s *Session) {
+func remove[K comparable](m map[K]map[*Session]struct{}, k K, s *Session) {
 	set := m[k]
 	delete(set, s)
 	if len(set) == 0 {

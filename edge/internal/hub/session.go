@@ -35,14 +35,15 @@ type Session struct {
 	hub  *Hub
 
 	// userID, user, gzip, batch and batchFn are set once by Register,
-	// before any other goroutine can reach the session; registered and
-	// rooms are guarded by hub.mu.
+	// before any other goroutine can reach the session; registered, rooms
+	// and token are guarded by hub.mu.
 	userID     int64
 	user       *user
 	gzip       bool // compress envelopes above the threshold
 	batch      bool // coalesce broadcast messages
 	registered bool
 	rooms      []int64
+	token      Token
 
 	flushFn func() // s.flush, bound once so that starting a flusher does not allocate
 	batchFn func() // s.batchTimeUp, bound once for the batch timer
@@ -71,6 +72,14 @@ func (s *Session) ID() string { return s.id }
 
 // Done is closed when the session is closed.
 func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Ending reports whether the session is closed or closing (revoked,
+// expired, too slow): a request read after that is not served.
+func (s *Session) Ending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing || s.closed
+}
 
 // Send queues b (a complete envelope line, never modified afterwards) for
 // this session alone and reports whether it was queued. A session that

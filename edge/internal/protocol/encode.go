@@ -393,3 +393,52 @@ func AppendLeaveRoomSuccess(b []byte, h Header, roomID int64, count int32) []byt
 	b = appendInt(append(b, ','), "participants_count", int64(count))
 	return end(b, h)
 }
+
+// appendOptionalTime appends t as a quoted TimeLayout string, or null when
+// t is zero.
+func appendOptionalTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, "null"...)
+	}
+	return AppendTime(b, t)
+}
+
+// AppendRefreshTokenSuccess appends a REFRESH_TOKEN_SUCCESS envelope
+// (added); expires_at is null for a token without expiry.
+func AppendRefreshTokenSuccess(b []byte, h Header, expiresAt time.Time) []byte {
+	b = begin(b, ActionRefreshTokenSuccess)
+	b = appendOptionalTime(key(b, "expires_at"), expiresAt)
+	return end(b, h)
+}
+
+// AppendUserStatusChanged appends a USER_STATUS_CHANGED envelope; last_seen
+// is null when lastSeen is zero (never seen).
+func AppendUserStatusChanged(b []byte, h Header, userID int64, online bool, lastSeen time.Time) []byte {
+	b = begin(b, ActionUserStatusChanged)
+	b = appendInt(b, "user_id", userID)
+	b = strconv.AppendBool(key(append(b, ','), "is_online"), online)
+	b = appendOptionalTime(key(append(b, ','), "last_seen"), lastSeen)
+	return end(b, h)
+}
+
+// Announcement is the data of SERVER_ANNOUNCEMENT.
+type Announcement struct {
+	// Title is the headline.
+	Title string
+	// Message is the body.
+	Message string
+	// Type is the kind, for example "info" or "maintenance".
+	Type string
+	// Priority is the urgency, for example "low", "normal" or "high".
+	Priority string
+}
+
+// AppendServerAnnouncement appends a SERVER_ANNOUNCEMENT envelope.
+func AppendServerAnnouncement(b []byte, h Header, a Announcement) []byte {
+	b = begin(b, ActionServerAnnouncement)
+	b = AppendString(key(b, "title"), a.Title)
+	b = AppendString(key(append(b, ','), "message"), a.Message)
+	b = AppendString(key(append(b, ','), "type"), a.Type)
+	b = AppendString(key(append(b, ','), "priority"), a.Priority)
+	return end(b, h)
+}

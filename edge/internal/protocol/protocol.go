@@ -24,6 +24,11 @@ const (
 	ActionGetMessages      = "GET_MESSAGES"
 	ActionMessages         = "MESSAGES"
 	ActionError            = "ERROR"
+
+	ActionRefreshToken        = "REFRESH_TOKEN"
+	ActionRefreshTokenSuccess = "REFRESH_TOKEN_SUCCESS"
+	ActionUserStatusChanged   = "USER_STATUS_CHANGED"
+	ActionServerAnnouncement  = "SERVER_ANNOUNCEMENT"
 )
 
 // Error codes of ERROR and CONNECT_ERROR envelopes (edge-protocol.md §9).

@@ -222,6 +222,12 @@ func TestEncodeGolden(t *testing.T) {
 	b = AppendNewMessage(b, server, sys)
 	msg := AppendNewMessage(nil, server, testMessage())
 	b = AppendCoalesced(b, server, [][]byte{Data(msg), Data(AppendNewMessage(nil, server, sys))})
+	b = AppendRefreshTokenSuccess(b, Header{Time: at, SeqID: "r1"}, at.Add(2*time.Hour))
+	b = AppendRefreshTokenSuccess(b, Header{Time: at, SeqID: "r2"}, time.Time{})
+	b = AppendUserStatusChanged(b, server, 7, false, at.Add(-time.Minute))
+	b = AppendUserStatusChanged(b, server, 8, true, time.Time{})
+	b = AppendServerAnnouncement(b, server, Announcement{Title: "점검", Message: "down at \"noon\"\n", Type: "maintenance", Priority: "high"})
+	b = AppendError(b, server, CodeTokenRevoked, "", "")
 
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {

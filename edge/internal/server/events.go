@@ -2,94 +2,27 @@ package server
 
 import (
 	"context"
-	"time"
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	"switchboard.dev/edge/internal/feed"
 	"switchboard.dev/edge/internal/hub"
 	"switchboard.dev/edge/internal/protocol"
 )
-
-// Backoff of the event stream's reconnection.
-const (
-	minStreamBackoff = 50 * time.Millisecond
-	maxStreamBackoff = 2 * time.Second
-)
-
-// cursor is the edge's position in chat's event log.
-type cursor struct {
-	seq   uint64 // the last event delivered
-	known bool   // false until a first stream has told the head
-}
-
-// request asks to resume after the cursor, or to start at the head when no
-// position is known yet.
-func (c *cursor) request(edgeID string) *chatv1.SubscribeRequest {
-	req := &chatv1.SubscribeRequest{EdgeId: edgeID}
-	if c.known {
-		req.AfterSeq = &c.seq
-	}
-	return req
-}
 
 // ConsumeEvents runs the edge's one chat event stream until ctx is done:
 // it subscribes, delivers every event to the local sessions, and after a
 // break resubscribes with backoff from the last sequence number it saw, so
 // that no committed event is lost.
 func (srv *Server) ConsumeEvents(ctx context.Context) {
-	var pos cursor
-	backoff := minStreamBackoff
-	for {
-		err := srv.subscribe(ctx, &pos, &backoff)
-		if ctx.Err() != nil {
-			return
-		}
-		srv.log.Warn("chat event stream lost; resubscribing", "after_seq", pos.seq, "backoff", backoff, "err", err)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(2*backoff, maxStreamBackoff)
-	}
-}
-
-// subscribe consumes one stream until it breaks.
-func (srv *Server) subscribe(ctx context.Context, pos *cursor, backoff *time.Duration) error {
-	// The stream lives as long as the edge: it has no deadline, unlike every
-	// unary call.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := srv.opts.Chat.Subscribe(ctx, pos.request(srv.opts.EdgeID))
-	if err != nil {
-		return err
-	}
-	first := true
-	for {
-		resp, err := stream.Recv()
-		if err != nil {
-			return err
-		}
-		if first {
-			first = false
-			*backoff = minStreamBackoff
-			if !pos.known {
-				pos.seq, pos.known = resp.GetHeadSeq(), true
-			}
-			if resp.GetTruncated() {
-				srv.log.Error("chat event stream truncated: events were lost", "after_seq", pos.seq)
-			}
-			srv.log.Info("chat event stream open", "head_seq", resp.GetHeadSeq(), "after_seq", pos.seq)
-		}
-		for _, ev := range resp.GetEvents() {
-			if ev.GetSeq() <= pos.seq {
-				continue // already delivered before a reconnect
-			}
-			srv.Deliver(ev)
-			pos.seq = ev.GetSeq()
-		}
-	}
+	feed.Feed[*chatv1.SubscribeResponse, *chatv1.Event]{
+		Name: "chat event",
+		Log:  srv.log,
+		Open: func(ctx context.Context, after *uint64) (feed.Stream[*chatv1.SubscribeResponse], error) {
+			return srv.opts.Chat.Subscribe(ctx, &chatv1.SubscribeRequest{EdgeId: srv.opts.EdgeID, AfterSeq: after})
+		},
+		Events: (*chatv1.SubscribeResponse).GetEvents,
+		Handle: srv.Deliver,
+	}.Run(ctx)
 }
 
 // Deliver hands one chat event to the local sessions it concerns. The

@@ -1,6 +1,8 @@
 // Package server is the edge's TCP server: it accepts client connections,
 // runs each session's request loop (translating envelopes into auth and
-// chat RPCs), and consumes the chat event stream that feeds the hub.
+// chat RPCs), consumes the chat event stream that feeds the hub, the
+// revocation stream that ends sessions, and the presence stream, and
+// reports its sessions to the presence service.
 package server
 
 import (
@@ -15,6 +17,7 @@ import (
 
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	presencev1 "switchboard.dev/api/gen/switchboard/presence/v1"
 	"switchboard.dev/edge/internal/hub"
 	"switchboard.dev/edge/internal/protocol"
 )
@@ -26,10 +29,12 @@ type Options struct {
 	EdgeID string
 	// Logger receives the server's logs.
 	Logger *slog.Logger
-	// Auth verifies CONNECT tokens.
+	// Auth verifies CONNECT and REFRESH_TOKEN tokens and streams revocations.
 	Auth authv1.AuthServiceClient
 	// Chat serves the chat actions and the event stream.
 	Chat chatv1.ChatServiceClient
+	// Presence receives the session reports and streams presence events.
+	Presence presencev1.PresenceServiceClient
 	// MaxFrameBytes bounds a request line.
 	MaxFrameBytes int
 	// MaxDepth bounds a request's JSON nesting.
@@ -70,6 +75,10 @@ type Server struct {
 	seq       atomic.Uint64 // server-originated seq_ids
 	sessionN  atomic.Uint64
 	gz        protocol.Compressor // inflates compressed requests
+	reports   *reporter
+	// reportsFailing is whether the last presence report failed; used by
+	// ReportPresence alone.
+	reportsFailing bool
 
 	mu       sync.Mutex
 	sessions map[*hub.Session]struct{} // every open session, authenticated or not
@@ -77,14 +86,16 @@ type Server struct {
 	wg       sync.WaitGroup
 }
 
-// New returns a server; Serve accepts its connections and ConsumeEvents
-// feeds it chat events.
+// New returns a server; Serve accepts its connections, ConsumeEvents feeds
+// it chat events, ConsumeRevocations revocations, ConsumePresence presence
+// events, and ReportPresence sends its presence reports.
 func New(opts Options) *Server {
 	srv := &Server{
 		opts:      opts,
 		log:       opts.Logger,
 		seqPrefix: "s-" + opts.EdgeID + "-",
 		sessions:  make(map[*hub.Session]struct{}),
+		reports:   newReporter(),
 	}
 	srv.hub = hub.New(hub.Options{
 		QueueMessages:     opts.QueueMessages,

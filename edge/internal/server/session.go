@@ -19,7 +19,8 @@ import (
 const maxEchoedAction = 64
 
 // session is the request side of one connection. Its fields are used by its
-// request loop only (the expiry timer touches sess alone).
+// request loop only (the expiry timer touches sess alone). The token's jti
+// and iat are kept by the hub, which judges revocations.
 type session struct {
 	srv  *Server
 	conn net.Conn
@@ -72,7 +73,8 @@ func (srv *Server) newSession(conn net.Conn) *session {
 	return s
 }
 
-// finish ends the session: out of the indexes, closed once flushed.
+// finish ends the session: out of the indexes, closed once flushed, and
+// reported closed to presence when it was authenticated.
 func (s *session) finish() {
 	if s.expiry != nil {
 		s.expiry.Stop()
@@ -80,6 +82,9 @@ func (s *session) finish() {
 	s.srv.hub.Unregister(s.sess)
 	s.sess.CloseAfterFlush()
 	s.srv.removeSession(s.sess)
+	if s.userID != 0 {
+		s.srv.sessionClosed(s.sess.ID())
+	}
 }
 
 // readDeadline is when the next read times out: the idle timeout, or the
@@ -133,7 +138,7 @@ func (s *session) handle(ctx context.Context, line []byte) bool {
 	switch env.Action {
 	case protocol.ActionConnect, protocol.ActionPing, protocol.ActionJoinRoom,
 		protocol.ActionSendMessage, protocol.ActionLeaveRoom,
-		protocol.ActionGetMessages, protocol.ActionBatchMessages:
+		protocol.ActionGetMessages, protocol.ActionBatchMessages, protocol.ActionRefreshToken:
 	default:
 		s.replyError(protocol.CodeInvalidAction, env.SeqID, env.Action)
 		return true
@@ -154,6 +159,11 @@ func (s *session) handle(ctx context.Context, line []byte) bool {
 	}
 	if s.userID == 0 {
 		return s.connect(ctx, env)
+	}
+	// A revoked (or expired, or too slow) session is closing: it serves
+	// nothing more, even while its last envelopes are being written.
+	if s.sess.Ending() {
+		return false
 	}
 	// The token's expiry is checked locally on every request: no network
 	// round trip per request.
@@ -180,6 +190,8 @@ func (s *session) handle(ctx context.Context, line []byte) bool {
 		s.getMessages(ctx, env)
 	case protocol.ActionBatchMessages:
 		s.batchMessages(ctx, env)
+	case protocol.ActionRefreshToken:
+		s.refreshToken(ctx, env)
 	}
 	return true
 }
@@ -207,6 +219,9 @@ func (s *session) connect(ctx context.Context, env protocol.Envelope) bool {
 		s.sess.SendAndClose(protocol.AppendConnectError(make([]byte, 0, 160), h, code))
 		return false
 	}
+	// Taken before the token is verified: a revocation applied from now
+	// until the session is indexed refuses it at Register.
+	mark := s.srv.hub.RevocationMark()
 	rctx, cancel := s.rpcContext(ctx)
 	id, err := s.srv.opts.Auth.VerifyToken(rctx, &authv1.VerifyTokenRequest{Token: req.JWTToken})
 	cancel()
@@ -219,12 +234,9 @@ func (s *session) connect(ctx context.Context, env protocol.Envelope) bool {
 		s.srv.log.Error("VerifyToken returned no user id", "session", s.sess.ID())
 		return fail(protocol.CodeInternalError)
 	}
-	var expiresAt time.Time
-	if id.GetExpiresAt() != nil {
-		expiresAt = id.GetExpiresAt().AsTime()
-		if !time.Now().Before(expiresAt) {
-			return fail(protocol.CodeTokenExpired)
-		}
+	expiresAt := expiry(id)
+	if !expiresAt.IsZero() && !time.Now().Before(expiresAt) {
+		return fail(protocol.CodeTokenExpired)
 	}
 	rctx, cancel = s.rpcContext(ctx)
 	rooms, err := s.srv.opts.Chat.ListUserRooms(rctx, &chatv1.ListUserRoomsRequest{UserId: id.GetUserId()})
@@ -243,16 +255,15 @@ func (s *session) connect(ctx context.Context, env protocol.Envelope) bool {
 		return fail(code)
 	}
 
-	s.userID, s.nickname, s.expiresAt = id.GetUserId(), id.GetNickname(), expiresAt
 	// Only gzip is offered; any other compression is ignored (the session
 	// gets plain envelopes) rather than refused, so that newer clients can
 	// list what they support.
 	gzip := req.Compression == "gzip"
 	now := time.Now()
 	connected := protocol.Connected{
-		UserID:            s.userID,
+		UserID:            id.GetUserId(),
 		SessionID:         s.sess.ID(),
-		Nickname:          s.nickname,
+		Nickname:          id.GetNickname(),
 		ExpiresAt:         expiresAt,
 		HeartbeatInterval: s.srv.opts.HeartbeatInterval,
 	}
@@ -261,18 +272,79 @@ func (s *session) connect(ctx context.Context, env protocol.Envelope) bool {
 	}
 	reply := protocol.AppendConnectSuccess(make([]byte, 0, 288), protocol.Header{Time: now, SeqID: env.SeqID}, connected)
 	// Registering queues CONNECT_SUCCESS first: no room event can precede it.
-	s.srv.hub.Register(s.sess, hub.Registration{
-		UserID:  s.userID,
-		Rooms:   rooms.GetRoomIds(),
-		Blocked: blocks.GetBlockedUserIds(),
-		Gzip:    gzip,
-		Batch:   req.Batch,
-	}, reply)
+	if !s.srv.hub.Register(s.sess, hub.Registration{
+		UserID:         id.GetUserId(),
+		Rooms:          rooms.GetRoomIds(),
+		Blocked:        blocks.GetBlockedUserIds(),
+		Gzip:           gzip,
+		Batch:          req.Batch,
+		Token:          token(id),
+		RevocationMark: mark,
+	}, reply) {
+		s.srv.log.Info("CONNECT refused: token revoked while connecting", "session", s.sess.ID())
+		return fail(protocol.CodeTokenRevoked)
+	}
+	s.userID, s.nickname, s.expiresAt = id.GetUserId(), id.GetNickname(), expiresAt
 	if !expiresAt.IsZero() {
 		s.expiry = time.AfterFunc(expiresAt.Sub(now), s.expire)
 	}
+	s.srv.sessionOpened(s.sess.ID(), s.userID)
 	s.srv.log.Debug("session authenticated", "session", s.sess.ID(), "user_id", s.userID)
 	return true
+}
+
+type refreshData struct {
+	JWTToken string `json:"jwt_token"`
+}
+
+// refreshToken replaces the session's token with a new one of the same
+// user (added): its expiry, jti and iat. Any refusal leaves the old token
+// in force.
+func (s *session) refreshToken(ctx context.Context, env protocol.Envelope) {
+	var req refreshData
+	if err := json.Unmarshal(env.Data, &req); err != nil || req.JWTToken == "" {
+		s.replyError(protocol.CodeInvalidData, env.SeqID, env.Action)
+		return
+	}
+	mark := s.srv.hub.RevocationMark()
+	rctx, cancel := s.rpcContext(ctx)
+	id, err := s.srv.opts.Auth.VerifyToken(rctx, &authv1.VerifyTokenRequest{Token: req.JWTToken})
+	cancel()
+	if err != nil {
+		code := ErrorCode(err)
+		switch code {
+		case protocol.CodeServiceUnavailable, protocol.CodeInternalError:
+			s.srv.log.Warn("REFRESH_TOKEN: VerifyToken failed", "session", s.sess.ID(), "code", code, "err", err)
+		default:
+			s.srv.log.Info("REFRESH_TOKEN refused", "session", s.sess.ID(), "code", code, "err", err)
+			code = protocol.CodeInvalidToken
+		}
+		s.replyError(code, env.SeqID, env.Action)
+		return
+	}
+	expiresAt := expiry(id)
+	switch {
+	case id.GetUserId() != s.userID:
+		s.srv.log.Info("REFRESH_TOKEN refused: another user's token", "session", s.sess.ID(),
+			"user_id", s.userID, "token_user_id", id.GetUserId())
+	case !expiresAt.IsZero() && !time.Now().Before(expiresAt):
+		s.srv.log.Info("REFRESH_TOKEN refused: token expired", "session", s.sess.ID())
+	case !s.srv.hub.SetToken(s.sess, token(id), mark):
+		s.srv.log.Info("REFRESH_TOKEN refused: token revoked while refreshing", "session", s.sess.ID())
+	default:
+		if s.expiry != nil {
+			s.expiry.Stop()
+			s.expiry = nil
+		}
+		s.expiresAt = expiresAt
+		now := time.Now()
+		if !expiresAt.IsZero() {
+			s.expiry = time.AfterFunc(expiresAt.Sub(now), s.expire)
+		}
+		s.sess.Send(protocol.AppendRefreshTokenSuccess(make([]byte, 0, 160), protocol.Header{Time: now, SeqID: env.SeqID}, expiresAt))
+		return
+	}
+	s.replyError(protocol.CodeInvalidToken, env.SeqID, env.Action)
 }
 
 type joinData struct {
@@ -300,14 +372,7 @@ func (s *session) joinRoom(ctx context.Context, env protocol.Envelope) {
 	// The user's sessions enter the room's local index when the stream
 	// delivers the MemberJoined event, not here: the stream is in commit
 	// order, so they get exactly the events committed after the join.
-	// Online means "has a session on this edge" until the presence service
-	// makes it cluster-wide.
-	var online []protocol.Participant
-	for _, m := range resp.GetMembers() {
-		if s.srv.hub.Online(m.GetUserId()) {
-			online = append(online, protocol.Participant{UserID: m.GetUserId(), Nickname: m.GetNickname()})
-		}
-	}
+	online := s.onlineMembers(ctx, resp.GetMembers())
 	count := resp.GetRoom().GetMemberCount()
 	if count == 0 {
 		count = int32(len(resp.GetMembers()))
