@@ -1,6 +1,7 @@
 // Package auth is the Switchboard auth service: it verifies the JWTs that the
-// Laravel backend issues, keeps a user directory and token revocations in its
-// own bbolt file, and serves both over gRPC.
+// Laravel backend issues, keeps a user directory and token and user
+// revocations in its own bbolt file, serves both over gRPC, and streams
+// every revocation to the edges.
 package auth
 
 import (
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
+	"switchboard.dev/platform/eventstream"
 	"switchboard.dev/platform/grpcserver"
 	"switchboard.dev/services/auth/internal/server"
 	"switchboard.dev/services/auth/internal/store"
@@ -28,6 +30,11 @@ const (
 	DefaultAddr          = "127.0.0.1:9101"
 	DefaultAlgo          = "HS256"
 	DefaultMaxTokenBytes = token.DefaultMaxTokenBytes
+	// DefaultUserRevocationTTL is jwt-auth's default refresh_ttl (14 days)
+	// plus its ttl (60 minutes): the longest a login's tokens are accepted.
+	DefaultUserRevocationTTL = 337 * time.Hour
+	// DefaultWatchBuffer is the live revocations a stream may have pending.
+	DefaultWatchBuffer = eventstream.DefaultBuffer
 )
 
 // purgeInterval is how often expired revocations are forgotten.
@@ -59,6 +66,15 @@ type Config struct {
 	// MaxTokenBytes refuses longer tokens before parsing; default
 	// DefaultMaxTokenBytes.
 	MaxTokenBytes int
+	// UserRevocationTTL is how long RevokeUser refuses a user's older
+	// tokens before the revocation is forgotten: at least the backend's
+	// refresh_ttl plus its ttl, since a refreshed token keeps its login's
+	// iat; default DefaultUserRevocationTTL.
+	UserRevocationTTL time.Duration
+	// WatchBuffer is how many live revocations a WatchRevocations stream
+	// may have pending before it is cut (its edge resumes from the log);
+	// default DefaultWatchBuffer.
+	WatchBuffer int
 	// Logger receives the service's records; nil discards them.
 	Logger *slog.Logger
 }
@@ -111,10 +127,19 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.DataDir == "" {
 		return errors.New("auth config: no data dir")
 	}
+	if cfg.UserRevocationTTL < 0 || cfg.WatchBuffer < 0 {
+		return errors.New("auth config: negative user revocation ttl or watch buffer")
+	}
+	userTTL := cfg.UserRevocationTTL
+	if userTTL == 0 {
+		userTTL = DefaultUserRevocationTTL
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("auth data dir: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "auth.db"))
+	b := eventstream.New[*authv1.Revocation](cfg.WatchBuffer)
+	defer b.Close() // ends the streams on the early returns
+	st, err := store.Open(filepath.Join(cfg.DataDir, "auth.db"), store.Options{Publish: func(r *authv1.Revocation) { b.Publish([]*authv1.Revocation{r}) }})
 	if err != nil {
 		return err
 	}
@@ -132,17 +157,21 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 
-	srv := server.New(verifier, st, server.Options{Leeway: tc.Leeway, Logger: log})
-	admin := server.NewAdmin(st, log)
+	srv := server.New(verifier, st, b, server.Options{Leeway: tc.Leeway, Logger: log})
+	admin := server.NewAdmin(st, server.AdminOptions{UserRevocationTTL: userTTL, Logger: log})
 
+	// What expired while the service was down goes before the first stream.
+	purgeOnce(srv, log)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait() // before the store closes
 	defer cancel()
 	wg.Go(func() { purge(ctx, srv, log) })
 
-	log.Info("auth starting", "algo", tc.Algo, "issuers", len(tc.Issuers), "leeway", tc.Leeway)
-	return grpcserver.Serve(ctx, lis, grpcserver.Options{Logger: log}, func(s *grpc.Server) {
+	log.Info("auth starting", "algo", tc.Algo, "issuers", len(tc.Issuers), "leeway", tc.Leeway, "user_revocation_ttl", userTTL)
+	// Closing the broker before the drain ends the WatchRevocations streams
+	// (UNAVAILABLE, so edges resume), which GracefulStop would wait for.
+	return grpcserver.Serve(ctx, lis, grpcserver.Options{Logger: log, BeforeStop: b.Close}, func(s *grpc.Server) {
 		authv1.RegisterAuthServiceServer(s, srv)
 		authv1.RegisterAuthAdminServiceServer(s, admin)
 	})
@@ -157,12 +186,17 @@ func purge(ctx context.Context, srv *server.Server, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := srv.PurgeRevocations()
-			if err != nil {
-				log.Error("purge revocations", "err", err)
-			} else if n > 0 {
-				log.Info("revocations purged", "count", n)
-			}
+			purgeOnce(srv, log)
 		}
+	}
+}
+
+func purgeOnce(srv *server.Server, log *slog.Logger) {
+	n, err := srv.PurgeRevocations()
+	switch {
+	case err != nil:
+		log.Error("purge revocations", "err", err)
+	case n != (store.Purged{}):
+		log.Info("revocations purged", "tokens", n.Tokens, "users", n.Users, "log_entries", n.Log)
 	}
 }

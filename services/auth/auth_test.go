@@ -288,6 +288,11 @@ func TestAdminInvalidArgument(t *testing.T) {
 			_, err := svc.admin.RevokeToken(ctx, &authv1.RevokeTokenRequest{TokenId: strings.Repeat("j", 257)})
 			return err
 		}},
+		{"RevokeUser zero id", func() error { _, err := svc.admin.RevokeUser(ctx, &authv1.RevokeUserRequest{}); return err }},
+		{"RevokeUser negative id", func() error {
+			_, err := svc.admin.RevokeUser(ctx, &authv1.RevokeUserRequest{UserId: -3})
+			return err
+		}},
 		{"RevokeToken invalid expires_at", func() error {
 			_, err := svc.admin.RevokeToken(ctx, &authv1.RevokeTokenRequest{TokenId: "j", ExpiresAt: &timestamppb.Timestamp{Nanos: -1}})
 			return err
@@ -411,6 +416,8 @@ func TestRunConfigErrors(t *testing.T) {
 		{"unknown algo", Config{Algo: "HS1024", Secret: []byte("s")}},
 		{"alg none", Config{Algo: "none", Secret: []byte("s")}},
 		{"negative leeway", Config{Secret: []byte("s"), Leeway: -time.Second}},
+		{"negative user revocation ttl", Config{Secret: []byte("s"), UserRevocationTTL: -time.Hour}},
+		{"negative watch buffer", Config{Secret: []byte("s"), WatchBuffer: -1}},
 		{"no data dir", Config{Secret: []byte("s"), DataDir: "-"}},
 		{"data dir is a file", Config{Secret: []byte("s"), DataDir: fileAsDir}},
 	}

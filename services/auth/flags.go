@@ -13,4 +13,6 @@ func (c *Config) RegisterFlags(s *envflag.Set) {
 	s.Strings(&c.Issuers, "jwt-issuers", "JWT_ISSUERS", nil, "accepted iss values; empty accepts any")
 	s.Duration(&c.Leeway, "jwt-leeway", "JWT_LEEWAY", 0, "clock skew tolerated on exp and nbf")
 	s.Int(&c.MaxTokenBytes, "jwt-max-token-bytes", "JWT_MAX_TOKEN_BYTES", DefaultMaxTokenBytes, "longest token accepted")
+	s.Duration(&c.UserRevocationTTL, "auth-user-revocation-ttl", "AUTH_USER_REVOCATION_TTL", DefaultUserRevocationTTL, "how long a user revocation lasts: at least the backend's refresh_ttl plus ttl")
+	s.Int(&c.WatchBuffer, "auth-watch-buffer", "AUTH_WATCH_BUFFER", DefaultWatchBuffer, "live revocations a WatchRevocations stream may have pending before it is cut")
 }

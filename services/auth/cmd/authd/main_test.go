@@ -17,12 +17,16 @@ func TestRun(t *testing.T) {
 		{"env config", nil, map[string]string{
 			"AUTH_ADDR": "127.0.0.1:0", "DATA_DIR": dataDir, "JWT_SECRET": "secret",
 			"JWT_ISSUERS": "https://a, https://b", "JWT_LEEWAY": "5s", "JWT_MAX_TOKEN_BYTES": "4096", "LOG_LEVEL": "debug",
+			"AUTH_USER_REVOCATION_TTL": "24h", "AUTH_WATCH_BUFFER": "16",
 		}, false},
 		{"env algo needs a key", []string{"-auth-addr", "127.0.0.1:0", "-jwt-secret", "s", "-data-dir", dataDir}, map[string]string{"JWT_ALGO": "RS256"}, true},
 		{"flag config", []string{"-auth-addr", "127.0.0.1:0", "-jwt-secret", "s", "-data-dir", dataDir, "-jwt-algo", "HS512"}, nil, false},
 		{"no secret", []string{"-auth-addr", "127.0.0.1:0", "-data-dir", dataDir}, nil, true},
 		{"bad leeway", nil, map[string]string{"JWT_LEEWAY": "soon"}, true},
 		{"bad max bytes", nil, map[string]string{"JWT_MAX_TOKEN_BYTES": "big"}, true},
+		{"bad user revocation ttl", nil, map[string]string{"AUTH_USER_REVOCATION_TTL": "two weeks"}, true},
+		{"negative user revocation ttl", []string{"-auth-addr", "127.0.0.1:0", "-jwt-secret", "s", "-data-dir", dataDir, "-auth-user-revocation-ttl", "-1h"}, nil, true},
+		{"bad watch buffer", nil, map[string]string{"AUTH_WATCH_BUFFER": "lots"}, true},
 		{"bad log level", []string{"-log-level", "loud", "-jwt-secret", "s"}, nil, true},
 		{"unknown flag", []string{"-nope"}, nil, true},
 	}

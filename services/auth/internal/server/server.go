@@ -1,6 +1,7 @@
 // Package server implements the auth service's gRPC API: token verification
-// for edges and the user directory and revocations for the backend. It maps
-// verifier and store errors to gRPC status codes, once, here.
+// and the revocation stream for edges, the user directory and revocations
+// for the backend. It maps verifier, store and broker errors to gRPC status
+// codes, once, here.
 package server
 
 import (
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
+	"switchboard.dev/platform/eventstream"
 	"switchboard.dev/services/auth/internal/store"
 	"switchboard.dev/services/auth/internal/token"
 )
@@ -36,7 +38,8 @@ const (
 // one, tags this service's log records.
 const requestIDKey = "x-request-id"
 
-// errRevoked refuses a genuine token whose jti was revoked.
+// errRevoked refuses a genuine token whose jti was revoked, or whose user
+// was revoked after the token was issued.
 var errRevoked = errors.New("token revoked")
 
 // badRequest is admin input refused with INVALID_ARGUMENT; its text is
@@ -51,6 +54,7 @@ type Server struct {
 
 	verifier *token.Verifier
 	store    *store.Store
+	broker   *eventstream.Broker[*authv1.Revocation]
 	leeway   time.Duration
 	now      func() time.Time
 	log      *slog.Logger
@@ -69,10 +73,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// New returns a Server verifying with v and looking up revocations and
-// nicknames in st.
-func New(v *token.Verifier, st *store.Store, opts Options) *Server {
-	s := &Server{verifier: v, store: st, leeway: opts.Leeway, now: opts.Now, log: opts.Logger}
+// New returns a Server verifying with v, looking up revocations and
+// nicknames in st, and streaming the revocations that st publishes to b.
+func New(v *token.Verifier, st *store.Store, b *eventstream.Broker[*authv1.Revocation], opts Options) *Server {
+	s := &Server{verifier: v, store: st, broker: b, leeway: opts.Leeway, now: opts.Now, log: opts.Logger}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -89,7 +93,9 @@ func (s *Server) VerifyToken(ctx context.Context, req *authv1.VerifyTokenRequest
 	if err != nil {
 		return nil, toStatus(log, "VerifyToken", err)
 	}
-	if c.ID != "" && s.store.IsRevoked(c.ID, s.now().Add(-s.leeway)) {
+	// A revocation lasts as long as the tokens it covers: leeway included.
+	at := s.now().Add(-s.leeway)
+	if (c.ID != "" && s.store.IsRevoked(c.ID, at)) || s.store.IsUserRevoked(c.UserID, c.IssuedAt, at) {
 		return nil, toStatus(log, "VerifyToken", errRevoked)
 	}
 	nick := c.Nickname
@@ -105,17 +111,48 @@ func (s *Server) VerifyToken(ctx context.Context, req *authv1.VerifyTokenRequest
 	if nick == "" {
 		nick = "user" + strconv.FormatInt(c.UserID, 10)
 	}
-	return &authv1.VerifyTokenResponse{
+	resp := &authv1.VerifyTokenResponse{
 		UserId:    c.UserID,
 		Nickname:  nick,
 		ExpiresAt: timestamppb.New(c.ExpiresAt),
 		TokenId:   c.ID,
-	}, nil
+	}
+	if !c.IssuedAt.IsZero() {
+		resp.IssuedAt = timestamppb.New(c.IssuedAt)
+	}
+	return resp, nil
 }
 
-// PurgeRevocations forgets the revocations of tokens that can no longer be
-// accepted, leeway included.
-func (s *Server) PurgeRevocations() (int, error) {
+// WatchRevocations implements authv1.AuthServiceServer. A stream that fell
+// behind ends with RESOURCE_EXHAUSTED, one cut by a shutdown with
+// UNAVAILABLE: either way the edge resumes after the last seq it received.
+func (s *Server) WatchRevocations(req *authv1.WatchRevocationsRequest, stream authv1.AuthService_WatchRevocationsServer) error {
+	ctx := stream.Context()
+	log := withRequestID(ctx, s.log).With("edge_id", req.GetEdgeId())
+	log.Info("watch revocations", "after_seq", req.GetAfterSeq(), "resume", req.AfterSeq != nil)
+	err := s.broker.Stream(ctx, s.store, req.AfterSeq, func(b eventstream.Batch[*authv1.Revocation]) error {
+		return stream.Send(&authv1.WatchRevocationsResponse{Revocations: b.Events, HeadSeq: b.Head, Truncated: b.Truncated})
+	})
+	log.Info("watch revocations ended", "reason", err)
+	switch {
+	case errors.Is(err, eventstream.ErrSlow):
+		return status.Error(codes.ResourceExhausted, "watcher fell behind; resume after the last seq received")
+	case errors.Is(err, eventstream.ErrClosed):
+		return status.Error(codes.Unavailable, "service shutting down; resume after the last seq received")
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	if _, ok := status.FromError(err); ok {
+		return err // from stream.Send
+	}
+	return toStatus(log, "WatchRevocations", err)
+}
+
+// PurgeRevocations forgets the revocations, and deletes the log entries,
+// that can no longer refuse a token, leeway included.
+func (s *Server) PurgeRevocations() (store.Purged, error) {
 	return s.store.PurgeExpired(s.now().Add(-s.leeway))
 }
 
@@ -123,18 +160,35 @@ func (s *Server) PurgeRevocations() (int, error) {
 type Admin struct {
 	authv1.UnimplementedAuthAdminServiceServer
 
-	store *store.Store
-	log   *slog.Logger
+	store   *store.Store
+	userTTL time.Duration
+	now     func() time.Time
+	log     *slog.Logger
 }
 
 var _ authv1.AuthAdminServiceServer = (*Admin)(nil)
 
-// NewAdmin returns an Admin over st; a nil log discards.
-func NewAdmin(st *store.Store, log *slog.Logger) *Admin {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// AdminOptions configure an Admin.
+type AdminOptions struct {
+	// UserRevocationTTL is how long a user revocation lasts: the longest
+	// lifetime of a login's tokens, refreshes included. Required.
+	UserRevocationTTL time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives revocations and internal errors; nil discards.
+	Logger *slog.Logger
+}
+
+// NewAdmin returns an Admin over st.
+func NewAdmin(st *store.Store, opts AdminOptions) *Admin {
+	a := &Admin{store: st, userTTL: opts.UserRevocationTTL, now: opts.Now, log: opts.Logger}
+	if a.now == nil {
+		a.now = time.Now
 	}
-	return &Admin{store: st, log: log}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	return a
 }
 
 // PutUser implements authv1.AuthAdminServiceServer.
@@ -180,7 +234,8 @@ func (a *Admin) RevokeToken(ctx context.Context, req *authv1.RevokeTokenRequest)
 	case len(jti) > MaxTokenIDBytes:
 		return nil, toStatus(log, "RevokeToken", badRequest("token_id is longer than "+strconv.Itoa(MaxTokenIDBytes)+" bytes"))
 	}
-	var exp time.Time // zero: forever
+	// Unset: as long as the longest lifetime of a login's tokens.
+	exp := a.now().Add(a.userTTL)
 	if req.ExpiresAt != nil {
 		if err := req.ExpiresAt.CheckValid(); err != nil {
 			return nil, toStatus(log, "RevokeToken", badRequest("expires_at is not a valid timestamp"))
@@ -192,6 +247,20 @@ func (a *Admin) RevokeToken(ctx context.Context, req *authv1.RevokeTokenRequest)
 	}
 	log.Info("token revoked", "expires_at", exp)
 	return &authv1.RevokeTokenResponse{}, nil
+}
+
+// RevokeUser implements authv1.AuthAdminServiceServer.
+func (a *Admin) RevokeUser(ctx context.Context, req *authv1.RevokeUserRequest) (*authv1.RevokeUserResponse, error) {
+	log := withRequestID(ctx, a.log)
+	if req.GetUserId() <= 0 {
+		return nil, toStatus(log, "RevokeUser", badRequest("user_id must be positive"))
+	}
+	r, err := a.store.RevokeUser(req.GetUserId(), a.now(), a.userTTL)
+	if err != nil {
+		return nil, toStatus(log, "RevokeUser", err)
+	}
+	log.Info("user revoked", "user_id", req.GetUserId(), "seq", r.GetSeq(), "expires_at", r.GetExpiresAt().AsTime())
+	return &authv1.RevokeUserResponse{IssuedBefore: r.GetIssuedBefore()}, nil
 }
 
 // toStatus maps an error of the verifier, the store or this package to the

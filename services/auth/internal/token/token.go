@@ -63,6 +63,9 @@ type Claims struct {
 	ExpiresAt time.Time
 	// ID is the jti claim, empty when absent.
 	ID string
+	// IssuedAt is the iat claim, whole seconds; zero when absent. A
+	// refreshed token keeps its login's iat.
+	IssuedAt time.Time
 }
 
 // Verifier checks tokens against one algorithm and one key. It is safe for
@@ -183,11 +186,16 @@ func (v *Verifier) Verify(tok string) (Claims, error) {
 	if nick == "" {
 		nick = jsonString(c.Name)
 	}
+	var iat time.Time
+	if c.IssuedAt != nil {
+		iat = c.IssuedAt.Time
+	}
 	return Claims{
 		UserID:    int64(c.Subject),
 		Nickname:  nick,
 		ExpiresAt: c.ExpiresAt.Time,
 		ID:        c.ID,
+		IssuedAt:  iat,
 	}, nil
 }
 

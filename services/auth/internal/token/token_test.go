@@ -117,8 +117,8 @@ func TestLaravelVectors(t *testing.T) {
 			want    Claims
 			wantErr error
 		}{
-			{"login string sub", vectorLogin, Claims{UserID: 123, ExpiresAt: time.Unix(4102444800, 0), ID: "Xk3fP9qLm2Zt7Bw1"}, nil},
-			{"refresh number sub float times", vectorRefresh, Claims{UserID: 124, Nickname: refreshNick, ExpiresAt: time.Unix(4102444800, 0), ID: "Qa8Rt5Yu1Io3Pl6K"}, nil},
+			{"login string sub", vectorLogin, Claims{UserID: 123, ExpiresAt: time.Unix(4102444800, 0), ID: "Xk3fP9qLm2Zt7Bw1", IssuedAt: time.Unix(1767225600, 0)}, nil},
+			{"refresh number sub float times", vectorRefresh, Claims{UserID: 124, Nickname: refreshNick, ExpiresAt: time.Unix(4102444800, 0), ID: "Qa8Rt5Yu1Io3Pl6K", IssuedAt: time.Unix(1767225600, 0)}, nil},
 			{"expired", vectorExpired, Claims{}, ErrExpired},
 		}
 		for _, tt := range tests {
@@ -127,7 +127,8 @@ func TestLaravelVectors(t *testing.T) {
 				if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 					t.Fatalf("Verify(vector %s) at %v error = %v, want %v", tt.name, now, err, tt.wantErr)
 				}
-				if !got.ExpiresAt.Equal(tt.want.ExpiresAt) || got.UserID != tt.want.UserID || got.Nickname != tt.want.Nickname || got.ID != tt.want.ID {
+				if !got.ExpiresAt.Equal(tt.want.ExpiresAt) || got.UserID != tt.want.UserID || got.Nickname != tt.want.Nickname || got.ID != tt.want.ID ||
+					!got.IssuedAt.Equal(tt.want.IssuedAt) {
 					t.Errorf("Verify(vector %s) = %+v, want %+v", tt.name, got, tt.want)
 				}
 			})
@@ -303,6 +304,31 @@ func TestAccepted(t *testing.T) {
 			}
 			if got.UserID != tt.wantUser || got.Nickname != tt.wantNick {
 				t.Errorf("Verify(%s) = %+v, want user %d nickname %q", tt.name, got, tt.wantUser, tt.wantNick)
+			}
+		})
+	}
+}
+
+// TestIssuedAt checks that iat comes out in whole seconds (jwt-auth may
+// write microseconds) and zero when the token has none.
+func TestIssuedAt(t *testing.T) {
+	hs := func(c jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, []byte(laravelSecret), c) }
+	tests := []struct {
+		name string
+		tok  string
+		want time.Time
+	}{
+		{"integer iat", hs(laravel()), testNow},
+		{"float iat", hs(with(laravel(), "iat", float64(testNow.Unix())+0.654321)), testNow},
+		{"iat in the future", hs(with(laravel(), "iat", testNow.Add(time.Minute).Unix())), testNow.Add(time.Minute)},
+		{"no iat", hs(without(laravel(), "iat")), time.Time{}},
+	}
+	v := newVerifier(t, Config{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := v.Verify(tt.tok)
+			if err != nil || !got.IssuedAt.Equal(tt.want) || got.IssuedAt.IsZero() != tt.want.IsZero() {
+				t.Errorf("Verify(%s) = %+v, %v; want IssuedAt %v", tt.name, got, err, tt.want)
 			}
 		})
 	}
