@@ -18,6 +18,7 @@ COMMANDS := \
 	switchboard=./deploy/standalone/cmd/switchboard \
 	authd=./services/auth/cmd/authd \
 	chatd=./services/chat/cmd/chatd \
+	presenced=./services/presence/cmd/presenced \
 	edged=./edge/cmd/edged \
 	sbctl=./cli/cmd/sbctl \
 	sbload=./cli/cmd/sbload
@@ -82,7 +83,7 @@ bench: build ## Micro-benchmarks, then sbload against a fresh standalone (see do
 
 .PHONY: images
 images: build ## Build one FROM-scratch image per service binary.
-	@for b in authd chatd edged; do \
+	@for b in authd chatd presenced edged; do \
 		docker build -q -f deploy/compose/Dockerfile --build-arg BIN=$$b -t switchboard/$$b:dev . ; \
 	done
 

@@ -17,6 +17,9 @@ type client struct {
 	conn net.Conn
 	r    *bufio.Reader
 	seq  int
+	// presence, when false, passes over USER_STATUS_CHANGED envelopes: the
+	// chat tests run with presence on, and its announcements are not theirs.
+	presence bool
 }
 
 // envelope is a decoded server envelope.
@@ -77,6 +80,15 @@ func (c *client) next() envelope {
 
 func (c *client) read(timeout time.Duration) (envelope, error) {
 	c.conn.SetReadDeadline(time.Now().Add(timeout))
+	for {
+		env, err := c.readOne()
+		if err != nil || c.presence || env.Action != "USER_STATUS_CHANGED" {
+			return env, err
+		}
+	}
+}
+
+func (c *client) readOne() (envelope, error) {
 	line, err := c.r.ReadString('\n')
 	if err != nil {
 		return envelope{}, err
@@ -164,4 +176,9 @@ func (c *client) connect(token string) envelope {
 func num(v any) int64 {
 	f, _ := v.(float64)
 	return int64(f)
+}
+
+// dialQuiet dials addr once, for polling a server that is starting.
+func dialQuiet(addr string) (net.Conn, error) {
+	return net.DialTimeout("tcp", addr, 200*time.Millisecond)
 }

@@ -17,6 +17,7 @@ import (
 	"switchboard.dev/edge"
 	"switchboard.dev/services/auth"
 	"switchboard.dev/services/chat"
+	"switchboard.dev/services/presence"
 )
 
 // The HS256 test vectors of the Laravel token spec (shared/spec/laravel-tokens.md).
@@ -59,11 +60,12 @@ func testLogger(t *testing.T) *slog.Logger {
 
 func testConfig(t *testing.T, dataDir string) Config {
 	return Config{
-		DataDir: dataDir,
-		Auth:    auth.Config{Addr: "127.0.0.1:0", Algo: "HS256", Secret: []byte(vectorSecret)},
-		Chat:    chat.Config{Addr: "127.0.0.1:0"},
-		Edge:    edge.Config{Addr: "127.0.0.1:0", RPCTimeout: 2 * time.Second},
-		Logger:  testLogger(t),
+		DataDir:  dataDir,
+		Auth:     auth.Config{Addr: "127.0.0.1:0", Algo: "HS256", Secret: []byte(vectorSecret)},
+		Chat:     chat.Config{Addr: "127.0.0.1:0"},
+		Presence: presence.Config{Addr: "127.0.0.1:0"},
+		Edge:     edge.Config{Addr: "127.0.0.1:0", RPCTimeout: 2 * time.Second},
+		Logger:   testLogger(t),
 	}
 }
 

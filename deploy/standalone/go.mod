@@ -10,6 +10,7 @@ require (
 	switchboard.dev/platform v0.0.0
 	switchboard.dev/services/auth v0.0.0
 	switchboard.dev/services/chat v0.0.0
+	switchboard.dev/services/presence v0.0.0
 )
 
 require (
@@ -27,4 +28,5 @@ replace (
 	switchboard.dev/platform => ../../platform
 	switchboard.dev/services/auth => ../../services/auth
 	switchboard.dev/services/chat => ../../services/chat
+	switchboard.dev/services/presence => ../../services/presence
 )

@@ -1,6 +1,7 @@
-// Package standalone runs every Switchboard service in one process: auth and
-// chat each on its own loopback gRPC port (with reflection and health, the
-// same as their own binaries), and the TCP edge dialing them over real gRPC.
+// Package standalone runs every Switchboard service in one process: auth,
+// chat and presence each on its own loopback gRPC port (with reflection and
+// health, the same as their own binaries), and the TCP edge dialing them
+// over real gRPC.
 // It is the embedded default: nothing to install, stores in one data folder.
 package standalone
 
@@ -16,11 +17,12 @@ import (
 	"switchboard.dev/platform/grpcserver"
 	"switchboard.dev/services/auth"
 	"switchboard.dev/services/chat"
+	"switchboard.dev/services/presence"
 )
 
 // Config is the configuration of every part. DataDir, when set, overrides
-// the parts' own data folders; the edge's service addresses are taken from
-// the services' addresses so that the parts always agree.
+// the parts' own data folders; the addresses the edge and presence dial are
+// taken from the services' addresses so that the parts always agree.
 type Config struct {
 	// DataDir holds auth.db and chat.db.
 	DataDir string
@@ -28,6 +30,8 @@ type Config struct {
 	Auth auth.Config
 	// Chat configures the chat service.
 	Chat chat.Config
+	// Presence configures the presence service.
+	Presence presence.Config
 	// Edge configures the TCP edge.
 	Edge edge.Config
 	// Logger receives every part's records, each tagged with its part.
@@ -45,6 +49,8 @@ type Addrs struct {
 	Auth net.Addr
 	// Chat is the chat service's gRPC address.
 	Chat net.Addr
+	// Presence is the presence service's gRPC address.
+	Presence net.Addr
 }
 
 // Run starts every part and blocks until ctx is done or a part fails. On
@@ -58,6 +64,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.DataDir != "" {
 		cfg.Auth.DataDir = cfg.DataDir
 		cfg.Chat.DataDir = cfg.DataDir
+		cfg.Presence.DataDir = cfg.DataDir
 	}
 	var lis []net.Listener
 	closeAll := func() {
@@ -82,17 +89,25 @@ func Run(ctx context.Context, cfg Config) error {
 		closeAll()
 		return err
 	}
+	if err := bind(&cfg.Presence.Listener, cfg.Presence.Addr); err != nil {
+		closeAll()
+		return err
+	}
 	if err := bind(&cfg.Edge.Listener, cfg.Edge.Addr); err != nil {
 		closeAll()
 		return err
 	}
 	cfg.Edge.AuthAddr = cfg.Auth.Listener.Addr().String()
 	cfg.Edge.ChatAddr = cfg.Chat.Listener.Addr().String()
+	cfg.Edge.PresenceAddr = cfg.Presence.Listener.Addr().String()
+	cfg.Presence.ChatAddr = cfg.Edge.ChatAddr
 	cfg.Auth.Logger = log.With("part", "auth")
 	cfg.Chat.Logger = log.With("part", "chat")
+	cfg.Presence.Logger = log.With("part", "presence")
 	cfg.Edge.Logger = log.With("part", "edge")
 	if cfg.Ready != nil {
-		cfg.Ready(Addrs{Edge: cfg.Edge.Listener.Addr(), Auth: cfg.Auth.Listener.Addr(), Chat: cfg.Chat.Listener.Addr()})
+		cfg.Ready(Addrs{Edge: cfg.Edge.Listener.Addr(), Auth: cfg.Auth.Listener.Addr(),
+			Chat: cfg.Chat.Listener.Addr(), Presence: cfg.Presence.Listener.Addr()})
 	}
 
 	// The services outlive the edge: they stop only after it has returned.
@@ -121,6 +136,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}{
 		{"auth", func(ctx context.Context) error { return auth.Run(ctx, cfg.Auth) }},
 		{"chat", func(ctx context.Context) error { return chat.Run(ctx, cfg.Chat) }},
+		{"presence", func(ctx context.Context) error { return presence.Run(ctx, cfg.Presence) }},
 	} {
 		wg.Add(1)
 		go func() {
