@@ -13,6 +13,9 @@ import (
 	"context"
 	"errors"
 	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Event is a committed event with its position in the log (a generated
@@ -282,4 +285,18 @@ func (s *sub[E]) dropUpTo(last uint64) {
 		i++
 	}
 	s.pending = s.pending[i:]
+}
+
+// Status maps the two ways Stream cuts a stream to the gRPC status a server
+// returns for them: ErrSlow is RESOURCE_EXHAUSTED and ErrClosed UNAVAILABLE,
+// both telling the client to resume after the last seq it received. For any
+// other error it returns nil and false.
+func Status(err error) (error, bool) {
+	switch {
+	case errors.Is(err, ErrSlow):
+		return status.Error(codes.ResourceExhausted, "stream fell behind; resume after the last seq received"), true
+	case errors.Is(err, ErrClosed):
+		return status.Error(codes.Unavailable, "service shutting down; resume after the last seq received"), true
+	}
+	return nil, false
 }

@@ -3,9 +3,13 @@ package eventstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // event is a test event.
@@ -229,5 +233,23 @@ func TestCloseEndsStreams(t *testing.T) {
 	}
 	if err := b.Stream(ctx, l, nil, func(Batch[*event]) error { return nil }); !errors.Is(err, ErrClosed) {
 		t.Errorf("Stream on a closed broker = %v, want ErrClosed", err)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		code codes.Code
+		ok   bool
+	}{
+		{ErrSlow, codes.ResourceExhausted, true},
+		{fmt.Errorf("stream: %w", ErrClosed), codes.Unavailable, true},
+		{errors.New("other"), codes.OK, false},
+		{nil, codes.OK, false},
+	} {
+		st, ok := Status(tt.err)
+		if ok != tt.ok || status.Code(st) != tt.code {
+			t.Errorf("Status(%v) = %v, %v; want code %v, %v", tt.err, st, ok, tt.code, tt.ok)
+		}
 	}
 }

@@ -134,11 +134,10 @@ func (s *Server) WatchRevocations(req *authv1.WatchRevocationsRequest, stream au
 		return stream.Send(&authv1.WatchRevocationsResponse{Revocations: b.Events, HeadSeq: b.Head, Truncated: b.Truncated})
 	})
 	log.Info("watch revocations ended", "reason", err)
+	if st, ok := eventstream.Status(err); ok {
+		return st
+	}
 	switch {
-	case errors.Is(err, eventstream.ErrSlow):
-		return status.Error(codes.ResourceExhausted, "watcher fell behind; resume after the last seq received")
-	case errors.Is(err, eventstream.ErrClosed):
-		return status.Error(codes.Unavailable, "service shutting down; resume after the last seq received")
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:

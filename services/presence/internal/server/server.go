@@ -72,11 +72,10 @@ func (s *Server) Subscribe(req *presencev1.SubscribeRequest, stream presencev1.P
 		return stream.Send(&presencev1.SubscribeResponse{Events: b.Events, HeadSeq: b.Head, Truncated: b.Truncated})
 	})
 	s.log.Info("subscribe ended", "edge_id", req.GetEdgeId(), "reason", err)
+	if st, ok := eventstream.Status(err); ok {
+		return st
+	}
 	switch {
-	case errors.Is(err, eventstream.ErrSlow):
-		return status.Error(codes.ResourceExhausted, "subscriber fell behind; resume after the last seq received")
-	case errors.Is(err, eventstream.ErrClosed):
-		return status.Error(codes.Unavailable, "service shutting down; resume after the last seq received")
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
