@@ -9,6 +9,7 @@ package edge
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -56,6 +57,11 @@ type Config struct {
 	Listener net.Listener
 	// Addr is the TCP address clients connect to.
 	Addr string
+	// TLSCertFile and TLSKeyFile, when both set, are the PEM certificate
+	// (chain) and key the edge serves TLS with, on the same protocol (mobile
+	// clients on the internet need it). Neither: plain TCP.
+	TLSCertFile string
+	TLSKeyFile  string
 	// AuthAddr is the auth service's gRPC address.
 	AuthAddr string
 	// ChatAddr is the chat service's gRPC address.
@@ -156,6 +162,24 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
+// tlsConfig loads the certificate when TLS is configured; nil means plain
+// TCP. The handshake happens on the session's first read, under the
+// CONNECT deadline, so a client that never finishes it is closed like one
+// that never sends CONNECT.
+func (c Config) tlsConfig() (*tls.Config, error) {
+	if c.TLSCertFile == "" && c.TLSKeyFile == "" {
+		return nil, nil
+	}
+	if c.TLSCertFile == "" || c.TLSKeyFile == "" {
+		return nil, errors.New("edge config: TLS needs both a certificate and a key file")
+	}
+	cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("edge config: TLS: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
 func defaultEdgeID() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
@@ -174,11 +198,18 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	tlsConfig, err := cfg.tlsConfig()
+	if err != nil {
+		return err
+	}
 	lis, err := grpcserver.Listen(cfg.Listener, cfg.Addr)
 	if err != nil {
 		return err
 	}
 	defer lis.Close()
+	if tlsConfig != nil {
+		lis = tls.NewListener(lis, tlsConfig)
+	}
 	authConn, err := dial(cfg.AuthAddr)
 	if err != nil {
 		return err

@@ -8,6 +8,8 @@ import "switchboard.dev/platform/envflag"
 func (c *Config) RegisterFlags(s *envflag.Set) {
 	s.String(&c.Addr, "edge-addr", "EDGE_ADDR", DefaultAddr, "TCP address clients connect to")
 	s.String(&c.EdgeID, "edge-id", "EDGE_ID", "", "edge id (default hostname plus a random suffix)")
+	s.String(&c.TLSCertFile, "edge-tls-cert", "EDGE_TLS_CERT", "", "PEM certificate (chain) to serve TLS with; with -edge-tls-key")
+	s.String(&c.TLSKeyFile, "edge-tls-key", "EDGE_TLS_KEY", "", "PEM private key of the TLS certificate")
 	s.Int(&c.MaxFrameBytes, "edge-max-frame-bytes", "EDGE_MAX_FRAME_BYTES", DefaultMaxFrameBytes, "longest envelope line")
 	s.Int(&c.MaxDepth, "edge-max-depth", "EDGE_MAX_DEPTH", DefaultMaxDepth, "deepest JSON nesting")
 	s.Duration(&c.AuthTimeout, "edge-auth-timeout", "EDGE_AUTH_TIMEOUT", DefaultAuthTimeout, "time a new connection has to send CONNECT")
