@@ -63,6 +63,14 @@ lint: $(BUF_STAMP) ## buf lint and format, go vet, gofmt.
 	@for m in $(MODULES); do (cd $$m && go vet ./...); done
 	@out=$$(gofmt -l $(MODULES)); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# What `make breaking` compares the contracts with: main by default; a
+# release tag once there are releases (BREAKING_AGAINST='.git#tag=v1.0.0').
+BREAKING_AGAINST ?= .git\#branch=main
+
+.PHONY: breaking
+breaking: $(BUF_STAMP) ## Check the contracts for breaking changes against main (or BREAKING_AGAINST).
+	$(BUF) breaking --against '$(BREAKING_AGAINST)'
+
 .PHONY: generate
 generate: $(BUF_STAMP) ## Regenerate the Go code of the protobuf contracts.
 	$(BUF) generate
