@@ -35,7 +35,7 @@ func (s *Store) Compact(ctx context.Context) error {
 	done := make(chan error, 1)
 	select {
 	case s.compacts <- done:
-	case <-s.closing:
+	case <-s.writes.Closing():
 		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()

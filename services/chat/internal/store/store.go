@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"switchboard.dev/platform/groupcommit"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,7 +42,7 @@ var (
 	// ErrBanned means the user is banned from the room.
 	ErrBanned = errors.New("banned")
 	// ErrClosed means the store is closed.
-	ErrClosed = errors.New("store closed")
+	ErrClosed = groupcommit.ErrClosed
 )
 
 // Defaults of Options.
@@ -115,10 +116,8 @@ type Store struct {
 	keepAge    time.Duration
 	interval   time.Duration
 
-	ops       chan *op
+	writes    *groupcommit.Queue[applyFunc]
 	compacts  chan chan error // Compact's requests to the writer
-	closing   chan struct{}   // closed by Close: the writer stops
-	stopped   chan struct{}   // closed by the writer when it has stopped
 	closeOnce sync.Once
 	commits   atomic.Uint64
 
@@ -131,14 +130,13 @@ type Store struct {
 	nextPass   []chan error // Compact callers waiting for the next pass
 }
 
-// op is one queued write. apply runs inside the batch transaction; it checks
-// its preconditions before writing anything and returns a refusal to leave
-// the transaction untouched. Any other error aborts the whole batch.
-type op struct {
-	apply func(w *txWriter) error
-	err   error
-	done  chan struct{}
-}
+// applyFunc is one queued write. It runs inside the batch transaction; it
+// checks its preconditions before writing anything and returns a refusal to
+// leave the transaction untouched. Any other error aborts the whole batch.
+type applyFunc func(w *txWriter) error
+
+// op is a queued write with its answer.
+type op = groupcommit.Op[applyFunc]
 
 // txWriter is what an op sees of the batch transaction.
 type txWriter struct {
@@ -164,10 +162,8 @@ func Open(path string, opts Options) (*Store, error) {
 		keepCount:  opts.RetentionMessages,
 		keepAge:    opts.RetentionAge,
 		interval:   opts.CompactInterval,
-		ops:        make(chan *op, MaxBatch),
+		writes:     groupcommit.New[applyFunc](MaxBatch),
 		compacts:   make(chan chan error),
-		closing:    make(chan struct{}),
-		stopped:    make(chan struct{}),
 	}
 	if s.maxMembers <= 0 {
 		s.maxMembers = DefaultMaxMembers
@@ -206,8 +202,7 @@ func Open(path string, opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
-		close(s.closing)
-		<-s.stopped
+		s.writes.Close()
 		if e := s.db.Close(); e != nil {
 			err = fmt.Errorf("close store: %w", e)
 		}
@@ -221,33 +216,13 @@ func (s *Store) Commits() uint64 { return s.commits.Load() }
 
 // do queues apply for the writer and waits for its answer.
 func (s *Store) do(ctx context.Context, apply func(w *txWriter) error) error {
-	o := &op{apply: apply, done: make(chan struct{})}
-	select {
-	case s.ops <- o:
-	case <-s.closing:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-o.done:
-		return o.err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.stopped:
-		select {
-		case <-o.done:
-			return o.err
-		default:
-			return ErrClosed
-		}
-	}
+	return s.writes.Submit(ctx, apply)
 }
 
 // run is the writer goroutine: it commits batches until Close, and does
 // housekeeping (event trim, compaction) when no write is queued.
 func (s *Store) run() {
-	defer close(s.stopped)
+	defer s.writes.Stopped()
 	var tick <-chan time.Time
 	if s.interval > 0 {
 		t := time.NewTicker(s.interval)
@@ -263,9 +238,9 @@ func (s *Store) run() {
 			// the housekeeping in hand.
 			if s.busy < starveLimit {
 				select {
-				case first = <-s.ops:
-				case <-s.closing:
-					s.failQueued()
+				case first = <-s.writes.Ops():
+				case <-s.writes.Closing():
+					s.failCompactions()
 					return
 				default:
 				}
@@ -277,28 +252,19 @@ func (s *Store) run() {
 			}
 		} else {
 			select {
-			case first = <-s.ops:
+			case first = <-s.writes.Ops():
 			case done := <-s.compacts:
 				s.requestPass(done)
 				continue
 			case <-tick:
 				s.requestPass(nil)
 				continue
-			case <-s.closing:
-				s.failQueued()
+			case <-s.writes.Closing():
+				s.failCompactions()
 				return
 			}
 		}
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < MaxBatch {
-			select {
-			case o := <-s.ops:
-				batch = append(batch, o)
-			default:
-				break drain
-			}
-		}
+		batch = s.writes.Fill(append(batch[:0], first))
 		s.commit(batch)
 		clear(batch)
 		if s.housekeepingDue() {
@@ -325,7 +291,9 @@ func (s *Store) housekeep() {
 	}
 }
 
-func (s *Store) failQueued() {
+// failCompactions answers the Compact callers waiting when the writer stops
+// (the queue answers the queued writes).
+func (s *Store) failCompactions() {
 	if s.pass != nil {
 		for _, done := range s.pass.waiters {
 			done <- ErrClosed
@@ -336,15 +304,6 @@ func (s *Store) failQueued() {
 		done <- ErrClosed
 	}
 	s.nextPass = nil
-	for {
-		select {
-		case o := <-s.ops:
-			o.err = ErrClosed
-			close(o.done)
-		default:
-			return
-		}
-	}
 }
 
 // backlog is how many events exceed the retention.
@@ -366,13 +325,13 @@ func (s *Store) commit(batch []*op) {
 		w.events = w.events[:0]
 		trimmed = 0
 		for _, o := range batch {
-			o.err = nil
+			o.Err = nil
 			mark := len(w.events)
-			if err := o.apply(w); err != nil {
+			if err := o.Value(w); err != nil {
 				if !isRefusal(err) {
 					return err
 				}
-				o.err = err
+				o.Err = err
 				w.events = w.events[:mark]
 			}
 		}
@@ -384,8 +343,8 @@ func (s *Store) commit(batch []*op) {
 	if err != nil {
 		s.log.Error("commit batch", "ops", len(batch), "err", err)
 		for _, o := range batch {
-			o.err = fmt.Errorf("commit: %w", err)
-			close(o.done)
+			o.Err = fmt.Errorf("commit: %w", err)
+			o.Finish()
 		}
 		return
 	}
@@ -397,7 +356,7 @@ func (s *Store) commit(batch []*op) {
 		s.publish(w.events)
 	}
 	for _, o := range batch {
-		close(o.done)
+		o.Finish()
 	}
 }
 

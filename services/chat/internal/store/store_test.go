@@ -198,9 +198,9 @@ func TestBatchRefusalIsolated(t *testing.T) {
 			msgs[i], errs[i] = s.Send(ctxT(t), NewMessage{RoomID: in.room, UserID: in.user, Content: "c", Type: chatv1.MessageType_MESSAGE_TYPE_TEXT})
 		})
 	}
-	for i := 0; len(s.ops) < len(inputs); i++ {
+	for i := 0; s.writes.Len() < len(inputs); i++ {
 		if i == 1000 {
-			t.Fatalf("after 10 s only %d of %d sends are queued", len(s.ops), len(inputs))
+			t.Fatalf("after 10 s only %d of %d sends are queued", s.writes.Len(), len(inputs))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -13,9 +13,9 @@ package store
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
+	"switchboard.dev/platform/groupcommit"
 	"sync"
 	"time"
 
@@ -26,7 +26,7 @@ import (
 )
 
 // ErrClosed means the store is closed.
-var ErrClosed = errors.New("store closed")
+var ErrClosed = groupcommit.ErrClosed
 
 // Defaults and bounds.
 const (
@@ -84,9 +84,7 @@ type Store struct {
 	publish   func([]*presencev1.Event)
 	log       *slog.Logger
 
-	ops       chan *op
-	closing   chan struct{} // closed by Close: the writer stops
-	stopped   chan struct{} // closed by the writer when it has stopped
+	writes    *groupcommit.Queue[Write]
 	closeOnce sync.Once
 
 	// Owned by the writer goroutine (set in Open before it starts).
@@ -95,11 +93,7 @@ type Store struct {
 }
 
 // op is one queued write.
-type op struct {
-	w    Write
-	err  error
-	done chan struct{}
-}
+type op = groupcommit.Op[Write]
 
 // Open opens (creating when needed) the store at path, creates its
 // buckets, trims the log to the retention and starts the writer.
@@ -113,9 +107,7 @@ func Open(path string, opts Options) (*Store, error) {
 		retention: uint64(opts.EventRetention),
 		publish:   opts.Publish,
 		log:       opts.Logger,
-		ops:       make(chan *op, MaxBatch),
-		closing:   make(chan struct{}),
-		stopped:   make(chan struct{}),
+		writes:    groupcommit.New[Write](MaxBatch),
 	}
 	if opts.EventRetention <= 0 {
 		s.retention = DefaultEventRetention
@@ -162,8 +154,7 @@ func Open(path string, opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
-		close(s.closing)
-		<-s.stopped
+		s.writes.Close()
 		if e := s.db.Close(); e != nil {
 			err = fmt.Errorf("close store: %w", e)
 		}
@@ -174,62 +165,19 @@ func (s *Store) Close() error {
 // Apply commits w durably; its event, if any, has been published when
 // Apply returns nil.
 func (s *Store) Apply(ctx context.Context, w Write) error {
-	o := &op{w: w, done: make(chan struct{})}
-	select {
-	case s.ops <- o:
-	case <-s.closing:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-o.done:
-		return o.err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.stopped:
-		select {
-		case <-o.done:
-			return o.err
-		default:
-			return ErrClosed
-		}
-	}
+	return s.writes.Submit(ctx, w)
 }
 
 // run is the writer goroutine: it commits batches until Close.
 func (s *Store) run() {
-	defer close(s.stopped)
+	defer s.writes.Stopped()
 	batch := make([]*op, 0, MaxBatch)
 	for {
 		select {
-		case o := <-s.ops:
-			batch = append(batch[:0], o)
-		case <-s.closing:
-			s.failQueued()
-			return
-		}
-	drain:
-		for len(batch) < MaxBatch {
-			select {
-			case o := <-s.ops:
-				batch = append(batch, o)
-			default:
-				break drain
-			}
-		}
-		s.commit(batch)
-		clear(batch)
-	}
-}
-
-func (s *Store) failQueued() {
-	for {
-		select {
-		case o := <-s.ops:
-			o.err = ErrClosed
-			close(o.done)
-		default:
+		case o := <-s.writes.Ops():
+			s.commit(s.writes.Fill(append(batch[:0], o)))
+			clear(batch)
+		case <-s.writes.Closing():
 			return
 		}
 	}
@@ -245,12 +193,12 @@ func (s *Store) commit(batch []*op) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		events = events[:0]
 		for _, o := range batch {
-			for _, u := range o.w.Users {
+			for _, u := range o.Value.Users {
 				if err := putUser(tx, u); err != nil {
 					return err
 				}
 			}
-			if o.w.Event == nil {
+			if o.Value.Event == nil {
 				continue
 			}
 			b := tx.Bucket(bucketEvents)
@@ -258,7 +206,7 @@ func (s *Store) commit(batch []*op) {
 			if err != nil {
 				return fmt.Errorf("next event seq: %w", err)
 			}
-			ev := proto.CloneOf(o.w.Event)
+			ev := proto.CloneOf(o.Value.Event)
 			ev.Seq = seq
 			if err := putProto(b, key(seq), ev); err != nil {
 				return fmt.Errorf("put event %d: %w", seq, err)
@@ -272,8 +220,8 @@ func (s *Store) commit(batch []*op) {
 	if err != nil {
 		s.log.Error("commit batch", "ops", len(batch), "err", err)
 		for _, o := range batch {
-			o.err = fmt.Errorf("commit: %w", err)
-			close(o.done)
+			o.Err = fmt.Errorf("commit: %w", err)
+			o.Finish()
 		}
 		return
 	}
@@ -283,7 +231,7 @@ func (s *Store) commit(batch []*op) {
 		s.publish(events)
 	}
 	for _, o := range batch {
-		close(o.done)
+		o.Finish()
 	}
 }
 
