@@ -22,7 +22,7 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// ErrorReason is the google.rpc.ErrorInfo reason of a refused token.
+// ErrorReason is the google.rpc.ErrorInfo reason of a refused token or key.
 type ErrorReason int32
 
 const (
@@ -35,6 +35,9 @@ const (
 	ErrorReason_ERROR_REASON_TOKEN_EXPIRED ErrorReason = 2
 	// ERROR_REASON_TOKEN_REVOKED: the token's jti was revoked.
 	ErrorReason_ERROR_REASON_TOKEN_REVOKED ErrorReason = 3
+	// ERROR_REASON_INVALID_API_KEY: an API key that is unknown, malformed or
+	// revoked.
+	ErrorReason_ERROR_REASON_INVALID_API_KEY ErrorReason = 4
 )
 
 // Enum value maps for ErrorReason.
@@ -44,12 +47,14 @@ var (
 		1: "ERROR_REASON_INVALID_TOKEN",
 		2: "ERROR_REASON_TOKEN_EXPIRED",
 		3: "ERROR_REASON_TOKEN_REVOKED",
+		4: "ERROR_REASON_INVALID_API_KEY",
 	}
 	ErrorReason_value = map[string]int32{
-		"ERROR_REASON_UNSPECIFIED":   0,
-		"ERROR_REASON_INVALID_TOKEN": 1,
-		"ERROR_REASON_TOKEN_EXPIRED": 2,
-		"ERROR_REASON_TOKEN_REVOKED": 3,
+		"ERROR_REASON_UNSPECIFIED":     0,
+		"ERROR_REASON_INVALID_TOKEN":   1,
+		"ERROR_REASON_TOKEN_EXPIRED":   2,
+		"ERROR_REASON_TOKEN_REVOKED":   3,
+		"ERROR_REASON_INVALID_API_KEY": 4,
 	}
 )
 
@@ -757,6 +762,7 @@ type Revocation struct {
 	//
 	//	*Revocation_TokenId
 	//	*Revocation_UserId
+	//	*Revocation_ApiKeyId
 	Target isRevocation_Target `protobuf_oneof:"target"`
 	// issued_before bounds a user revocation: tokens issued earlier are refused.
 	IssuedBefore *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=issued_before,json=issuedBefore,proto3" json:"issued_before,omitempty"`
@@ -829,6 +835,15 @@ func (x *Revocation) GetUserId() int64 {
 	return 0
 }
 
+func (x *Revocation) GetApiKeyId() string {
+	if x != nil {
+		if x, ok := x.Target.(*Revocation_ApiKeyId); ok {
+			return x.ApiKeyId
+		}
+	}
+	return ""
+}
+
 func (x *Revocation) GetIssuedBefore() *timestamppb.Timestamp {
 	if x != nil {
 		return x.IssuedBefore
@@ -857,9 +872,467 @@ type Revocation_UserId struct {
 	UserId int64 `protobuf:"varint,3,opt,name=user_id,json=userId,proto3,oneof"`
 }
 
+type Revocation_ApiKeyId struct {
+	// api_key_id is a revoked API key's id.
+	ApiKeyId string `protobuf:"bytes,6,opt,name=api_key_id,json=apiKeyId,proto3,oneof"`
+}
+
 func (*Revocation_TokenId) isRevocation_Target() {}
 
 func (*Revocation_UserId) isRevocation_Target() {}
+
+func (*Revocation_ApiKeyId) isRevocation_Target() {}
+
+// APIKey describes an API secret key, never the secret itself.
+type APIKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id identifies the key (in ListAPIKeys, RevokeAPIKey and logs).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// env is the key's environment, the <ENV> of sk_<ENV>_<random>.
+	Env string `protobuf:"bytes,2,opt,name=env,proto3" json:"env,omitempty"`
+	// name is the operator's label for the key.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// created_at is when the key was made.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// revoked_at is when the key was revoked; unset while it is valid.
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *APIKey) Reset() {
+	*x = APIKey{}
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *APIKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*APIKey) ProtoMessage() {}
+
+func (x *APIKey) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use APIKey.ProtoReflect.Descriptor instead.
+func (*APIKey) Descriptor() ([]byte, []int) {
+	return file_switchboard_auth_v1_auth_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *APIKey) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *APIKey) GetEnv() string {
+	if x != nil {
+		return x.Env
+	}
+	return ""
+}
+
+func (x *APIKey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *APIKey) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *APIKey) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+// VerifyAPIKeyRequest carries a key to check.
+type VerifyAPIKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// key is the whole secret key, sk_<ENV>_<random>.
+	Key           string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyAPIKeyRequest) Reset() {
+	*x = VerifyAPIKeyRequest{}
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyAPIKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyAPIKeyRequest) ProtoMessage() {}
+
+func (x *VerifyAPIKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyAPIKeyRequest.ProtoReflect.Descriptor instead.
+func (*VerifyAPIKeyRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_auth_v1_auth_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *VerifyAPIKeyRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// VerifyAPIKeyResponse is the identity of a valid key.
+type VerifyAPIKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// api_key describes the key.
+	ApiKey        *APIKey `protobuf:"bytes,1,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyAPIKeyResponse) Reset() {
+	*x = VerifyAPIKeyResponse{}
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyAPIKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyAPIKeyResponse) ProtoMessage() {}
+
+func (x *VerifyAPIKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyAPIKeyResponse.ProtoReflect.Descriptor instead.
+func (*VerifyAPIKeyResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_auth_v1_auth_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *VerifyAPIKeyResponse) GetApiKey() *APIKey {
+	if x != nil {
+		return x.ApiKey
+	}
+	return nil
+}
+
+// CreateAPIKeyRequest describes the key to make.
+type CreateAPIKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// env is the environment, 1 to 16 characters of A-Z and 0-9 (for
+	// example TEST01 or LIVE).
+	Env string `protobuf:"bytes,1,opt,name=env,proto3" json:"env,omitempty"`
+	// name is an optional label, at most 100 characters.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAPIKeyRequest) Reset() {
+	*x = CreateAPIKeyRequest{}
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAPIKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAPIKeyRequest) ProtoMessage() {}
+
+func (x *CreateAPIKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAPIKeyRequest.ProtoReflect.Descriptor instead.
+func (*CreateAPIKeyRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_auth_v1_auth_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CreateAPIKeyRequest) GetEnv() string {
+	if x != nil {
+		return x.Env
+	}
+	return ""
+}
+
+func (x *CreateAPIKeyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// CreateAPIKeyResponse returns the new key, shown this once.
+type CreateAPIKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// api_key describes the key.
+	ApiKey *APIKey `protobuf:"bytes,1,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	// key is the secret key, sk_<ENV>_<random>; it cannot be read again.
+	Key           string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAPIKeyResponse) Reset() {
+	*x = CreateAPIKeyResponse{}
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAPIKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAPIKeyResponse) ProtoMessage() {}
+
+func (x *CreateAPIKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAPIKeyResponse.ProtoReflect.Descriptor instead.
+func (*CreateAPIKeyResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_auth_v1_auth_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CreateAPIKeyResponse) GetApiKey() *APIKey {
+	if x != nil {
+		return x.ApiKey
+	}
+	return nil
+}
+
+func (x *CreateAPIKeyResponse) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// ListAPIKeysRequest is empty.
+type ListAPIKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAPIKeysRequest) Reset() {
+	*x = ListAPIKeysRequest{}
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAPIKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAPIKeysRequest) ProtoMessage() {}
+
+func (x *ListAPIKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAPIKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListAPIKeysRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_auth_v1_auth_proto_rawDescGZIP(), []int{19}
+}
+
+// ListAPIKeysResponse lists every key, oldest first.
+type ListAPIKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// api_keys are the keys.
+	ApiKeys       []*APIKey `protobuf:"bytes,1,rep,name=api_keys,json=apiKeys,proto3" json:"api_keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAPIKeysResponse) Reset() {
+	*x = ListAPIKeysResponse{}
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAPIKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAPIKeysResponse) ProtoMessage() {}
+
+func (x *ListAPIKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAPIKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListAPIKeysResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_auth_v1_auth_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListAPIKeysResponse) GetApiKeys() []*APIKey {
+	if x != nil {
+		return x.ApiKeys
+	}
+	return nil
+}
+
+// RevokeAPIKeyRequest names a key.
+type RevokeAPIKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the key's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAPIKeyRequest) Reset() {
+	*x = RevokeAPIKeyRequest{}
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAPIKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAPIKeyRequest) ProtoMessage() {}
+
+func (x *RevokeAPIKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAPIKeyRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAPIKeyRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_auth_v1_auth_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RevokeAPIKeyRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// RevokeAPIKeyResponse is empty.
+type RevokeAPIKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAPIKeyResponse) Reset() {
+	*x = RevokeAPIKeyResponse{}
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAPIKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAPIKeyResponse) ProtoMessage() {}
+
+func (x *RevokeAPIKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_auth_v1_auth_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAPIKeyResponse.ProtoReflect.Descriptor instead.
+func (*RevokeAPIKeyResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_auth_v1_auth_proto_rawDescGZIP(), []int{22}
+}
 
 var File_switchboard_auth_v1_auth_proto protoreflect.FileDescriptor
 
@@ -902,30 +1375,61 @@ const file_switchboard_auth_v1_auth_proto_rawDesc = "" +
 	"\x18WatchRevocationsResponse\x12A\n" +
 	"\vrevocations\x18\x01 \x03(\v2\x1f.switchboard.auth.v1.RevocationR\vrevocations\x12\x19\n" +
 	"\bhead_seq\x18\x02 \x01(\x04R\aheadSeq\x12\x1c\n" +
-	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\xdc\x01\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\xfc\x01\n" +
 	"\n" +
 	"Revocation\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1b\n" +
 	"\btoken_id\x18\x02 \x01(\tH\x00R\atokenId\x12\x19\n" +
-	"\auser_id\x18\x03 \x01(\x03H\x00R\x06userId\x12?\n" +
+	"\auser_id\x18\x03 \x01(\x03H\x00R\x06userId\x12\x1e\n" +
+	"\n" +
+	"api_key_id\x18\x06 \x01(\tH\x00R\bapiKeyId\x12?\n" +
 	"\rissued_before\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\fissuedBefore\x129\n" +
 	"\n" +
 	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAtB\b\n" +
-	"\x06target*\x8b\x01\n" +
+	"\x06target\"\xb4\x01\n" +
+	"\x06APIKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03env\x18\x02 \x01(\tR\x03env\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x129\n" +
+	"\n" +
+	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"revoked_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"'\n" +
+	"\x13VerifyAPIKeyRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"L\n" +
+	"\x14VerifyAPIKeyResponse\x124\n" +
+	"\aapi_key\x18\x01 \x01(\v2\x1b.switchboard.auth.v1.APIKeyR\x06apiKey\";\n" +
+	"\x13CreateAPIKeyRequest\x12\x10\n" +
+	"\x03env\x18\x01 \x01(\tR\x03env\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"^\n" +
+	"\x14CreateAPIKeyResponse\x124\n" +
+	"\aapi_key\x18\x01 \x01(\v2\x1b.switchboard.auth.v1.APIKeyR\x06apiKey\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\"\x14\n" +
+	"\x12ListAPIKeysRequest\"M\n" +
+	"\x13ListAPIKeysResponse\x126\n" +
+	"\bapi_keys\x18\x01 \x03(\v2\x1b.switchboard.auth.v1.APIKeyR\aapiKeys\"%\n" +
+	"\x13RevokeAPIKeyRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x16\n" +
+	"\x14RevokeAPIKeyResponse*\xad\x01\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aERROR_REASON_INVALID_TOKEN\x10\x01\x12\x1e\n" +
 	"\x1aERROR_REASON_TOKEN_EXPIRED\x10\x02\x12\x1e\n" +
-	"\x1aERROR_REASON_TOKEN_REVOKED\x10\x032\xe2\x01\n" +
+	"\x1aERROR_REASON_TOKEN_REVOKED\x10\x03\x12 \n" +
+	"\x1cERROR_REASON_INVALID_API_KEY\x10\x042\xc7\x02\n" +
 	"\vAuthService\x12`\n" +
 	"\vVerifyToken\x12'.switchboard.auth.v1.VerifyTokenRequest\x1a(.switchboard.auth.v1.VerifyTokenResponse\x12q\n" +
-	"\x10WatchRevocations\x12,.switchboard.auth.v1.WatchRevocationsRequest\x1a-.switchboard.auth.v1.WatchRevocationsResponse0\x012\xff\x02\n" +
+	"\x10WatchRevocations\x12,.switchboard.auth.v1.WatchRevocationsRequest\x1a-.switchboard.auth.v1.WatchRevocationsResponse0\x01\x12c\n" +
+	"\fVerifyAPIKey\x12(.switchboard.auth.v1.VerifyAPIKeyRequest\x1a).switchboard.auth.v1.VerifyAPIKeyResponse2\xab\x05\n" +
 	"\x10AuthAdminService\x12T\n" +
 	"\aPutUser\x12#.switchboard.auth.v1.PutUserRequest\x1a$.switchboard.auth.v1.PutUserResponse\x12T\n" +
 	"\aGetUser\x12#.switchboard.auth.v1.GetUserRequest\x1a$.switchboard.auth.v1.GetUserResponse\x12`\n" +
 	"\vRevokeToken\x12'.switchboard.auth.v1.RevokeTokenRequest\x1a(.switchboard.auth.v1.RevokeTokenResponse\x12]\n" +
 	"\n" +
-	"RevokeUser\x12&.switchboard.auth.v1.RevokeUserRequest\x1a'.switchboard.auth.v1.RevokeUserResponseB\xc6\x01\n" +
+	"RevokeUser\x12&.switchboard.auth.v1.RevokeUserRequest\x1a'.switchboard.auth.v1.RevokeUserResponse\x12c\n" +
+	"\fCreateAPIKey\x12(.switchboard.auth.v1.CreateAPIKeyRequest\x1a).switchboard.auth.v1.CreateAPIKeyResponse\x12`\n" +
+	"\vListAPIKeys\x12'.switchboard.auth.v1.ListAPIKeysRequest\x1a(.switchboard.auth.v1.ListAPIKeysResponse\x12c\n" +
+	"\fRevokeAPIKey\x12(.switchboard.auth.v1.RevokeAPIKeyRequest\x1a).switchboard.auth.v1.RevokeAPIKeyResponseB\xc6\x01\n" +
 	"\x17com.switchboard.auth.v1B\tAuthProtoP\x01Z2switchboard.dev/api/gen/switchboard/auth/v1;authv1\xa2\x02\x03SAX\xaa\x02\x13Switchboard.Auth.V1\xca\x02\x13Switchboard\\Auth\\V1\xe2\x02\x1fSwitchboard\\Auth\\V1\\GPBMetadata\xea\x02\x15Switchboard::Auth::V1b\x06proto3"
 
 var (
@@ -941,7 +1445,7 @@ func file_switchboard_auth_v1_auth_proto_rawDescGZIP() []byte {
 }
 
 var file_switchboard_auth_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_switchboard_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_switchboard_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_switchboard_auth_v1_auth_proto_goTypes = []any{
 	(ErrorReason)(0),                 // 0: switchboard.auth.v1.ErrorReason
 	(*VerifyTokenRequest)(nil),       // 1: switchboard.auth.v1.VerifyTokenRequest
@@ -958,35 +1462,57 @@ var file_switchboard_auth_v1_auth_proto_goTypes = []any{
 	(*WatchRevocationsRequest)(nil),  // 12: switchboard.auth.v1.WatchRevocationsRequest
 	(*WatchRevocationsResponse)(nil), // 13: switchboard.auth.v1.WatchRevocationsResponse
 	(*Revocation)(nil),               // 14: switchboard.auth.v1.Revocation
-	(*timestamppb.Timestamp)(nil),    // 15: google.protobuf.Timestamp
+	(*APIKey)(nil),                   // 15: switchboard.auth.v1.APIKey
+	(*VerifyAPIKeyRequest)(nil),      // 16: switchboard.auth.v1.VerifyAPIKeyRequest
+	(*VerifyAPIKeyResponse)(nil),     // 17: switchboard.auth.v1.VerifyAPIKeyResponse
+	(*CreateAPIKeyRequest)(nil),      // 18: switchboard.auth.v1.CreateAPIKeyRequest
+	(*CreateAPIKeyResponse)(nil),     // 19: switchboard.auth.v1.CreateAPIKeyResponse
+	(*ListAPIKeysRequest)(nil),       // 20: switchboard.auth.v1.ListAPIKeysRequest
+	(*ListAPIKeysResponse)(nil),      // 21: switchboard.auth.v1.ListAPIKeysResponse
+	(*RevokeAPIKeyRequest)(nil),      // 22: switchboard.auth.v1.RevokeAPIKeyRequest
+	(*RevokeAPIKeyResponse)(nil),     // 23: switchboard.auth.v1.RevokeAPIKeyResponse
+	(*timestamppb.Timestamp)(nil),    // 24: google.protobuf.Timestamp
 }
 var file_switchboard_auth_v1_auth_proto_depIdxs = []int32{
-	15, // 0: switchboard.auth.v1.VerifyTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	15, // 1: switchboard.auth.v1.VerifyTokenResponse.issued_at:type_name -> google.protobuf.Timestamp
+	24, // 0: switchboard.auth.v1.VerifyTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	24, // 1: switchboard.auth.v1.VerifyTokenResponse.issued_at:type_name -> google.protobuf.Timestamp
 	3,  // 2: switchboard.auth.v1.PutUserRequest.user:type_name -> switchboard.auth.v1.User
 	3,  // 3: switchboard.auth.v1.GetUserResponse.user:type_name -> switchboard.auth.v1.User
-	15, // 4: switchboard.auth.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	15, // 5: switchboard.auth.v1.RevokeUserResponse.issued_before:type_name -> google.protobuf.Timestamp
+	24, // 4: switchboard.auth.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	24, // 5: switchboard.auth.v1.RevokeUserResponse.issued_before:type_name -> google.protobuf.Timestamp
 	14, // 6: switchboard.auth.v1.WatchRevocationsResponse.revocations:type_name -> switchboard.auth.v1.Revocation
-	15, // 7: switchboard.auth.v1.Revocation.issued_before:type_name -> google.protobuf.Timestamp
-	15, // 8: switchboard.auth.v1.Revocation.expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 9: switchboard.auth.v1.AuthService.VerifyToken:input_type -> switchboard.auth.v1.VerifyTokenRequest
-	12, // 10: switchboard.auth.v1.AuthService.WatchRevocations:input_type -> switchboard.auth.v1.WatchRevocationsRequest
-	4,  // 11: switchboard.auth.v1.AuthAdminService.PutUser:input_type -> switchboard.auth.v1.PutUserRequest
-	6,  // 12: switchboard.auth.v1.AuthAdminService.GetUser:input_type -> switchboard.auth.v1.GetUserRequest
-	8,  // 13: switchboard.auth.v1.AuthAdminService.RevokeToken:input_type -> switchboard.auth.v1.RevokeTokenRequest
-	10, // 14: switchboard.auth.v1.AuthAdminService.RevokeUser:input_type -> switchboard.auth.v1.RevokeUserRequest
-	2,  // 15: switchboard.auth.v1.AuthService.VerifyToken:output_type -> switchboard.auth.v1.VerifyTokenResponse
-	13, // 16: switchboard.auth.v1.AuthService.WatchRevocations:output_type -> switchboard.auth.v1.WatchRevocationsResponse
-	5,  // 17: switchboard.auth.v1.AuthAdminService.PutUser:output_type -> switchboard.auth.v1.PutUserResponse
-	7,  // 18: switchboard.auth.v1.AuthAdminService.GetUser:output_type -> switchboard.auth.v1.GetUserResponse
-	9,  // 19: switchboard.auth.v1.AuthAdminService.RevokeToken:output_type -> switchboard.auth.v1.RevokeTokenResponse
-	11, // 20: switchboard.auth.v1.AuthAdminService.RevokeUser:output_type -> switchboard.auth.v1.RevokeUserResponse
-	15, // [15:21] is the sub-list for method output_type
-	9,  // [9:15] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	24, // 7: switchboard.auth.v1.Revocation.issued_before:type_name -> google.protobuf.Timestamp
+	24, // 8: switchboard.auth.v1.Revocation.expires_at:type_name -> google.protobuf.Timestamp
+	24, // 9: switchboard.auth.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
+	24, // 10: switchboard.auth.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
+	15, // 11: switchboard.auth.v1.VerifyAPIKeyResponse.api_key:type_name -> switchboard.auth.v1.APIKey
+	15, // 12: switchboard.auth.v1.CreateAPIKeyResponse.api_key:type_name -> switchboard.auth.v1.APIKey
+	15, // 13: switchboard.auth.v1.ListAPIKeysResponse.api_keys:type_name -> switchboard.auth.v1.APIKey
+	1,  // 14: switchboard.auth.v1.AuthService.VerifyToken:input_type -> switchboard.auth.v1.VerifyTokenRequest
+	12, // 15: switchboard.auth.v1.AuthService.WatchRevocations:input_type -> switchboard.auth.v1.WatchRevocationsRequest
+	16, // 16: switchboard.auth.v1.AuthService.VerifyAPIKey:input_type -> switchboard.auth.v1.VerifyAPIKeyRequest
+	4,  // 17: switchboard.auth.v1.AuthAdminService.PutUser:input_type -> switchboard.auth.v1.PutUserRequest
+	6,  // 18: switchboard.auth.v1.AuthAdminService.GetUser:input_type -> switchboard.auth.v1.GetUserRequest
+	8,  // 19: switchboard.auth.v1.AuthAdminService.RevokeToken:input_type -> switchboard.auth.v1.RevokeTokenRequest
+	10, // 20: switchboard.auth.v1.AuthAdminService.RevokeUser:input_type -> switchboard.auth.v1.RevokeUserRequest
+	18, // 21: switchboard.auth.v1.AuthAdminService.CreateAPIKey:input_type -> switchboard.auth.v1.CreateAPIKeyRequest
+	20, // 22: switchboard.auth.v1.AuthAdminService.ListAPIKeys:input_type -> switchboard.auth.v1.ListAPIKeysRequest
+	22, // 23: switchboard.auth.v1.AuthAdminService.RevokeAPIKey:input_type -> switchboard.auth.v1.RevokeAPIKeyRequest
+	2,  // 24: switchboard.auth.v1.AuthService.VerifyToken:output_type -> switchboard.auth.v1.VerifyTokenResponse
+	13, // 25: switchboard.auth.v1.AuthService.WatchRevocations:output_type -> switchboard.auth.v1.WatchRevocationsResponse
+	17, // 26: switchboard.auth.v1.AuthService.VerifyAPIKey:output_type -> switchboard.auth.v1.VerifyAPIKeyResponse
+	5,  // 27: switchboard.auth.v1.AuthAdminService.PutUser:output_type -> switchboard.auth.v1.PutUserResponse
+	7,  // 28: switchboard.auth.v1.AuthAdminService.GetUser:output_type -> switchboard.auth.v1.GetUserResponse
+	9,  // 29: switchboard.auth.v1.AuthAdminService.RevokeToken:output_type -> switchboard.auth.v1.RevokeTokenResponse
+	11, // 30: switchboard.auth.v1.AuthAdminService.RevokeUser:output_type -> switchboard.auth.v1.RevokeUserResponse
+	19, // 31: switchboard.auth.v1.AuthAdminService.CreateAPIKey:output_type -> switchboard.auth.v1.CreateAPIKeyResponse
+	21, // 32: switchboard.auth.v1.AuthAdminService.ListAPIKeys:output_type -> switchboard.auth.v1.ListAPIKeysResponse
+	23, // 33: switchboard.auth.v1.AuthAdminService.RevokeAPIKey:output_type -> switchboard.auth.v1.RevokeAPIKeyResponse
+	24, // [24:34] is the sub-list for method output_type
+	14, // [14:24] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_auth_v1_auth_proto_init() }
@@ -998,6 +1524,7 @@ func file_switchboard_auth_v1_auth_proto_init() {
 	file_switchboard_auth_v1_auth_proto_msgTypes[13].OneofWrappers = []any{
 		(*Revocation_TokenId)(nil),
 		(*Revocation_UserId)(nil),
+		(*Revocation_ApiKeyId)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1005,7 +1532,7 @@ func file_switchboard_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchboard_auth_v1_auth_proto_rawDesc), len(file_switchboard_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	AuthService_VerifyToken_FullMethodName      = "/switchboard.auth.v1.AuthService/VerifyToken"
 	AuthService_WatchRevocations_FullMethodName = "/switchboard.auth.v1.AuthService/WatchRevocations"
+	AuthService_VerifyAPIKey_FullMethodName     = "/switchboard.auth.v1.AuthService/VerifyAPIKey"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -40,6 +41,11 @@ type AuthServiceClient interface {
 	// edge opens one stream and, after losing it, resumes with the last
 	// sequence number it saw (the contract of chat's Subscribe).
 	WatchRevocations(ctx context.Context, in *WatchRevocationsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRevocationsResponse], error)
+	// VerifyAPIKey checks an API secret key of the bridge's clients
+	// (sk_<ENV>_<random>) and returns the key's identity. An unknown,
+	// malformed or revoked key is UNAUTHENTICATED with the reason
+	// ERROR_REASON_INVALID_API_KEY; nothing tells which.
+	VerifyAPIKey(ctx context.Context, in *VerifyAPIKeyRequest, opts ...grpc.CallOption) (*VerifyAPIKeyResponse, error)
 }
 
 type authServiceClient struct {
@@ -79,6 +85,16 @@ func (c *authServiceClient) WatchRevocations(ctx context.Context, in *WatchRevoc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AuthService_WatchRevocationsClient = grpc.ServerStreamingClient[WatchRevocationsResponse]
 
+func (c *authServiceClient) VerifyAPIKey(ctx context.Context, in *VerifyAPIKeyRequest, opts ...grpc.CallOption) (*VerifyAPIKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VerifyAPIKeyResponse)
+	err := c.cc.Invoke(ctx, AuthService_VerifyAPIKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -96,6 +112,11 @@ type AuthServiceServer interface {
 	// edge opens one stream and, after losing it, resumes with the last
 	// sequence number it saw (the contract of chat's Subscribe).
 	WatchRevocations(*WatchRevocationsRequest, grpc.ServerStreamingServer[WatchRevocationsResponse]) error
+	// VerifyAPIKey checks an API secret key of the bridge's clients
+	// (sk_<ENV>_<random>) and returns the key's identity. An unknown,
+	// malformed or revoked key is UNAUTHENTICATED with the reason
+	// ERROR_REASON_INVALID_API_KEY; nothing tells which.
+	VerifyAPIKey(context.Context, *VerifyAPIKeyRequest) (*VerifyAPIKeyResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -111,6 +132,9 @@ func (UnimplementedAuthServiceServer) VerifyToken(context.Context, *VerifyTokenR
 }
 func (UnimplementedAuthServiceServer) WatchRevocations(*WatchRevocationsRequest, grpc.ServerStreamingServer[WatchRevocationsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchRevocations not implemented")
+}
+func (UnimplementedAuthServiceServer) VerifyAPIKey(context.Context, *VerifyAPIKeyRequest) (*VerifyAPIKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VerifyAPIKey not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -162,6 +186,24 @@ func _AuthService_WatchRevocations_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AuthService_WatchRevocationsServer = grpc.ServerStreamingServer[WatchRevocationsResponse]
 
+func _AuthService_VerifyAPIKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyAPIKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).VerifyAPIKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_VerifyAPIKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).VerifyAPIKey(ctx, req.(*VerifyAPIKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -172,6 +214,10 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "VerifyToken",
 			Handler:    _AuthService_VerifyToken_Handler,
+		},
+		{
+			MethodName: "VerifyAPIKey",
+			Handler:    _AuthService_VerifyAPIKey_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
@@ -185,10 +231,13 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	AuthAdminService_PutUser_FullMethodName     = "/switchboard.auth.v1.AuthAdminService/PutUser"
-	AuthAdminService_GetUser_FullMethodName     = "/switchboard.auth.v1.AuthAdminService/GetUser"
-	AuthAdminService_RevokeToken_FullMethodName = "/switchboard.auth.v1.AuthAdminService/RevokeToken"
-	AuthAdminService_RevokeUser_FullMethodName  = "/switchboard.auth.v1.AuthAdminService/RevokeUser"
+	AuthAdminService_PutUser_FullMethodName      = "/switchboard.auth.v1.AuthAdminService/PutUser"
+	AuthAdminService_GetUser_FullMethodName      = "/switchboard.auth.v1.AuthAdminService/GetUser"
+	AuthAdminService_RevokeToken_FullMethodName  = "/switchboard.auth.v1.AuthAdminService/RevokeToken"
+	AuthAdminService_RevokeUser_FullMethodName   = "/switchboard.auth.v1.AuthAdminService/RevokeUser"
+	AuthAdminService_CreateAPIKey_FullMethodName = "/switchboard.auth.v1.AuthAdminService/CreateAPIKey"
+	AuthAdminService_ListAPIKeys_FullMethodName  = "/switchboard.auth.v1.AuthAdminService/ListAPIKeys"
+	AuthAdminService_RevokeAPIKey_FullMethodName = "/switchboard.auth.v1.AuthAdminService/RevokeAPIKey"
 )
 
 // AuthAdminServiceClient is the client API for AuthAdminService service.
@@ -208,6 +257,15 @@ type AuthAdminServiceClient interface {
 	// iat; a refreshed token keeps its login's iat). It lasts as long as the
 	// longest token lifetime the service is configured for.
 	RevokeUser(ctx context.Context, in *RevokeUserRequest, opts ...grpc.CallOption) (*RevokeUserResponse, error)
+	// CreateAPIKey makes a new API secret key. The key itself is in the
+	// response only: the service keeps its hash.
+	CreateAPIKey(ctx context.Context, in *CreateAPIKeyRequest, opts ...grpc.CallOption) (*CreateAPIKeyResponse, error)
+	// ListAPIKeys lists the API keys, revoked ones included, without secrets.
+	ListAPIKeys(ctx context.Context, in *ListAPIKeysRequest, opts ...grpc.CallOption) (*ListAPIKeysResponse, error)
+	// RevokeAPIKey refuses a key from now on; the revocation is streamed on
+	// WatchRevocations so that bridges end the key's open sessions.
+	// NOT_FOUND when no key has that id.
+	RevokeAPIKey(ctx context.Context, in *RevokeAPIKeyRequest, opts ...grpc.CallOption) (*RevokeAPIKeyResponse, error)
 }
 
 type authAdminServiceClient struct {
@@ -258,6 +316,36 @@ func (c *authAdminServiceClient) RevokeUser(ctx context.Context, in *RevokeUserR
 	return out, nil
 }
 
+func (c *authAdminServiceClient) CreateAPIKey(ctx context.Context, in *CreateAPIKeyRequest, opts ...grpc.CallOption) (*CreateAPIKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateAPIKeyResponse)
+	err := c.cc.Invoke(ctx, AuthAdminService_CreateAPIKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authAdminServiceClient) ListAPIKeys(ctx context.Context, in *ListAPIKeysRequest, opts ...grpc.CallOption) (*ListAPIKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAPIKeysResponse)
+	err := c.cc.Invoke(ctx, AuthAdminService_ListAPIKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authAdminServiceClient) RevokeAPIKey(ctx context.Context, in *RevokeAPIKeyRequest, opts ...grpc.CallOption) (*RevokeAPIKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeAPIKeyResponse)
+	err := c.cc.Invoke(ctx, AuthAdminService_RevokeAPIKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthAdminServiceServer is the server API for AuthAdminService service.
 // All implementations must embed UnimplementedAuthAdminServiceServer
 // for forward compatibility.
@@ -275,6 +363,15 @@ type AuthAdminServiceServer interface {
 	// iat; a refreshed token keeps its login's iat). It lasts as long as the
 	// longest token lifetime the service is configured for.
 	RevokeUser(context.Context, *RevokeUserRequest) (*RevokeUserResponse, error)
+	// CreateAPIKey makes a new API secret key. The key itself is in the
+	// response only: the service keeps its hash.
+	CreateAPIKey(context.Context, *CreateAPIKeyRequest) (*CreateAPIKeyResponse, error)
+	// ListAPIKeys lists the API keys, revoked ones included, without secrets.
+	ListAPIKeys(context.Context, *ListAPIKeysRequest) (*ListAPIKeysResponse, error)
+	// RevokeAPIKey refuses a key from now on; the revocation is streamed on
+	// WatchRevocations so that bridges end the key's open sessions.
+	// NOT_FOUND when no key has that id.
+	RevokeAPIKey(context.Context, *RevokeAPIKeyRequest) (*RevokeAPIKeyResponse, error)
 	mustEmbedUnimplementedAuthAdminServiceServer()
 }
 
@@ -296,6 +393,15 @@ func (UnimplementedAuthAdminServiceServer) RevokeToken(context.Context, *RevokeT
 }
 func (UnimplementedAuthAdminServiceServer) RevokeUser(context.Context, *RevokeUserRequest) (*RevokeUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeUser not implemented")
+}
+func (UnimplementedAuthAdminServiceServer) CreateAPIKey(context.Context, *CreateAPIKeyRequest) (*CreateAPIKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateAPIKey not implemented")
+}
+func (UnimplementedAuthAdminServiceServer) ListAPIKeys(context.Context, *ListAPIKeysRequest) (*ListAPIKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAPIKeys not implemented")
+}
+func (UnimplementedAuthAdminServiceServer) RevokeAPIKey(context.Context, *RevokeAPIKeyRequest) (*RevokeAPIKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeAPIKey not implemented")
 }
 func (UnimplementedAuthAdminServiceServer) mustEmbedUnimplementedAuthAdminServiceServer() {}
 func (UnimplementedAuthAdminServiceServer) testEmbeddedByValue()                          {}
@@ -390,6 +496,60 @@ func _AuthAdminService_RevokeUser_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthAdminService_CreateAPIKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateAPIKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthAdminServiceServer).CreateAPIKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthAdminService_CreateAPIKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthAdminServiceServer).CreateAPIKey(ctx, req.(*CreateAPIKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthAdminService_ListAPIKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAPIKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthAdminServiceServer).ListAPIKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthAdminService_ListAPIKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthAdminServiceServer).ListAPIKeys(ctx, req.(*ListAPIKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthAdminService_RevokeAPIKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeAPIKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthAdminServiceServer).RevokeAPIKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthAdminService_RevokeAPIKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthAdminServiceServer).RevokeAPIKey(ctx, req.(*RevokeAPIKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthAdminService_ServiceDesc is the grpc.ServiceDesc for AuthAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -412,6 +572,18 @@ var AuthAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeUser",
 			Handler:    _AuthAdminService_RevokeUser_Handler,
+		},
+		{
+			MethodName: "CreateAPIKey",
+			Handler:    _AuthAdminService_CreateAPIKey_Handler,
+		},
+		{
+			MethodName: "ListAPIKeys",
+			Handler:    _AuthAdminService_ListAPIKeys_Handler,
+		},
+		{
+			MethodName: "RevokeAPIKey",
+			Handler:    _AuthAdminService_RevokeAPIKey_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
