@@ -718,7 +718,10 @@ type Event struct {
 	//	*Event_ParticipantLeft
 	//	*Event_MediaChanged
 	//	*Event_Signal
-	Payload       isEvent_Payload `protobuf_oneof:"payload"`
+	Payload isEvent_Payload `protobuf_oneof:"payload"`
+	// origin, when set, is the session whose request caused the event: it
+	// was answered directly, so an edge does not deliver the event to it.
+	Origin        *SessionRef `protobuf:"bytes,10,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -831,6 +834,13 @@ func (x *Event) GetSignal() *Signal {
 		if x, ok := x.Payload.(*Event_Signal); ok {
 			return x.Signal
 		}
+	}
+	return nil
+}
+
+func (x *Event) GetOrigin() *SessionRef {
+	if x != nil {
+		return x.Origin
 	}
 	return nil
 }
@@ -2249,7 +2259,7 @@ const file_switchboard_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x11SubscribeResponse\x127\n" +
 	"\x06events\x18\x01 \x03(\v2\x1f.switchboard.signaling.v1.EventR\x06events\x12\x19\n" +
 	"\bhead_seq\x18\x02 \x01(\x04R\aheadSeq\x12\x1c\n" +
-	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\xe7\x04\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\xa5\x05\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1f\n" +
 	"\vchatroom_id\x18\x02 \x01(\x03R\n" +
@@ -2261,7 +2271,9 @@ const file_switchboard_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x12participant_joined\x18\x06 \x01(\v2+.switchboard.signaling.v1.ParticipantJoinedH\x00R\x11participantJoined\x12V\n" +
 	"\x10participant_left\x18\a \x01(\v2).switchboard.signaling.v1.ParticipantLeftH\x00R\x0fparticipantLeft\x12M\n" +
 	"\rmedia_changed\x18\b \x01(\v2&.switchboard.signaling.v1.MediaChangedH\x00R\fmediaChanged\x12:\n" +
-	"\x06signal\x18\t \x01(\v2 .switchboard.signaling.v1.SignalH\x00R\x06signalB\t\n" +
+	"\x06signal\x18\t \x01(\v2 .switchboard.signaling.v1.SignalH\x00R\x06signal\x12<\n" +
+	"\x06origin\x18\n" +
+	" \x01(\v2$.switchboard.signaling.v1.SessionRefR\x06originB\t\n" +
 	"\apayload\"K\n" +
 	"\x10VideoRoomCreated\x127\n" +
 	"\x04room\x18\x01 \x01(\v2#.switchboard.signaling.v1.VideoRoomR\x04room\"n\n" +
@@ -2433,48 +2445,49 @@ var file_switchboard_signaling_v1_signaling_proto_depIdxs = []int32{
 	14, // 9: switchboard.signaling.v1.Event.participant_left:type_name -> switchboard.signaling.v1.ParticipantLeft
 	15, // 10: switchboard.signaling.v1.Event.media_changed:type_name -> switchboard.signaling.v1.MediaChanged
 	16, // 11: switchboard.signaling.v1.Event.signal:type_name -> switchboard.signaling.v1.Signal
-	6,  // 12: switchboard.signaling.v1.VideoRoomCreated.room:type_name -> switchboard.signaling.v1.VideoRoom
-	5,  // 13: switchboard.signaling.v1.ParticipantJoined.participant:type_name -> switchboard.signaling.v1.Participant
-	4,  // 14: switchboard.signaling.v1.MediaChanged.media_status:type_name -> switchboard.signaling.v1.MediaStatus
-	1,  // 15: switchboard.signaling.v1.Signal.kind:type_name -> switchboard.signaling.v1.SignalKind
-	3,  // 16: switchboard.signaling.v1.SessionClosedRequest.session:type_name -> switchboard.signaling.v1.SessionRef
-	2,  // 17: switchboard.signaling.v1.CreateVideoRoomRequest.caller:type_name -> switchboard.signaling.v1.Caller
-	6,  // 18: switchboard.signaling.v1.CreateVideoRoomResponse.room:type_name -> switchboard.signaling.v1.VideoRoom
-	2,  // 19: switchboard.signaling.v1.JoinVideoRoomRequest.caller:type_name -> switchboard.signaling.v1.Caller
-	4,  // 20: switchboard.signaling.v1.JoinVideoRoomRequest.media_status:type_name -> switchboard.signaling.v1.MediaStatus
-	6,  // 21: switchboard.signaling.v1.JoinVideoRoomResponse.room:type_name -> switchboard.signaling.v1.VideoRoom
-	7,  // 22: switchboard.signaling.v1.JoinVideoRoomResponse.ice_servers:type_name -> switchboard.signaling.v1.IceServer
-	2,  // 23: switchboard.signaling.v1.LeaveVideoRoomRequest.caller:type_name -> switchboard.signaling.v1.Caller
-	2,  // 24: switchboard.signaling.v1.RelayRequest.caller:type_name -> switchboard.signaling.v1.Caller
-	1,  // 25: switchboard.signaling.v1.RelayRequest.kind:type_name -> switchboard.signaling.v1.SignalKind
-	2,  // 26: switchboard.signaling.v1.ChangeMediaStatusRequest.caller:type_name -> switchboard.signaling.v1.Caller
-	4,  // 27: switchboard.signaling.v1.ChangeMediaStatusRequest.media_status:type_name -> switchboard.signaling.v1.MediaStatus
-	6,  // 28: switchboard.signaling.v1.ListVideoRoomsResponse.rooms:type_name -> switchboard.signaling.v1.VideoRoom
-	8,  // 29: switchboard.signaling.v1.SignalingService.Subscribe:input_type -> switchboard.signaling.v1.SubscribeRequest
-	17, // 30: switchboard.signaling.v1.SignalingService.SyncSessions:input_type -> switchboard.signaling.v1.SyncSessionsRequest
-	19, // 31: switchboard.signaling.v1.SignalingService.SessionClosed:input_type -> switchboard.signaling.v1.SessionClosedRequest
-	21, // 32: switchboard.signaling.v1.SignalingService.CreateVideoRoom:input_type -> switchboard.signaling.v1.CreateVideoRoomRequest
-	23, // 33: switchboard.signaling.v1.SignalingService.JoinVideoRoom:input_type -> switchboard.signaling.v1.JoinVideoRoomRequest
-	25, // 34: switchboard.signaling.v1.SignalingService.LeaveVideoRoom:input_type -> switchboard.signaling.v1.LeaveVideoRoomRequest
-	27, // 35: switchboard.signaling.v1.SignalingService.Relay:input_type -> switchboard.signaling.v1.RelayRequest
-	29, // 36: switchboard.signaling.v1.SignalingService.ChangeMediaStatus:input_type -> switchboard.signaling.v1.ChangeMediaStatusRequest
-	31, // 37: switchboard.signaling.v1.SignalingAdminService.ListVideoRooms:input_type -> switchboard.signaling.v1.ListVideoRoomsRequest
-	33, // 38: switchboard.signaling.v1.SignalingAdminService.CloseVideoRoom:input_type -> switchboard.signaling.v1.CloseVideoRoomRequest
-	9,  // 39: switchboard.signaling.v1.SignalingService.Subscribe:output_type -> switchboard.signaling.v1.SubscribeResponse
-	18, // 40: switchboard.signaling.v1.SignalingService.SyncSessions:output_type -> switchboard.signaling.v1.SyncSessionsResponse
-	20, // 41: switchboard.signaling.v1.SignalingService.SessionClosed:output_type -> switchboard.signaling.v1.SessionClosedResponse
-	22, // 42: switchboard.signaling.v1.SignalingService.CreateVideoRoom:output_type -> switchboard.signaling.v1.CreateVideoRoomResponse
-	24, // 43: switchboard.signaling.v1.SignalingService.JoinVideoRoom:output_type -> switchboard.signaling.v1.JoinVideoRoomResponse
-	26, // 44: switchboard.signaling.v1.SignalingService.LeaveVideoRoom:output_type -> switchboard.signaling.v1.LeaveVideoRoomResponse
-	28, // 45: switchboard.signaling.v1.SignalingService.Relay:output_type -> switchboard.signaling.v1.RelayResponse
-	30, // 46: switchboard.signaling.v1.SignalingService.ChangeMediaStatus:output_type -> switchboard.signaling.v1.ChangeMediaStatusResponse
-	32, // 47: switchboard.signaling.v1.SignalingAdminService.ListVideoRooms:output_type -> switchboard.signaling.v1.ListVideoRoomsResponse
-	34, // 48: switchboard.signaling.v1.SignalingAdminService.CloseVideoRoom:output_type -> switchboard.signaling.v1.CloseVideoRoomResponse
-	39, // [39:49] is the sub-list for method output_type
-	29, // [29:39] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	3,  // 12: switchboard.signaling.v1.Event.origin:type_name -> switchboard.signaling.v1.SessionRef
+	6,  // 13: switchboard.signaling.v1.VideoRoomCreated.room:type_name -> switchboard.signaling.v1.VideoRoom
+	5,  // 14: switchboard.signaling.v1.ParticipantJoined.participant:type_name -> switchboard.signaling.v1.Participant
+	4,  // 15: switchboard.signaling.v1.MediaChanged.media_status:type_name -> switchboard.signaling.v1.MediaStatus
+	1,  // 16: switchboard.signaling.v1.Signal.kind:type_name -> switchboard.signaling.v1.SignalKind
+	3,  // 17: switchboard.signaling.v1.SessionClosedRequest.session:type_name -> switchboard.signaling.v1.SessionRef
+	2,  // 18: switchboard.signaling.v1.CreateVideoRoomRequest.caller:type_name -> switchboard.signaling.v1.Caller
+	6,  // 19: switchboard.signaling.v1.CreateVideoRoomResponse.room:type_name -> switchboard.signaling.v1.VideoRoom
+	2,  // 20: switchboard.signaling.v1.JoinVideoRoomRequest.caller:type_name -> switchboard.signaling.v1.Caller
+	4,  // 21: switchboard.signaling.v1.JoinVideoRoomRequest.media_status:type_name -> switchboard.signaling.v1.MediaStatus
+	6,  // 22: switchboard.signaling.v1.JoinVideoRoomResponse.room:type_name -> switchboard.signaling.v1.VideoRoom
+	7,  // 23: switchboard.signaling.v1.JoinVideoRoomResponse.ice_servers:type_name -> switchboard.signaling.v1.IceServer
+	2,  // 24: switchboard.signaling.v1.LeaveVideoRoomRequest.caller:type_name -> switchboard.signaling.v1.Caller
+	2,  // 25: switchboard.signaling.v1.RelayRequest.caller:type_name -> switchboard.signaling.v1.Caller
+	1,  // 26: switchboard.signaling.v1.RelayRequest.kind:type_name -> switchboard.signaling.v1.SignalKind
+	2,  // 27: switchboard.signaling.v1.ChangeMediaStatusRequest.caller:type_name -> switchboard.signaling.v1.Caller
+	4,  // 28: switchboard.signaling.v1.ChangeMediaStatusRequest.media_status:type_name -> switchboard.signaling.v1.MediaStatus
+	6,  // 29: switchboard.signaling.v1.ListVideoRoomsResponse.rooms:type_name -> switchboard.signaling.v1.VideoRoom
+	8,  // 30: switchboard.signaling.v1.SignalingService.Subscribe:input_type -> switchboard.signaling.v1.SubscribeRequest
+	17, // 31: switchboard.signaling.v1.SignalingService.SyncSessions:input_type -> switchboard.signaling.v1.SyncSessionsRequest
+	19, // 32: switchboard.signaling.v1.SignalingService.SessionClosed:input_type -> switchboard.signaling.v1.SessionClosedRequest
+	21, // 33: switchboard.signaling.v1.SignalingService.CreateVideoRoom:input_type -> switchboard.signaling.v1.CreateVideoRoomRequest
+	23, // 34: switchboard.signaling.v1.SignalingService.JoinVideoRoom:input_type -> switchboard.signaling.v1.JoinVideoRoomRequest
+	25, // 35: switchboard.signaling.v1.SignalingService.LeaveVideoRoom:input_type -> switchboard.signaling.v1.LeaveVideoRoomRequest
+	27, // 36: switchboard.signaling.v1.SignalingService.Relay:input_type -> switchboard.signaling.v1.RelayRequest
+	29, // 37: switchboard.signaling.v1.SignalingService.ChangeMediaStatus:input_type -> switchboard.signaling.v1.ChangeMediaStatusRequest
+	31, // 38: switchboard.signaling.v1.SignalingAdminService.ListVideoRooms:input_type -> switchboard.signaling.v1.ListVideoRoomsRequest
+	33, // 39: switchboard.signaling.v1.SignalingAdminService.CloseVideoRoom:input_type -> switchboard.signaling.v1.CloseVideoRoomRequest
+	9,  // 40: switchboard.signaling.v1.SignalingService.Subscribe:output_type -> switchboard.signaling.v1.SubscribeResponse
+	18, // 41: switchboard.signaling.v1.SignalingService.SyncSessions:output_type -> switchboard.signaling.v1.SyncSessionsResponse
+	20, // 42: switchboard.signaling.v1.SignalingService.SessionClosed:output_type -> switchboard.signaling.v1.SessionClosedResponse
+	22, // 43: switchboard.signaling.v1.SignalingService.CreateVideoRoom:output_type -> switchboard.signaling.v1.CreateVideoRoomResponse
+	24, // 44: switchboard.signaling.v1.SignalingService.JoinVideoRoom:output_type -> switchboard.signaling.v1.JoinVideoRoomResponse
+	26, // 45: switchboard.signaling.v1.SignalingService.LeaveVideoRoom:output_type -> switchboard.signaling.v1.LeaveVideoRoomResponse
+	28, // 46: switchboard.signaling.v1.SignalingService.Relay:output_type -> switchboard.signaling.v1.RelayResponse
+	30, // 47: switchboard.signaling.v1.SignalingService.ChangeMediaStatus:output_type -> switchboard.signaling.v1.ChangeMediaStatusResponse
+	32, // 48: switchboard.signaling.v1.SignalingAdminService.ListVideoRooms:output_type -> switchboard.signaling.v1.ListVideoRoomsResponse
+	34, // 49: switchboard.signaling.v1.SignalingAdminService.CloseVideoRoom:output_type -> switchboard.signaling.v1.CloseVideoRoomResponse
+	40, // [40:50] is the sub-list for method output_type
+	30, // [30:40] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_signaling_v1_signaling_proto_init() }
