@@ -22,6 +22,10 @@ func TestConfigDefaults(t *testing.T) {
 		{"AuthAddr", got.AuthAddr, "127.0.0.1:9101"},
 		{"ChatAddr", got.ChatAddr, "127.0.0.1:9102"},
 		{"PresenceAddr", got.PresenceAddr, "127.0.0.1:9103"},
+		{"SignalingAddr", got.SignalingAddr, "127.0.0.1:9104"},
+		{"MaxSignalBytes", got.MaxSignalBytes, 64 << 10},
+		{"SignalRate", got.SignalRate, 20.0},
+		{"SignalBurst", got.SignalBurst, 100},
 		{"MaxFrameBytes", got.MaxFrameBytes, 1 << 20},
 		{"MaxDepth", got.MaxDepth, 32},
 		{"AuthTimeout", got.AuthTimeout, 10 * time.Second},
@@ -53,6 +57,8 @@ func TestConfigDefaults(t *testing.T) {
 		"MaxInflatedBytes":  {MaxInflatedBytes: -1},
 		"CompressThreshold": {CompressThreshold: -1},
 		"BatchWindow":       {BatchWindow: -time.Millisecond},
+		"MaxSignalBytes":    {MaxSignalBytes: -1},
+		"SignalRate":        {SignalRate: -1},
 		"BatchMax":          {BatchMax: -1},
 	} {
 		if _, err := c.withDefaults(); err == nil {
@@ -81,6 +87,7 @@ func TestRegisterFlags(t *testing.T) {
 		t.Fatalf("Parse: %v", err)
 	}
 	want := Config{Addr: DefaultAddr, MaxFrameBytes: DefaultMaxFrameBytes, MaxDepth: DefaultMaxDepth,
+		MaxSignalBytes: DefaultMaxSignalBytes, SignalRate: DefaultSignalRate, SignalBurst: DefaultSignalBurst,
 		AuthTimeout: DefaultAuthTimeout, IdleTimeout: DefaultIdleTimeout, WriteTimeout: DefaultWriteTimeout,
 		OutboundQueueMessages: DefaultOutboundQueueMessages, OutboundQueueBytes: DefaultOutboundQueueBytes,
 		RPCTimeout: DefaultRPCTimeout, HistoryLimit: 40, HeartbeatInterval: 15 * time.Second,

@@ -26,6 +26,7 @@ import (
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
 	presencev1 "switchboard.dev/api/gen/switchboard/presence/v1"
+	signalingv1 "switchboard.dev/api/gen/switchboard/signaling/v1"
 	"switchboard.dev/edge/internal/server"
 	"switchboard.dev/platform/grpcserver"
 )
@@ -36,6 +37,10 @@ const (
 	DefaultAuthAddr              = "127.0.0.1:9101"
 	DefaultChatAddr              = "127.0.0.1:9102"
 	DefaultPresenceAddr          = "127.0.0.1:9103"
+	DefaultSignalingAddr         = "127.0.0.1:9104"
+	DefaultMaxSignalBytes        = 64 << 10
+	DefaultSignalRate            = 20
+	DefaultSignalBurst           = 100
 	DefaultMaxFrameBytes         = 1 << 20
 	DefaultMaxDepth              = 32
 	DefaultAuthTimeout           = 10 * time.Second
@@ -70,6 +75,18 @@ type Config struct {
 	// down never breaks chat: sessions connect and chat, online lists fall
 	// back to this edge's view, and reports are repaired once it is back.
 	PresenceAddr string
+	// SignalingAddr is the signaling service's gRPC address: the video
+	// rooms. Signaling being down fails the video actions alone
+	// (SERVICE_UNAVAILABLE).
+	SignalingAddr string
+	// MaxSignalBytes bounds the sdp or candidate object of an SDP_OFFER,
+	// SDP_ANSWER or ICE_CANDIDATE; larger ones get INVALID_DATA.
+	MaxSignalBytes int
+	// SignalRate and SignalBurst bound each session's video-room requests:
+	// SignalRate a second, in bursts of SignalBurst (a call's trickled ICE
+	// candidates come in bursts); more get RATE_LIMITED.
+	SignalRate  float64
+	SignalBurst int
 	// EdgeID names this edge to the services; default hostname plus a short
 	// random suffix.
 	EdgeID string
@@ -133,6 +150,12 @@ func (c Config) withDefaults() (Config, error) {
 	setStr(&c.AuthAddr, DefaultAuthAddr)
 	setStr(&c.ChatAddr, DefaultChatAddr)
 	setStr(&c.PresenceAddr, DefaultPresenceAddr)
+	setStr(&c.SignalingAddr, DefaultSignalingAddr)
+	setInt(&c.MaxSignalBytes, DefaultMaxSignalBytes)
+	if c.SignalRate == 0 {
+		c.SignalRate = DefaultSignalRate
+	}
+	setInt(&c.SignalBurst, DefaultSignalBurst)
 	setInt(&c.MaxFrameBytes, DefaultMaxFrameBytes)
 	setInt(&c.MaxDepth, DefaultMaxDepth)
 	setDur(&c.AuthTimeout, DefaultAuthTimeout)
@@ -156,7 +179,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxFrameBytes < 0 || c.MaxDepth < 0 || c.AuthTimeout < 0 || c.IdleTimeout < 0 ||
 		c.WriteTimeout < 0 || c.OutboundQueueMessages < 0 || c.OutboundQueueBytes < 0 ||
 		c.RPCTimeout < 0 || c.HistoryLimit < 0 || c.HeartbeatInterval < 0 ||
-		c.MaxInflatedBytes < 0 || c.CompressThreshold < 0 || c.BatchWindow < 0 || c.BatchMax < 0 {
+		c.MaxInflatedBytes < 0 || c.CompressThreshold < 0 || c.BatchWindow < 0 || c.BatchMax < 0 ||
+		c.MaxSignalBytes < 0 || c.SignalRate < 0 || c.SignalBurst < 0 {
 		return c, errors.New("edge config: limits must not be negative")
 	}
 	return c, nil
@@ -225,6 +249,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer presenceConn.Close()
+	signalingConn, err := dial(cfg.SignalingAddr)
+	if err != nil {
+		return err
+	}
+	defer signalingConn.Close()
 
 	srv := server.New(server.Options{
 		EdgeID:            cfg.EdgeID,
@@ -232,6 +261,10 @@ func Run(ctx context.Context, cfg Config) error {
 		Auth:              authv1.NewAuthServiceClient(authConn),
 		Chat:              chatv1.NewChatServiceClient(chatConn),
 		Presence:          presencev1.NewPresenceServiceClient(presenceConn),
+		Signaling:         signalingv1.NewSignalingServiceClient(signalingConn),
+		MaxSignalBytes:    cfg.MaxSignalBytes,
+		SignalRate:        cfg.SignalRate,
+		SignalBurst:       cfg.SignalBurst,
 		MaxFrameBytes:     cfg.MaxFrameBytes,
 		MaxDepth:          cfg.MaxDepth,
 		AuthTimeout:       cfg.AuthTimeout,
@@ -247,7 +280,7 @@ func Run(ctx context.Context, cfg Config) error {
 		BatchWindow:       cfg.BatchWindow,
 		BatchMax:          cfg.BatchMax,
 	})
-	// The streams and the presence reports outlive Serve: the sessions it
+	// The streams and the session reports outlive Serve: the sessions it
 	// closes while shutting down are reported before the reporter stops.
 	consumerCtx, stopConsumer := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopConsumer()
@@ -255,9 +288,10 @@ func Run(ctx context.Context, cfg Config) error {
 	wg.Go(func() { srv.ConsumeEvents(consumerCtx) })
 	wg.Go(func() { srv.ConsumeRevocations(consumerCtx) })
 	wg.Go(func() { srv.ConsumePresence(consumerCtx) })
-	wg.Go(func() { srv.ReportPresence(consumerCtx) })
+	wg.Go(func() { srv.ConsumeSignaling(consumerCtx) })
+	wg.Go(func() { srv.ReportSessions(consumerCtx) })
 	cfg.Logger.Info("edge serving", "addr", lis.Addr().String(), "edge_id", cfg.EdgeID,
-		"auth_addr", cfg.AuthAddr, "chat_addr", cfg.ChatAddr, "presence_addr", cfg.PresenceAddr)
+		"auth_addr", cfg.AuthAddr, "chat_addr", cfg.ChatAddr, "presence_addr", cfg.PresenceAddr, "signaling_addr", cfg.SignalingAddr)
 
 	err = srv.Serve(ctx, lis)
 	stopConsumer()

@@ -23,5 +23,8 @@ func (c *Config) RegisterFlags(s *envflag.Set) {
 	s.Int(&c.MaxInflatedBytes, "edge-max-inflated-bytes", "EDGE_MAX_INFLATED_BYTES", 0, "largest inflated data of a compressed request (0: the max frame bytes)")
 	s.Int(&c.CompressThreshold, "edge-compress-threshold", "EDGE_COMPRESS_THRESHOLD", DefaultCompressThreshold, "data bytes above which gzip sessions get compressed envelopes")
 	s.Duration(&c.BatchWindow, "edge-batch-window", "EDGE_BATCH_WINDOW", DefaultBatchWindow, "longest a message waits to be coalesced for batch sessions")
+	s.Int(&c.MaxSignalBytes, "edge-max-signal-bytes", "EDGE_MAX_SIGNAL_BYTES", DefaultMaxSignalBytes, "largest sdp or candidate object of a signaling request")
+	s.Float64(&c.SignalRate, "edge-signal-rate", "EDGE_SIGNAL_RATE", DefaultSignalRate, "video-room requests a session may make per second")
+	s.Int(&c.SignalBurst, "edge-signal-burst", "EDGE_SIGNAL_BURST", DefaultSignalBurst, "burst of a session's video-room requests")
 	s.Int(&c.BatchMax, "edge-batch-max", "EDGE_BATCH_MAX", DefaultBatchMax, "most messages in one coalesced BATCH_MESSAGES")
 }

@@ -21,6 +21,7 @@ import (
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
 	presencev1 "switchboard.dev/api/gen/switchboard/presence/v1"
+	signalingv1 "switchboard.dev/api/gen/switchboard/signaling/v1"
 	"switchboard.dev/edge"
 )
 
@@ -74,7 +75,12 @@ func newHarness(t testing.TB, configure func(*edge.Config)) *harness {
 	h.chatAddr = chatLis.Addr().String()
 	h.chatSrv = serveGRPC(t, chatLis, func(s *grpc.Server) { chatv1.RegisterChatServiceServer(s, h.chat) })
 	presenceLis := listen(t)
-	h.presenceSrv = serveGRPC(t, presenceLis, func(s *grpc.Server) { presencev1.RegisterPresenceServiceServer(s, h.presence) })
+	h.presenceSrv = serveGRPC(t, presenceLis, func(s *grpc.Server) {
+		presencev1.RegisterPresenceServiceServer(s, h.presence)
+		// The video rooms are tested against the real signaling service
+		// (deploy/standalone); here it answers UNIMPLEMENTED.
+		signalingv1.RegisterSignalingServiceServer(s, signalingv1.UnimplementedSignalingServiceServer{})
+	})
 
 	lis := listen(t)
 	h.addr = lis.Addr().String()
@@ -83,10 +89,12 @@ func newHarness(t testing.TB, configure func(*edge.Config)) *harness {
 		AuthAddr:     authLis.Addr().String(),
 		ChatAddr:     h.chatAddr,
 		PresenceAddr: presenceLis.Addr().String(),
-		EdgeID:       "e1",
-		Logger:       slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		RPCTimeout:   2 * time.Second,
-		IdleTimeout:  10 * time.Second,
+		// The presence fake's server also answers for signaling.
+		SignalingAddr: presenceLis.Addr().String(),
+		EdgeID:        "e1",
+		Logger:        slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		RPCTimeout:    2 * time.Second,
+		IdleTimeout:   10 * time.Second,
 	}
 	if configure != nil {
 		configure(&cfg)

@@ -222,5 +222,7 @@ func TestPresenceDown(t *testing.T) {
 	if e := b.expect("NEW_MESSAGE", "s-"); e.str("content") != "still chatting" {
 		t.Errorf("B with presence down: got %s, want the message", e.raw)
 	}
-	h.waitFor("a logged presence report failure", func() bool { return h.logs.contains("presence report failed") })
+	h.waitFor("a logged presence report failure", func() bool {
+		return h.logs.contains(`"service":"presence"`) && h.logs.contains("session report failed")
+	})
 }

@@ -32,6 +32,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	fs.String(&cfg.AuthAddr, "auth-addr", "AUTH_ADDR", edge.DefaultAuthAddr, "auth service gRPC address")
 	fs.String(&cfg.ChatAddr, "chat-addr", "CHAT_ADDR", edge.DefaultChatAddr, "chat service gRPC address")
 	fs.String(&cfg.PresenceAddr, "presence-addr", "PRESENCE_ADDR", edge.DefaultPresenceAddr, "presence service gRPC address")
+	fs.String(&cfg.SignalingAddr, "signaling-addr", "SIGNALING_ADDR", edge.DefaultSignalingAddr, "signaling service gRPC address")
 	fs.String(&logLevel, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err

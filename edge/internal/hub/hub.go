@@ -52,6 +52,7 @@ type Hub struct {
 	rooms  map[int64]map[*Session]struct{}
 	users  map[int64]*user
 	tokens map[string]map[*Session]struct{} // by jti; sessions whose token has one
+	byID   map[string]*Session              // registered sessions by id
 	// revs are the latest revocations applied, revs[n%maxRecentRevocations]
 	// being the n-th (from 0); revN counts them all.
 	revs []Revocation
@@ -131,6 +132,7 @@ func New(opts Options) *Hub {
 		rooms:  make(map[int64]map[*Session]struct{}),
 		users:  make(map[int64]*user),
 		tokens: make(map[string]map[*Session]struct{}),
+		byID:   make(map[string]*Session),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -180,6 +182,7 @@ func (h *Hub) Register(s *Session, reg Registration, first []byte) bool {
 	u.sessions[s] = struct{}{}
 	s.user = u
 	s.registered = true
+	h.byID[s.id] = s
 	if reg.Token.ID != "" {
 		add(h.tokens, reg.Token.ID, s)
 	}
@@ -201,6 +204,7 @@ func (h *Hub) unregisterLocked(s *Session) {
 		return
 	}
 	s.registered = false
+	delete(h.byID, s.id)
 	for _, r := range s.rooms {
 		remove(h.rooms, r, s)
 	}
@@ -320,6 +324,31 @@ func (h *Hub) SendUsers(userIDs []int64, b *Broadcast) int {
 					n++
 				}
 			}
+		}
+	}
+	return n
+}
+
+// SendSessions queues b on the registered sessions whose ids are listed
+// (ids of other edges' sessions are not found and skipped), except those
+// in exceptRoom (0: none), which were sent b by SendRoom, and returns the
+// number of sessions it was queued on.
+func (h *Hub) SendSessions(ids []string, exceptRoom int64, b *Broadcast) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := 0
+	for _, id := range ids {
+		s := h.byID[id]
+		if s == nil {
+			continue
+		}
+		if exceptRoom != 0 {
+			if _, ok := h.rooms[exceptRoom][s]; ok {
+				continue
+			}
+		}
+		if s.deliver(b) {
+			n++
 		}
 	}
 	return n

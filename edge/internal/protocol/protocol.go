@@ -29,6 +29,21 @@ const (
 	ActionRefreshTokenSuccess = "REFRESH_TOKEN_SUCCESS"
 	ActionUserStatusChanged   = "USER_STATUS_CHANGED"
 	ActionServerAnnouncement  = "SERVER_ANNOUNCEMENT"
+
+	ActionCreateVideoRoom         = "CREATE_VIDEO_ROOM"
+	ActionVideoRoomCreated        = "VIDEO_ROOM_CREATED"
+	ActionJoinVideoRoom           = "JOIN_VIDEO_ROOM"
+	ActionJoinVideoRoomSuccess    = "JOIN_VIDEO_ROOM_SUCCESS"
+	ActionVideoParticipantJoined  = "VIDEO_PARTICIPANT_JOINED"
+	ActionLeaveVideoRoom          = "LEAVE_VIDEO_ROOM"
+	ActionLeaveVideoRoomSuccess   = "LEAVE_VIDEO_ROOM_SUCCESS"
+	ActionVideoParticipantLeft    = "VIDEO_PARTICIPANT_LEFT"
+	ActionVideoRoomClosed         = "VIDEO_ROOM_CLOSED"
+	ActionSDPOffer                = "SDP_OFFER"
+	ActionSDPAnswer               = "SDP_ANSWER"
+	ActionICECandidate            = "ICE_CANDIDATE"
+	ActionMediaStatusChange       = "MEDIA_STATUS_CHANGE"
+	ActionParticipantMediaChanged = "PARTICIPANT_MEDIA_CHANGED"
 )
 
 // Error codes of ERROR and CONNECT_ERROR envelopes (edge-protocol.md §9).
@@ -43,6 +58,8 @@ const (
 	CodePermissionDenied   = "PERMISSION_DENIED"
 	CodeUserBlocked        = "USER_BLOCKED"
 	CodeRoomFull           = "ROOM_FULL"
+	CodeVideoRoomFull      = "VIDEO_ROOM_FULL"
+	CodeVideoRoomNotFound  = "VIDEO_ROOM_NOT_FOUND"
 	CodeRateLimited        = "RATE_LIMITED"
 	CodeServiceUnavailable = "SERVICE_UNAVAILABLE"
 	CodeInternalError      = "INTERNAL_ERROR"
@@ -72,6 +89,10 @@ func Message(code string) string {
 		return "user blocked"
 	case CodeRoomFull:
 		return "room full"
+	case CodeVideoRoomFull:
+		return "video room full"
+	case CodeVideoRoomNotFound:
+		return "video room not found"
 	case CodeRateLimited:
 		return "rate limited"
 	case CodeServiceUnavailable:

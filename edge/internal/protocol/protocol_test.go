@@ -228,6 +228,19 @@ func TestEncodeGolden(t *testing.T) {
 	b = AppendUserStatusChanged(b, server, 8, true, time.Time{})
 	b = AppendServerAnnouncement(b, server, Announcement{Title: "점검", Message: "down at \"noon\"\n", Type: "maintenance", Priority: "high"})
 	b = AppendError(b, server, CodeTokenRevoked, "", "")
+	b = AppendVideoRoomCreated(b, Header{Time: at, SeqID: "v1"}, VideoRoom{ID: "vr_1", ChatroomID: 456, Name: "standup", HostUserID: 123, MaxParticipants: 4})
+	b = AppendJoinVideoRoomSuccess(b, Header{Time: at, SeqID: "v2"}, "vr_1",
+		[]VideoParticipant{{UserID: 123, Nickname: "alice", Media: MediaStatus{AudioEnabled: true}}, {UserID: 7, Nickname: "bob"}},
+		[]ICEServer{{URLs: []string{"stun:stun.example.com:3478"}}, {URLs: []string{"turn:turn.example.com:3478?transport=udp", "turns:turn.example.com:5349"}, Username: "1704110400:123", Credential: "c2VjcmV0"}})
+	b = AppendJoinVideoRoomSuccess(b, Header{Time: at, SeqID: "v3"}, "vr_1", nil, nil)
+	b = AppendVideoParticipantJoined(b, server, "vr_1", VideoParticipant{UserID: 7, Nickname: "bob", Media: MediaStatus{VideoEnabled: true}}, 2)
+	b = AppendVideoParticipantLeft(b, server, "vr_1", 7, "bob", 1, "disconnected")
+	b = AppendLeaveVideoRoomSuccess(b, Header{Time: at, SeqID: "v4"}, "vr_1")
+	b = AppendVideoRoomClosed(b, server, "vr_1", 456, "empty")
+	b = AppendParticipantMediaChanged(b, server, "vr_1", 7, "bob", MediaStatus{AudioEnabled: true, ScreenSharing: true})
+	b = AppendSignal(b, server, ActionSDPOffer, "vr_1", 123, "sdp", []byte(`{"type":"offer","sdp":"v=0\r\n"}`))
+	b = AppendSignal(b, server, ActionICECandidate, "vr_1", 123, "candidate", []byte(`{"candidate":"candidate:1 1 UDP 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}`))
+	b = AppendError(b, Header{Time: at, SeqID: "v5"}, CodeVideoRoomFull, "v5", "JOIN_VIDEO_ROOM")
 
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {

@@ -12,7 +12,7 @@ import (
 	"switchboard.dev/edge/internal/protocol"
 )
 
-// ErrorCode maps an error from an auth or chat RPC to the client-facing
+// ErrorCode maps an error from a service's RPC to the client-facing
 // error code. It is the only place where gRPC statuses become error codes:
 // a google.rpc.ErrorInfo reason wins, else the status code decides.
 func ErrorCode(err error) string {
@@ -51,15 +51,21 @@ func ErrorCode(err error) string {
 	}
 }
 
-// reasonCode maps an ErrorInfo reason (the name of a chatv1 or authv1
-// ErrorReason value, with or without its ERROR_REASON_ prefix) to an error
+// reasonCode maps an ErrorInfo reason (the name of a chatv1, authv1 or
+// signalingv1 ErrorReason value, with or without its ERROR_REASON_ prefix) to an error
 // code; "" when the reason is unknown.
 func reasonCode(reason string) string {
 	switch strings.TrimPrefix(reason, "ERROR_REASON_") {
 	case "ROOM_NOT_FOUND":
 		return protocol.CodeRoomNotFound
-	case "NOT_MEMBER", "NOT_INVITED":
+	case "NOT_MEMBER", "NOT_INVITED", "NOT_PARTICIPANT":
 		return protocol.CodePermissionDenied
+	case "VIDEO_ROOM_NOT_FOUND":
+		return protocol.CodeVideoRoomNotFound
+	case "VIDEO_ROOM_FULL":
+		return protocol.CodeVideoRoomFull
+	case "INVALID_SIGNAL":
+		return protocol.CodeInvalidData
 	case "ROOM_FULL":
 		return protocol.CodeRoomFull
 	case "INVALID_MESSAGE":

@@ -12,6 +12,7 @@ import (
 
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	signalingv1 "switchboard.dev/api/gen/switchboard/signaling/v1"
 )
 
 func withReason(c codes.Code, reason string) error {
@@ -36,6 +37,10 @@ func TestErrorCode(t *testing.T) {
 		{"user banned", withReason(codes.PermissionDenied, chatv1.ErrorReason_ERROR_REASON_USER_BANNED.String()), "USER_BLOCKED"},
 		{"rate limited reason wins over code", withReason(codes.FailedPrecondition, chatv1.ErrorReason_ERROR_REASON_RATE_LIMITED.String()), "RATE_LIMITED"},
 		{"reason without prefix", withReason(codes.Unknown, "ROOM_FULL"), "ROOM_FULL"},
+		{"video room full", withReason(codes.FailedPrecondition, signalingv1.ErrorReason_ERROR_REASON_VIDEO_ROOM_FULL.String()), "VIDEO_ROOM_FULL"},
+		{"video room not found", withReason(codes.NotFound, signalingv1.ErrorReason_ERROR_REASON_VIDEO_ROOM_NOT_FOUND.String()), "VIDEO_ROOM_NOT_FOUND"},
+		{"not a participant", withReason(codes.PermissionDenied, signalingv1.ErrorReason_ERROR_REASON_NOT_PARTICIPANT.String()), "PERMISSION_DENIED"},
+		{"invalid signal", withReason(codes.InvalidArgument, signalingv1.ErrorReason_ERROR_REASON_INVALID_SIGNAL.String()), "INVALID_DATA"},
 		{"invalid token", withReason(codes.Unauthenticated, authv1.ErrorReason_ERROR_REASON_INVALID_TOKEN.String()), "INVALID_TOKEN"},
 		{"token expired", withReason(codes.Unauthenticated, authv1.ErrorReason_ERROR_REASON_TOKEN_EXPIRED.String()), "TOKEN_EXPIRED"},
 		{"token revoked", withReason(codes.Unauthenticated, authv1.ErrorReason_ERROR_REASON_TOKEN_REVOKED.String()), "TOKEN_REVOKED"},

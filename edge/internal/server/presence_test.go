@@ -47,9 +47,10 @@ func TestReportQueue(t *testing.T) {
 	srv := newDeliverServer(2, false) // sessions "0" and "1"
 	srv.opts.Presence, srv.opts.RPCTimeout = rec, time.Second
 
+	q := srv.presenceReports
 	srv.sessionOpened("0", 1)
-	srv.sessionClosed("9")
-	srv.sendReports(context.Background(), srv.reports.take())
+	q.add(report{kind: reportClosed, sessionID: "9"})
+	q.sendAll(context.Background(), q.take())
 	if want := []string{"open 0", "close 9"}; !slices.Equal(rec.calls, want) {
 		t.Errorf("reports sent = %q, want %q in order", rec.calls, want)
 	}
@@ -58,16 +59,16 @@ func TestReportQueue(t *testing.T) {
 	for i := range maxPendingReports {
 		srv.sessionOpened(fmt.Sprint(i), 1)
 	}
-	if n := len(srv.reports.pending); n != maxPendingReports {
+	if n := len(q.pending); n != maxPendingReports {
 		t.Fatalf("%d reports queued, want %d", n, maxPendingReports)
 	}
-	srv.sessionClosed("overflow")
-	pending := srv.reports.take()
+	q.add(report{kind: reportClosed, sessionID: "overflow"})
+	pending := q.take()
 	if len(pending) != 1 || pending[0].kind != reportSync {
 		t.Fatalf("queue after overflowing = %v, want a single sync", pending)
 	}
 	srv.sessionOpened("x", 1)
-	srv.sendReports(context.Background(), append(pending, srv.reports.take()...))
+	q.sendAll(context.Background(), append(pending, q.take()...))
 	if want := []string{"sync [0 1]"}; !slices.Equal(rec.calls, want) {
 		t.Errorf("reports sent after an overflow = %q, want %q (the hub's sessions)", rec.calls, want)
 	}

@@ -1,8 +1,9 @@
 // Package server is the edge's TCP server: it accepts client connections,
-// runs each session's request loop (translating envelopes into auth and
-// chat RPCs), consumes the chat event stream that feeds the hub, the
-// revocation stream that ends sessions, and the presence stream, and
-// reports its sessions to the presence service.
+// runs each session's request loop (translating envelopes into auth, chat
+// and signaling RPCs), consumes the chat event stream that feeds the hub,
+// the revocation stream that ends sessions, the presence stream and the
+// signaling stream, and reports its sessions to the presence and signaling
+// services.
 package server
 
 import (
@@ -18,6 +19,7 @@ import (
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
 	presencev1 "switchboard.dev/api/gen/switchboard/presence/v1"
+	signalingv1 "switchboard.dev/api/gen/switchboard/signaling/v1"
 	"switchboard.dev/edge/internal/hub"
 	"switchboard.dev/edge/internal/protocol"
 )
@@ -35,6 +37,16 @@ type Options struct {
 	Chat chatv1.ChatServiceClient
 	// Presence receives the session reports and streams presence events.
 	Presence presencev1.PresenceServiceClient
+	// Signaling serves the video-room actions, relays signaling and
+	// streams the video-room events.
+	Signaling signalingv1.SignalingServiceClient
+	// MaxSignalBytes bounds the sdp or candidate object of a signaling
+	// request.
+	MaxSignalBytes int
+	// SignalRate and SignalBurst bound each session's signaling requests
+	// (a token bucket: SignalRate a second in bursts of SignalBurst).
+	SignalRate  float64
+	SignalBurst int
 	// MaxFrameBytes bounds a request line.
 	MaxFrameBytes int
 	// MaxDepth bounds a request's JSON nesting.
@@ -75,10 +87,10 @@ type Server struct {
 	seq       atomic.Uint64 // server-originated seq_ids
 	sessionN  atomic.Uint64
 	gz        protocol.Compressor // inflates compressed requests
-	reports   *reporter
-	// reportsFailing is whether the last presence report failed; used by
-	// ReportPresence alone.
-	reportsFailing bool
+	// presenceReports and signalingReports queue what the services are
+	// told of the sessions.
+	presenceReports  *reporter
+	signalingReports *reporter
 
 	mu       sync.Mutex
 	sessions map[*hub.Session]struct{} // every open session, authenticated or not
@@ -88,15 +100,17 @@ type Server struct {
 
 // New returns a server; Serve accepts its connections, ConsumeEvents feeds
 // it chat events, ConsumeRevocations revocations, ConsumePresence presence
-// events, and ReportPresence sends its presence reports.
+// events, ConsumeSignaling video-room events, and ReportSessions sends its
+// session reports.
 func New(opts Options) *Server {
 	srv := &Server{
 		opts:      opts,
 		log:       opts.Logger,
 		seqPrefix: "s-" + opts.EdgeID + "-",
 		sessions:  make(map[*hub.Session]struct{}),
-		reports:   newReporter(),
 	}
+	srv.presenceReports = newReporter("presence", opts.Logger, opts.RPCTimeout, srv.sendPresenceReport)
+	srv.signalingReports = newReporter("signaling", opts.Logger, opts.RPCTimeout, srv.sendSignalingReport)
 	srv.hub = hub.New(hub.Options{
 		QueueMessages:     opts.QueueMessages,
 		QueueBytes:        opts.QueueBytes,

@@ -30,6 +30,11 @@ type session struct {
 	nickname  string
 	expiresAt time.Time
 	expiry    *time.Timer
+
+	// inVideo is set before the session's first JOIN_VIDEO_ROOM: its end
+	// is then reported to the signaling service.
+	inVideo bool
+	signals signalBucket // bounds the signaling requests
 }
 
 // serveConn runs one connection's request loop; requests are handled in
@@ -74,7 +79,8 @@ func (srv *Server) newSession(conn net.Conn) *session {
 }
 
 // finish ends the session: out of the indexes, closed once flushed, and
-// reported closed to presence when it was authenticated.
+// reported closed to presence when it was authenticated, and to signaling
+// when it joined a video room.
 func (s *session) finish() {
 	if s.expiry != nil {
 		s.expiry.Stop()
@@ -83,7 +89,10 @@ func (s *session) finish() {
 	s.sess.CloseAfterFlush()
 	s.srv.removeSession(s.sess)
 	if s.userID != 0 {
-		s.srv.sessionClosed(s.sess.ID())
+		s.srv.presenceReports.add(report{kind: reportClosed, sessionID: s.sess.ID()})
+	}
+	if s.inVideo {
+		s.srv.signalingReports.add(report{kind: reportClosed, sessionID: s.sess.ID()})
 	}
 }
 
@@ -138,7 +147,10 @@ func (s *session) handle(ctx context.Context, line []byte) bool {
 	switch env.Action {
 	case protocol.ActionConnect, protocol.ActionPing, protocol.ActionJoinRoom,
 		protocol.ActionSendMessage, protocol.ActionLeaveRoom,
-		protocol.ActionGetMessages, protocol.ActionBatchMessages, protocol.ActionRefreshToken:
+		protocol.ActionGetMessages, protocol.ActionBatchMessages, protocol.ActionRefreshToken,
+		protocol.ActionCreateVideoRoom, protocol.ActionJoinVideoRoom, protocol.ActionLeaveVideoRoom,
+		protocol.ActionSDPOffer, protocol.ActionSDPAnswer, protocol.ActionICECandidate,
+		protocol.ActionMediaStatusChange:
 	default:
 		s.replyError(protocol.CodeInvalidAction, env.SeqID, env.Action)
 		return true
@@ -192,6 +204,16 @@ func (s *session) handle(ctx context.Context, line []byte) bool {
 		s.batchMessages(ctx, env)
 	case protocol.ActionRefreshToken:
 		s.refreshToken(ctx, env)
+	case protocol.ActionCreateVideoRoom:
+		s.createVideoRoom(ctx, env)
+	case protocol.ActionJoinVideoRoom:
+		s.joinVideoRoom(ctx, env)
+	case protocol.ActionLeaveVideoRoom:
+		s.leaveVideoRoom(ctx, env)
+	case protocol.ActionSDPOffer, protocol.ActionSDPAnswer, protocol.ActionICECandidate:
+		s.relaySignal(ctx, env)
+	case protocol.ActionMediaStatusChange:
+		s.changeMediaStatus(ctx, env)
 	}
 	return true
 }
@@ -563,7 +585,7 @@ func (s *session) batchMessages(ctx context.Context, env protocol.Envelope) {
 		cancel()
 		rpcCode := ErrorCode(err)
 		if rpcCode == protocol.CodeInternalError || rpcCode == protocol.CodeServiceUnavailable {
-			s.srv.log.Warn("chat RPC failed", "session", s.sess.ID(), "action", env.Action, "code", rpcCode, "err", err)
+			s.srv.log.Warn("RPC failed", "session", s.sess.ID(), "action", env.Action, "code", rpcCode, "err", err)
 		}
 		results := resp.GetResults()
 		for j, i := range sent {
@@ -633,7 +655,7 @@ func isNull(raw json.RawMessage) bool {
 func (s *session) rpcFailed(err error, env protocol.Envelope) {
 	code := ErrorCode(err)
 	if code == protocol.CodeInternalError || code == protocol.CodeServiceUnavailable {
-		s.srv.log.Warn("chat RPC failed", "session", s.sess.ID(), "action", env.Action, "code", code, "err", err)
+		s.srv.log.Warn("RPC failed", "session", s.sess.ID(), "action", env.Action, "code", code, "err", err)
 	}
 	s.replyError(code, env.SeqID, env.Action)
 }
