@@ -21,12 +21,18 @@ import (
 	"switchboard.dev/services/auth"
 	"switchboard.dev/services/chat"
 	"switchboard.dev/services/presence"
+	"switchboard.dev/services/signaling"
 )
 
 // Short presence timings keep the tests fast; the defaults are 5 s and 10 s.
 const (
 	testGrace = 400 * time.Millisecond
 	testLease = 1500 * time.Millisecond
+	// testEmptyRoomTimeout closes the video rooms nobody joins (60 s by
+	// default).
+	testEmptyRoomTimeout = 3 * time.Second
+	// testTURNSecret makes the video participants' TURN credentials.
+	testTURNSecret = "turn-test-secret"
 )
 
 // cluster runs auth, chat and presence as separate parts and any number of
@@ -37,6 +43,9 @@ type cluster struct {
 	authAddr, chatAddr, presAddr string
 	presence                     *part
 	presCfg                      presence.Config
+	sigAddr                      string
+	signaling                    *part
+	sigCfg                       signaling.Config
 	chatAdmin                    chatv1.ChatAdminServiceClient
 	authAdmin                    authv1.AuthAdminServiceClient
 	presAdmin                    presencev1.PresenceAdminServiceClient
@@ -58,6 +67,12 @@ func startCluster(t *testing.T) *cluster {
 	c.presCfg = presence.Config{Listener: presLis, DataDir: c.dir, ChatAddr: c.chatAddr,
 		OfflineGrace: testGrace, EdgeLease: testLease, Logger: log}
 	c.startPresence()
+	sigLis := listen(t, "127.0.0.1:0")
+	c.sigAddr = sigLis.Addr().String()
+	c.sigCfg = signaling.Config{Listener: sigLis, DataDir: c.dir, ChatAddr: c.chatAddr, EdgeLease: testLease,
+		EmptyRoomTimeout: testEmptyRoomTimeout, STUNURLs: []string{"stun:stun.example.com:3478"},
+		TURNURLs: []string{"turn:turn.example.com:3478"}, TURNSecret: []byte(testTURNSecret), Logger: log}
+	c.startSignaling()
 	conn := func(addr string) *grpc.ClientConn {
 		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
@@ -87,13 +102,26 @@ func (c *cluster) restartPresence() {
 	c.startPresence()
 }
 
+func (c *cluster) startSignaling() {
+	cfg := c.sigCfg
+	c.signaling = runPart(c.t, func(ctx context.Context) error { return signaling.Run(ctx, cfg) })
+}
+
+// restartSignaling stops the signaling service and starts it again on the
+// same address and data.
+func (c *cluster) restartSignaling() {
+	c.signaling.stop(c.t)
+	c.sigCfg.Listener = listen(c.t, c.sigAddr)
+	c.startSignaling()
+}
+
 // edge starts an in-process edge and returns its address.
 func (c *cluster) edge(name string) string {
 	c.t.Helper()
 	lis := listen(c.t, "127.0.0.1:0")
 	runPart(c.t, func(ctx context.Context) error {
 		return edge.Run(ctx, edge.Config{Listener: lis, EdgeID: name, AuthAddr: c.authAddr, ChatAddr: c.chatAddr,
-			PresenceAddr: c.presAddr, RPCTimeout: time.Second, Logger: testLogger(c.t)})
+			PresenceAddr: c.presAddr, SignalingAddr: c.sigAddr, RPCTimeout: time.Second, Logger: testLogger(c.t)})
 	})
 	return lis.Addr().String()
 }

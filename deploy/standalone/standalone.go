@@ -1,7 +1,7 @@
 // Package standalone runs every Switchboard service in one process: auth,
-// chat and presence each on its own loopback gRPC port (with reflection and
-// health, the same as their own binaries), and the TCP edge dialing them
-// over real gRPC.
+// chat, presence and signaling each on its own loopback gRPC port (with
+// reflection and health, the same as their own binaries), and the TCP edge
+// dialing them over real gRPC.
 // It is the embedded default: nothing to install, stores in one data folder.
 package standalone
 
@@ -18,13 +18,15 @@ import (
 	"switchboard.dev/services/auth"
 	"switchboard.dev/services/chat"
 	"switchboard.dev/services/presence"
+	"switchboard.dev/services/signaling"
 )
 
 // Config is the configuration of every part. DataDir, when set, overrides
 // the parts' own data folders; the addresses the edge and presence dial are
 // taken from the services' addresses so that the parts always agree.
 type Config struct {
-	// DataDir holds auth.db and chat.db.
+	// DataDir holds every service's store (auth.db, chat.db, presence.db,
+	// signaling.db).
 	DataDir string
 	// Auth configures the auth service.
 	Auth auth.Config
@@ -32,6 +34,8 @@ type Config struct {
 	Chat chat.Config
 	// Presence configures the presence service.
 	Presence presence.Config
+	// Signaling configures the signaling service.
+	Signaling signaling.Config
 	// Edge configures the TCP edge.
 	Edge edge.Config
 	// Logger receives every part's records, each tagged with its part.
@@ -51,6 +55,8 @@ type Addrs struct {
 	Chat net.Addr
 	// Presence is the presence service's gRPC address.
 	Presence net.Addr
+	// Signaling is the signaling service's gRPC address.
+	Signaling net.Addr
 }
 
 // Run starts every part and blocks until ctx is done or a part fails. On
@@ -65,6 +71,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Auth.DataDir = cfg.DataDir
 		cfg.Chat.DataDir = cfg.DataDir
 		cfg.Presence.DataDir = cfg.DataDir
+		cfg.Signaling.DataDir = cfg.DataDir
 	}
 	var lis []net.Listener
 	closeAll := func() {
@@ -93,6 +100,10 @@ func Run(ctx context.Context, cfg Config) error {
 		closeAll()
 		return err
 	}
+	if err := bind(&cfg.Signaling.Listener, cfg.Signaling.Addr); err != nil {
+		closeAll()
+		return err
+	}
 	if err := bind(&cfg.Edge.Listener, cfg.Edge.Addr); err != nil {
 		closeAll()
 		return err
@@ -100,14 +111,17 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.Edge.AuthAddr = cfg.Auth.Listener.Addr().String()
 	cfg.Edge.ChatAddr = cfg.Chat.Listener.Addr().String()
 	cfg.Edge.PresenceAddr = cfg.Presence.Listener.Addr().String()
+	cfg.Edge.SignalingAddr = cfg.Signaling.Listener.Addr().String()
 	cfg.Presence.ChatAddr = cfg.Edge.ChatAddr
+	cfg.Signaling.ChatAddr = cfg.Edge.ChatAddr
 	cfg.Auth.Logger = log.With("part", "auth")
 	cfg.Chat.Logger = log.With("part", "chat")
 	cfg.Presence.Logger = log.With("part", "presence")
+	cfg.Signaling.Logger = log.With("part", "signaling")
 	cfg.Edge.Logger = log.With("part", "edge")
 	if cfg.Ready != nil {
 		cfg.Ready(Addrs{Edge: cfg.Edge.Listener.Addr(), Auth: cfg.Auth.Listener.Addr(),
-			Chat: cfg.Chat.Listener.Addr(), Presence: cfg.Presence.Listener.Addr()})
+			Chat: cfg.Chat.Listener.Addr(), Presence: cfg.Presence.Listener.Addr(), Signaling: cfg.Signaling.Listener.Addr()})
 	}
 
 	// The services outlive the edge: they stop only after it has returned.
@@ -137,6 +151,7 @@ func Run(ctx context.Context, cfg Config) error {
 		{"auth", func(ctx context.Context) error { return auth.Run(ctx, cfg.Auth) }},
 		{"chat", func(ctx context.Context) error { return chat.Run(ctx, cfg.Chat) }},
 		{"presence", func(ctx context.Context) error { return presence.Run(ctx, cfg.Presence) }},
+		{"signaling", func(ctx context.Context) error { return signaling.Run(ctx, cfg.Signaling) }},
 	} {
 		wg.Add(1)
 		go func() {

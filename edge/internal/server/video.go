@@ -89,8 +89,9 @@ type joinVideoData struct {
 	MediaStatus protocol.MediaStatus `json:"media_status"`
 }
 
-// joinVideoRoom answers JOIN_VIDEO_ROOM_SUCCESS; every participant, the
-// joiner included, gets VIDEO_PARTICIPANT_JOINED from the stream.
+// joinVideoRoom answers JOIN_VIDEO_ROOM_SUCCESS, then the joiner's own
+// VIDEO_PARTICIPANT_JOINED (in that order: the stream's copy, which the
+// other participants get, skips the joiner's session).
 func (s *session) joinVideoRoom(ctx context.Context, env protocol.Envelope) {
 	var req joinVideoData
 	if err := json.Unmarshal(env.Data, &req); err != nil || req.VideoRoomID == "" {
@@ -127,8 +128,16 @@ func (s *session) joinVideoRoom(ctx context.Context, env protocol.Envelope) {
 			size += len(u) + 3
 		}
 	}
-	s.sess.Send(protocol.AppendJoinVideoRoomSuccess(make([]byte, 0, size), protocol.Header{Time: time.Now(), SeqID: env.SeqID},
+	now := time.Now()
+	s.sess.Send(protocol.AppendJoinVideoRoomSuccess(make([]byte, 0, size), protocol.Header{Time: now, SeqID: env.SeqID},
 		room.GetVideoRoomId(), participants, ice))
+	for _, p := range participants {
+		if p.UserID == s.userID {
+			h := s.srv.serverHeader()
+			s.sess.Send(protocol.AppendVideoParticipantJoined(make([]byte, 0, 256), h, room.GetVideoRoomId(), p, int32(len(participants))))
+			break
+		}
+	}
 }
 
 type videoRoomData struct {

@@ -33,11 +33,12 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		logLevel string
 	)
 	fs := envflag.New("switchboard", os.Stderr, getenv)
-	fs.String(&cfg.DataDir, "data-dir", "DATA_DIR", "./data", "folder of the stores (auth.db, chat.db, presence.db)")
+	fs.String(&cfg.DataDir, "data-dir", "DATA_DIR", "./data", "folder of the stores (auth.db, chat.db, presence.db, signaling.db)")
 	fs.String(&logLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	cfg.Auth.RegisterFlags(fs)
 	cfg.Chat.RegisterFlags(fs)
 	cfg.Presence.RegisterFlags(fs)
+	cfg.Signaling.RegisterFlags(fs)
 	cfg.Edge.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -49,7 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	cfg.Logger = log
 	cfg.Ready = func(a standalone.Addrs) {
 		log.Info("switchboard ready", "edge", a.Edge.String(), "auth", a.Auth.String(), "chat", a.Chat.String(),
-			"presence", a.Presence.String(), "data_dir", cfg.DataDir)
+			"presence", a.Presence.String(), "signaling", a.Signaling.String(), "data_dir", cfg.DataDir)
 	}
 	return standalone.Run(ctx, cfg)
 }

@@ -751,7 +751,7 @@ func (x *WatchRevocationsResponse) GetTruncated() bool {
 	return false
 }
 
-// Revocation is one revoked token or one revoked user.
+// Revocation is one revoked token, user or API key.
 type Revocation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// seq is the revocation's position in the service's log, from 1.
@@ -767,7 +767,7 @@ type Revocation struct {
 	// issued_before bounds a user revocation: tokens issued earlier are refused.
 	IssuedBefore *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=issued_before,json=issuedBefore,proto3" json:"issued_before,omitempty"`
 	// expires_at is when the revocation no longer matters (the covered tokens
-	// have expired).
+	// have expired); unset for an API key, whose revocation always matters.
 	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

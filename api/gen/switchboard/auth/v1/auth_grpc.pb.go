@@ -245,7 +245,7 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // AuthAdminService is the API of the backend and of operators: the user
-// directory and token revocation.
+// directory, token revocation and the bridge's API keys.
 type AuthAdminServiceClient interface {
 	// PutUser creates or replaces a user directory entry.
 	PutUser(ctx context.Context, in *PutUserRequest, opts ...grpc.CallOption) (*PutUserResponse, error)
@@ -351,7 +351,7 @@ func (c *authAdminServiceClient) RevokeAPIKey(ctx context.Context, in *RevokeAPI
 // for forward compatibility.
 //
 // AuthAdminService is the API of the backend and of operators: the user
-// directory and token revocation.
+// directory, token revocation and the bridge's API keys.
 type AuthAdminServiceServer interface {
 	// PutUser creates or replaces a user directory entry.
 	PutUser(context.Context, *PutUserRequest) (*PutUserResponse, error)

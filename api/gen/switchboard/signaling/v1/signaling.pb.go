@@ -1077,8 +1077,9 @@ type ParticipantLeft struct {
 	Nickname string `protobuf:"bytes,3,opt,name=nickname,proto3" json:"nickname,omitempty"`
 	// participants_count counts the participants left.
 	ParticipantsCount int32 `protobuf:"varint,4,opt,name=participants_count,json=participantsCount,proto3" json:"participants_count,omitempty"`
-	// reason is why: "left" (LEAVE_VIDEO_ROOM), "disconnected" (the session
-	// ended or its edge was lost) or "closed" (an operator closed the room).
+	// reason is why: "left" (LEAVE_VIDEO_ROOM, or the user joined again from
+	// another session: then only the old session is told) or "disconnected"
+	// (the session ended or its edge was lost).
 	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -1,0 +1,592 @@
+// Package store persists the signaling service's video rooms, the session
+// of each participant and the event log in one bbolt file.
+//
+// Every change goes through a single writer goroutine as an Op: a function
+// that reads the current state through a View and returns the Change to
+// make (rooms to put or delete, events to append), or refuses with an
+// error. The writer runs the ops queued at that moment one after the other
+// in one transaction, each seeing the changes of those before it, commits
+// (fsync) once, hands the batch's events to the Publish hook in sequence
+// order, then answers the callers (group commit). A refused op changes
+// nothing; a batch that changes nothing is rolled back, not committed. The
+// same transaction trims the oldest events beyond the retention.
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	signalingv1 "switchboard.dev/api/gen/switchboard/signaling/v1"
+	"switchboard.dev/platform/groupcommit"
+)
+
+var (
+	// ErrClosed means the store is closed.
+	ErrClosed = groupcommit.ErrClosed
+	// ErrNotFound means no open video room has the id.
+	ErrNotFound = errors.New("video room not found")
+)
+
+// Defaults and bounds.
+const (
+	// DefaultEventRetention is how many of the newest events the log keeps.
+	DefaultEventRetention = 10000
+	// MaxBatch bounds the ops applied in one transaction.
+	MaxBatch = 256
+	// trimChunk bounds the old events deleted in one transaction; it
+	// exceeds the events one batch usually appends, so the trim keeps up.
+	trimChunk = 1000
+)
+
+// Bucket names, declared once.
+var (
+	bucketEvents = []byte("events") // seq → Event
+	bucketRooms  = []byte("rooms")  // video room id → room record (see encodeRoom)
+	bucketSeats  = []byte("seats")  // seatKey(edge, session, room) → user id: the participants by session
+)
+
+// Room is a video room as stored: the contract's VideoRoom, its
+// participants in order of joining, and the session of each.
+type Room struct {
+	// Room is the video room with its participants.
+	Room *signalingv1.VideoRoom
+	// Sessions[i] is the session of Room.Participants[i].
+	Sessions []*signalingv1.SessionRef
+}
+
+// Seat is one participant's place, found by its session.
+type Seat struct {
+	// EdgeID and SessionID name the participant's session.
+	EdgeID, SessionID string
+	// RoomID is the video room.
+	RoomID string
+	// UserID is the participant.
+	UserID int64
+}
+
+// Change is what an op does: rooms put (created or replaced), rooms
+// deleted, and events appended to the log (the store gives them their
+// seq). Puts are applied before deletes.
+type Change struct {
+	Put    []Room
+	Delete []string
+	Events []*signalingv1.Event
+}
+
+// Merge appends o's puts, deletes and events to c's.
+func (c *Change) Merge(o Change) {
+	c.Put = append(c.Put, o.Put...)
+	c.Delete = append(c.Delete, o.Delete...)
+	c.Events = append(c.Events, o.Events...)
+}
+
+func (c Change) empty() bool {
+	return len(c.Put) == 0 && len(c.Delete) == 0 && len(c.Events) == 0
+}
+
+// Op reads the state through v and returns the change to make, or an
+// error that refuses it (and changes nothing). It runs once, on the
+// writer goroutine, and must not keep v.
+type Op func(v *View) (Change, error)
+
+// Options configure a Store.
+type Options struct {
+	// EventRetention is how many of the newest events the log keeps;
+	// 0 means DefaultEventRetention.
+	EventRetention int
+	// Publish receives each committed batch's events in sequence order,
+	// from the writer goroutine, before the writers are answered. It must
+	// not block.
+	Publish func([]*signalingv1.Event)
+	// Logger receives commit errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is the signaling service's bbolt store. Its methods are safe for
+// concurrent use.
+type Store struct {
+	db        *bolt.DB
+	retention uint64
+	publish   func([]*signalingv1.Event)
+	log       *slog.Logger
+
+	writes    *groupcommit.Queue[Op]
+	closeOnce sync.Once
+
+	// Owned by the writer goroutine (set in Open before it starts).
+	head   uint64 // newest event seq
+	oldest uint64 // oldest retained event seq; head+1 when the log is empty
+}
+
+// op is one queued write.
+type op = groupcommit.Op[Op]
+
+// Open opens (creating when needed) the store at path, creates its
+// buckets, trims the log to the retention and starts the writer.
+func Open(path string, opts Options) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{
+		db:        db,
+		retention: uint64(opts.EventRetention),
+		publish:   opts.Publish,
+		log:       opts.Logger,
+		writes:    groupcommit.New[Op](MaxBatch),
+	}
+	if opts.EventRetention <= 0 {
+		s.retention = DefaultEventRetention
+	}
+	if s.publish == nil {
+		s.publish = func([]*signalingv1.Event) {}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketEvents, bucketRooms, bucketSeats} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		s.head, s.oldest = logBounds(tx.Bucket(bucketEvents))
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// A retention lowered since the last run: trim in chunks now, so that
+	// commits only ever have a small trim to do.
+	for s.backlog() > 0 {
+		var n uint64
+		err := db.Update(func(tx *bolt.Tx) (err error) {
+			n, err = s.deleteOld(tx, s.head)
+			return err
+		})
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open %s: trim event log: %w", path, err)
+		}
+		s.oldest += n
+	}
+	go s.run()
+	return s, nil
+}
+
+// Close stops the writer, failing ops still queued with ErrClosed, and
+// closes the file. It is safe to call more than once.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.writes.Close()
+		if e := s.db.Close(); e != nil {
+			err = fmt.Errorf("close store: %w", e)
+		}
+	})
+	return err
+}
+
+// Apply runs o on the writer and commits its change durably; when it
+// returns nil the change's events have been published. It returns o's
+// refusal as is. An Apply that returns ctx's error may still have been
+// applied.
+func (s *Store) Apply(ctx context.Context, o Op) error {
+	return s.writes.Submit(ctx, o)
+}
+
+// run is the writer goroutine: it commits batches until Close.
+func (s *Store) run() {
+	defer s.writes.Stopped()
+	batch := make([]*op, 0, MaxBatch)
+	for {
+		select {
+		case o := <-s.writes.Ops():
+			s.commit(s.writes.Fill(append(batch[:0], o)))
+			clear(batch)
+		case <-s.writes.Closing():
+			return
+		}
+	}
+}
+
+// commit runs batch's ops in one transaction, commits it when any op
+// changed something, publishes the events, then answers each op.
+func (s *Store) commit(batch []*op) {
+	events, trimmed, err := s.runOps(batch)
+	if err != nil {
+		s.log.Error("commit batch", "ops", len(batch), "err", err)
+		for _, o := range batch {
+			o.Err = fmt.Errorf("commit: %w", err)
+			o.Finish()
+		}
+		return
+	}
+	s.head += uint64(len(events))
+	s.oldest += trimmed
+	if len(events) > 0 {
+		s.publish(events)
+	}
+	for _, o := range batch {
+		o.Finish()
+	}
+}
+
+// runOps runs the ops, setting the refusals, and commits what they
+// changed; it returns the committed events and how many old events it
+// trimmed.
+func (s *Store) runOps(batch []*op) (events []*signalingv1.Event, trimmed uint64, err error) {
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return nil, 0, fmt.Errorf("begin: %w", err)
+	}
+	dirty := false
+	v := &View{tx: tx}
+	for _, o := range batch {
+		ch, err := o.Value(v)
+		if err != nil {
+			o.Err = err
+			continue
+		}
+		if ch.empty() {
+			continue
+		}
+		dirty = true
+		evs, err := write(tx, ch)
+		if err != nil {
+			tx.Rollback()
+			return nil, 0, err
+		}
+		events = append(events, evs...)
+	}
+	if !dirty {
+		return nil, 0, tx.Rollback()
+	}
+	if trimmed, err = s.deleteOld(tx, s.head+uint64(len(events))); err != nil {
+		tx.Rollback()
+		return nil, 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, 0, err
+	}
+	return events, trimmed, nil
+}
+
+// write applies ch in tx and returns its events with their seq set.
+func write(tx *bolt.Tx, ch Change) ([]*signalingv1.Event, error) {
+	rooms, seats := tx.Bucket(bucketRooms), tx.Bucket(bucketSeats)
+	for _, r := range ch.Put {
+		id := r.Room.GetVideoRoomId()
+		if err := unseat(rooms, seats, id); err != nil {
+			return nil, err
+		}
+		v, err := encodeRoom(r)
+		if err != nil {
+			return nil, fmt.Errorf("put room %s: %w", id, err)
+		}
+		if err := rooms.Put([]byte(id), v); err != nil {
+			return nil, fmt.Errorf("put room %s: %w", id, err)
+		}
+		for i, ss := range r.Sessions {
+			user := binary.BigEndian.AppendUint64(nil, uint64(r.Room.GetParticipants()[i].GetUserId()))
+			if err := seats.Put(seatKey(ss.GetEdgeId(), ss.GetSessionId(), id), user); err != nil {
+				return nil, fmt.Errorf("put seat in room %s: %w", id, err)
+			}
+		}
+	}
+	for _, id := range ch.Delete {
+		if err := unseat(rooms, seats, id); err != nil {
+			return nil, err
+		}
+		if err := rooms.Delete([]byte(id)); err != nil {
+			return nil, fmt.Errorf("delete room %s: %w", id, err)
+		}
+	}
+	b := tx.Bucket(bucketEvents)
+	for _, ev := range ch.Events {
+		seq, err := b.NextSequence()
+		if err != nil {
+			return nil, fmt.Errorf("next event seq: %w", err)
+		}
+		ev.Seq = seq
+		v, err := proto.Marshal(ev)
+		if err != nil {
+			return nil, fmt.Errorf("marshal event %d: %w", seq, err)
+		}
+		if err := b.Put(key(seq), v); err != nil {
+			return nil, fmt.Errorf("put event %d: %w", seq, err)
+		}
+	}
+	return ch.Events, nil
+}
+
+// unseat deletes the seats of the stored room id, if any.
+func unseat(rooms, seats *bolt.Bucket, id string) error {
+	v := rooms.Get([]byte(id))
+	if v == nil {
+		return nil
+	}
+	old, err := decodeRoom(v)
+	if err != nil {
+		return fmt.Errorf("room %s: %w", id, err)
+	}
+	for _, ss := range old.Sessions {
+		if err := seats.Delete(seatKey(ss.GetEdgeId(), ss.GetSessionId(), id)); err != nil {
+			return fmt.Errorf("delete seat in room %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// backlog is how many events exceed the retention.
+func (s *Store) backlog() uint64 {
+	n := s.head + 1 - s.oldest
+	if n <= s.retention {
+		return 0
+	}
+	return n - s.retention
+}
+
+// deleteOld deletes up to trimChunk of the oldest events so that at most
+// the retention remain when head is the newest seq. Keys are contiguous
+// from s.oldest, so no cursor is needed.
+func (s *Store) deleteOld(tx *bolt.Tx, head uint64) (uint64, error) {
+	n := head + 1 - s.oldest
+	if n <= s.retention {
+		return 0, nil
+	}
+	n = min(n-s.retention, trimChunk)
+	b := tx.Bucket(bucketEvents)
+	for seq := s.oldest; seq < s.oldest+n; seq++ {
+		if err := b.Delete(key(seq)); err != nil {
+			return 0, fmt.Errorf("delete event %d: %w", seq, err)
+		}
+	}
+	return n, nil
+}
+
+// View reads the state inside the writer's transaction, the changes of
+// the batch's earlier ops included.
+type View struct {
+	tx *bolt.Tx
+}
+
+// Room returns the room id; ErrNotFound when there is none.
+func (v *View) Room(id string) (Room, error) {
+	return getRoom(v.tx, id)
+}
+
+// EdgeSeats returns the seats of every session of the edge.
+func (v *View) EdgeSeats(edgeID string) ([]Seat, error) {
+	return seatsWithPrefix(v.tx, edgePrefix(edgeID))
+}
+
+// SessionSeats returns the seats of one session.
+func (v *View) SessionSeats(edgeID, sessionID string) ([]Seat, error) {
+	return seatsWithPrefix(v.tx, sessionPrefix(edgeID, sessionID))
+}
+
+// Room returns the room id; ErrNotFound when there is none.
+func (s *Store) Room(ctx context.Context, id string) (Room, error) {
+	if err := ctx.Err(); err != nil {
+		return Room{}, err
+	}
+	var r Room
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		r, err = getRoom(tx, id)
+		return err
+	})
+	return r, err
+}
+
+// Rooms returns every room, in no particular order.
+func (s *Store) Rooms(ctx context.Context) ([]Room, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []Room
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRooms).ForEach(func(k, v []byte) error {
+			r, err := decodeRoom(v)
+			if err != nil {
+				return fmt.Errorf("room %s: %w", k, err)
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list rooms: %w", err)
+	}
+	return out, nil
+}
+
+// EventsAfter returns at most limit events with seq above after, in seq
+// order, with the newest committed seq and the oldest retained seq (head+1
+// when the log is empty) as seen by the same read.
+func (s *Store) EventsAfter(ctx context.Context, after uint64, limit int) (events []*signalingv1.Event, head, oldest uint64, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, 0, err
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEvents)
+		head, oldest = logBounds(b)
+		c := b.Cursor()
+		for k, v := c.Seek(key(after + 1)); k != nil && len(events) < limit; k, v = c.Next() {
+			ev := &signalingv1.Event{}
+			if err := proto.Unmarshal(v, ev); err != nil {
+				return fmt.Errorf("unmarshal event %x: %w", k, err)
+			}
+			events = append(events, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("events after %d: %w", after, err)
+	}
+	return events, head, oldest, nil
+}
+
+func getRoom(tx *bolt.Tx, id string) (Room, error) {
+	v := tx.Bucket(bucketRooms).Get([]byte(id))
+	if v == nil {
+		return Room{}, fmt.Errorf("room %q: %w", id, ErrNotFound)
+	}
+	r, err := decodeRoom(v)
+	if err != nil {
+		return Room{}, fmt.Errorf("room %q: %w", id, err)
+	}
+	return r, nil
+}
+
+func seatsWithPrefix(tx *bolt.Tx, prefix []byte) ([]Seat, error) {
+	var out []Seat
+	c := tx.Bucket(bucketSeats).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		seat, err := parseSeat(k, v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, seat)
+	}
+	return out, nil
+}
+
+// Seat keys are the edge id and the session id, each after its length as
+// a uvarint, then the room id: a prefix selects an edge's seats or a
+// session's, whatever bytes the ids hold.
+func edgePrefix(edgeID string) []byte {
+	return append(binary.AppendUvarint(nil, uint64(len(edgeID))), edgeID...)
+}
+
+func sessionPrefix(edgeID, sessionID string) []byte {
+	b := binary.AppendUvarint(edgePrefix(edgeID), uint64(len(sessionID)))
+	return append(b, sessionID...)
+}
+
+func seatKey(edgeID, sessionID, roomID string) []byte {
+	return append(sessionPrefix(edgeID, sessionID), roomID...)
+}
+
+func parseSeat(k, v []byte) (Seat, error) {
+	var parts [2]string
+	rest := k
+	for i := range parts {
+		n, w := binary.Uvarint(rest)
+		if w <= 0 || uint64(len(rest)-w) < n {
+			return Seat{}, fmt.Errorf("malformed seat key %x", k)
+		}
+		parts[i] = string(rest[w : w+int(n)])
+		rest = rest[w+int(n):]
+	}
+	if len(v) != 8 {
+		return Seat{}, fmt.Errorf("seat %x: value of %d bytes, want 8", k, len(v))
+	}
+	return Seat{EdgeID: parts[0], SessionID: parts[1], RoomID: string(rest), UserID: int64(binary.BigEndian.Uint64(v))}, nil
+}
+
+// A room record is the protobuf encoding of a message with the VideoRoom
+// as field 1 and the participants' SessionRefs as repeated field 2.
+const (
+	fieldRoom    protowire.Number = 1
+	fieldSession protowire.Number = 2
+)
+
+func encodeRoom(r Room) ([]byte, error) {
+	if len(r.Sessions) != len(r.Room.GetParticipants()) {
+		return nil, fmt.Errorf("%d sessions for %d participants", len(r.Sessions), len(r.Room.GetParticipants()))
+	}
+	room, err := proto.Marshal(r.Room)
+	if err != nil {
+		return nil, fmt.Errorf("marshal room: %w", err)
+	}
+	b := protowire.AppendTag(nil, fieldRoom, protowire.BytesType)
+	b = protowire.AppendBytes(b, room)
+	for _, ss := range r.Sessions {
+		v, err := proto.Marshal(ss)
+		if err != nil {
+			return nil, fmt.Errorf("marshal session: %w", err)
+		}
+		b = protowire.AppendTag(b, fieldSession, protowire.BytesType)
+		b = protowire.AppendBytes(b, v)
+	}
+	return b, nil
+}
+
+func decodeRoom(b []byte) (Room, error) {
+	r := Room{Room: &signalingv1.VideoRoom{}}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return Room{}, fmt.Errorf("malformed room record")
+		}
+		b = b[n:]
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return Room{}, fmt.Errorf("malformed room record")
+		}
+		b = b[n:]
+		switch num {
+		case fieldRoom:
+			if err := proto.Unmarshal(v, r.Room); err != nil {
+				return Room{}, fmt.Errorf("unmarshal room: %w", err)
+			}
+		case fieldSession:
+			ss := &signalingv1.SessionRef{}
+			if err := proto.Unmarshal(v, ss); err != nil {
+				return Room{}, fmt.Errorf("unmarshal session: %w", err)
+			}
+			r.Sessions = append(r.Sessions, ss)
+		}
+	}
+	if len(r.Sessions) != len(r.Room.GetParticipants()) {
+		return Room{}, fmt.Errorf("record has %d sessions for %d participants", len(r.Sessions), len(r.Room.GetParticipants()))
+	}
+	return r, nil
+}
+
+// logBounds returns the newest seq and the oldest retained one (head+1
+// when the log is empty).
+func logBounds(b *bolt.Bucket) (head, oldest uint64) {
+	head = b.Sequence()
+	k, _ := b.Cursor().First()
+	if k == nil {
+		return head, head + 1
+	}
+	return head, binary.BigEndian.Uint64(k)
+}
+
+func key(n uint64) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), n)
+}
