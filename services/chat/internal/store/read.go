@@ -277,24 +277,5 @@ func (s *Store) ListMessages(ctx context.Context, q MessageQuery) (msgs []*chatv
 // order, with the newest committed seq and the oldest retained seq (head+1
 // when the log is empty) as seen by the same read.
 func (s *Store) EventsAfter(ctx context.Context, after uint64, limit int) (events []*chatv1.Event, head, oldest uint64, err error) {
-	if err := ctx.Err(); err != nil {
-		return nil, 0, 0, err
-	}
-	err = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEvents)
-		head, oldest = logBounds(b)
-		c := b.Cursor()
-		for k, v := c.Seek(key(after + 1)); k != nil && len(events) < limit; k, v = c.Next() {
-			ev := &chatv1.Event{}
-			if err := proto.Unmarshal(v, ev); err != nil {
-				return fmt.Errorf("unmarshal event %x: %w", k, err)
-			}
-			events = append(events, ev)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, 0, 0, fmt.Errorf("events after %d: %w", after, err)
-	}
-	return events, head, oldest, nil
+	return s.events.EventsAfter(ctx, after, limit)
 }

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"switchboard.dev/platform/groupcommit"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +24,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	"switchboard.dev/platform/eventlog"
+	"switchboard.dev/platform/groupcommit"
 )
 
 // Refusals: a write or read that is refused returns one of these, wrapped.
@@ -51,8 +52,6 @@ const (
 	DefaultEventRetention = 100000
 	// MaxBatch bounds the writes applied in one transaction.
 	MaxBatch = 256
-	// trimChunk bounds the old events deleted in one transaction.
-	trimChunk = 1000
 	// compactChunk bounds the messages deleted in one compaction
 	// transaction, and compactRooms the rooms it visits.
 	compactChunk = 1000
@@ -108,7 +107,7 @@ type Options struct {
 type Store struct {
 	db         *bolt.DB
 	maxMembers int
-	retention  uint64
+	events     *eventlog.Log[*chatv1.Event] // its writer side is the writer goroutine's
 	publish    func([]*chatv1.Event)
 	log        *slog.Logger
 	now        func() time.Time
@@ -122,8 +121,6 @@ type Store struct {
 	commits   atomic.Uint64
 
 	// Owned by the writer goroutine (set in Open before it starts).
-	head       uint64 // newest event seq
-	oldest     uint64 // oldest retained event seq; head+1 when the log is empty
 	trimFailed bool
 	busy       int          // consecutive batches while housekeeping was due
 	pass       *compactPass // the compaction under way, or nil
@@ -142,7 +139,7 @@ type op = groupcommit.Op[applyFunc]
 type txWriter struct {
 	tx     *bolt.Tx
 	now    time.Time
-	events []*chatv1.Event
+	events *eventlog.Log[*chatv1.Event]
 }
 
 // Open opens (creating when needed) the store at path, creates its buckets
@@ -155,7 +152,6 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{
 		db:         db,
 		maxMembers: opts.DefaultMaxMembers,
-		retention:  uint64(opts.EventRetention),
 		publish:    opts.Publish,
 		log:        opts.Logger,
 		now:        opts.Now,
@@ -168,8 +164,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if s.maxMembers <= 0 {
 		s.maxMembers = DefaultMaxMembers
 	}
-	if opts.EventRetention <= 0 {
-		s.retention = DefaultEventRetention
+	retention := opts.EventRetention
+	if retention <= 0 {
+		retention = DefaultEventRetention
 	}
 	if s.publish == nil {
 		s.publish = func([]*chatv1.Event) {}
@@ -181,14 +178,23 @@ func Open(path string, opts Options) (*Store, error) {
 		s.now = time.Now
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketRooms, bucketMembers, bucketUserRooms, bucketInvites, bucketBans, bucketBlocked, bucketMessages, bucketEvents} {
+		for _, name := range [][]byte{bucketRooms, bucketMembers, bucketUserRooms, bucketInvites, bucketBans, bucketBlocked, bucketMessages} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		s.head, s.oldest = logBounds(tx.Bucket(bucketEvents))
 		return nil
 	})
+	if err == nil {
+		// A retention lowered since the last run is trimmed by the
+		// writer's housekeeping, not here: Open does not wait for it.
+		s.events, err = eventlog.Open(db, eventlog.Config[*chatv1.Event]{
+			Bucket:    bucketEvents,
+			Retention: retention,
+			New:       func() *chatv1.Event { return &chatv1.Event{} },
+			SetSeq:    func(ev *chatv1.Event, seq uint64) { ev.Seq = seq },
+		})
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -276,13 +282,13 @@ func (s *Store) run() {
 // housekeepingDue reports whether the event log needs a trim or a
 // compaction is under way.
 func (s *Store) housekeepingDue() bool {
-	return (s.backlog() > 0 && !s.trimFailed) || s.pass != nil
+	return (s.events.Backlog() > 0 && !s.trimFailed) || s.pass != nil
 }
 
 // housekeep runs one small housekeeping transaction: a trim of the event
 // log first, else a compaction chunk.
 func (s *Store) housekeep() {
-	if s.backlog() > 0 && !s.trimFailed {
+	if s.events.Backlog() > 0 && !s.trimFailed {
 		s.trim()
 		return
 	}
@@ -306,41 +312,25 @@ func (s *Store) failCompactions() {
 	s.nextPass = nil
 }
 
-// backlog is how many events exceed the retention.
-func (s *Store) backlog() uint64 {
-	n := s.head + 1 - s.oldest
-	if n <= s.retention {
-		return 0
-	}
-	return n - s.retention
-}
-
 // commit applies batch in one transaction, publishes its events, then
 // answers each op.
 func (s *Store) commit(batch []*op) {
-	w := &txWriter{now: s.now()}
-	var trimmed uint64
+	w := &txWriter{now: s.now(), events: s.events}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		w.tx = tx
-		w.events = w.events[:0]
-		trimmed = 0
 		for _, o := range batch {
 			o.Err = nil
-			mark := len(w.events)
 			if err := o.Value(w); err != nil {
 				if !isRefusal(err) {
 					return err
 				}
-				o.Err = err
-				w.events = w.events[:mark]
+				o.Err = err // refused before it wrote anything
 			}
 		}
-		head := s.head + uint64(len(w.events))
-		n, err := s.deleteOld(tx, head, trimChunk)
-		trimmed = n
-		return err
+		return s.events.Trim(tx)
 	})
 	if err != nil {
+		s.events.Abort()
 		s.log.Error("commit batch", "ops", len(batch), "err", err)
 		for _, o := range batch {
 			o.Err = fmt.Errorf("commit: %w", err)
@@ -349,50 +339,25 @@ func (s *Store) commit(batch []*op) {
 		return
 	}
 	s.commits.Add(1)
-	s.head += uint64(len(w.events))
-	s.oldest += trimmed
 	s.trimFailed = false
-	if len(w.events) > 0 {
-		s.publish(w.events)
+	if events := s.events.Commit(); len(events) > 0 {
+		s.publish(events)
 	}
 	for _, o := range batch {
 		o.Finish()
 	}
 }
 
-// trim deletes at most trimChunk of the oldest events beyond the retention.
+// trim deletes one chunk of the oldest events beyond the retention.
 func (s *Store) trim() {
-	var trimmed uint64
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		n, err := s.deleteOld(tx, s.head, trimChunk)
-		trimmed = n
-		return err
-	})
-	if err != nil {
+	if err := s.db.Update(s.events.Trim); err != nil {
+		s.events.Abort()
 		s.log.Error("trim event log", "err", err)
 		s.trimFailed = true // retried after the next successful batch
 		return
 	}
 	s.commits.Add(1)
-	s.oldest += trimmed
-}
-
-// deleteOld deletes up to max of the oldest events so that at most the
-// retention remain when head is the newest seq. Keys are contiguous from
-// s.oldest, so no cursor is needed.
-func (s *Store) deleteOld(tx *bolt.Tx, head uint64, max uint64) (uint64, error) {
-	n := head + 1 - s.oldest
-	if n <= s.retention {
-		return 0, nil
-	}
-	n = min(n-s.retention, max)
-	b := tx.Bucket(bucketEvents)
-	for seq := s.oldest; seq < s.oldest+n; seq++ {
-		if err := b.Delete(key(seq)); err != nil {
-			return 0, fmt.Errorf("delete event %d: %w", seq, err)
-		}
-	}
-	return n, nil
+	s.events.Commit()
 }
 
 func isRefusal(err error) bool {
@@ -404,30 +369,10 @@ func isRefusal(err error) bool {
 	return false
 }
 
-// appendEvent gives ev the next seq and stores it.
+// appendEvent gives ev the next seq and stores it; the batch publishes it
+// after its commit.
 func (w *txWriter) appendEvent(ev *chatv1.Event) error {
-	b := w.tx.Bucket(bucketEvents)
-	seq, err := b.NextSequence()
-	if err != nil {
-		return fmt.Errorf("next event seq: %w", err)
-	}
-	ev.Seq = seq
-	if err := putProto(b, key(seq), ev); err != nil {
-		return fmt.Errorf("put event %d: %w", seq, err)
-	}
-	w.events = append(w.events, ev)
-	return nil
-}
-
-// logBounds returns the newest seq and the oldest retained one (head+1
-// when the log is empty).
-func logBounds(b *bolt.Bucket) (head, oldest uint64) {
-	head = b.Sequence()
-	k, _ := b.Cursor().First()
-	if k == nil {
-		return head, head + 1
-	}
-	return head, binary.BigEndian.Uint64(k)
+	return w.events.Append(w.tx, ev)
 }
 
 func key(n uint64) []byte {

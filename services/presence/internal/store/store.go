@@ -15,7 +15,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"switchboard.dev/platform/groupcommit"
 	"sync"
 	"time"
 
@@ -23,6 +22,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	presencev1 "switchboard.dev/api/gen/switchboard/presence/v1"
+	"switchboard.dev/platform/eventlog"
+	"switchboard.dev/platform/groupcommit"
 )
 
 // ErrClosed means the store is closed.
@@ -32,11 +33,9 @@ var ErrClosed = groupcommit.ErrClosed
 const (
 	// DefaultEventRetention is how many of the newest events the log keeps.
 	DefaultEventRetention = 10000
-	// MaxBatch bounds the writes applied in one transaction.
+	// MaxBatch bounds the writes applied in one transaction; it is below
+	// eventlog.DefaultTrimChunk, so each commit's trim keeps up.
 	MaxBatch = 256
-	// trimChunk bounds the old events deleted in one transaction; it
-	// exceeds the events one batch can append, so the trim keeps up.
-	trimChunk = 1000
 )
 
 // Bucket names, declared once.
@@ -79,17 +78,13 @@ type Options struct {
 // Store is the presence service's bbolt store. Its methods are safe for
 // concurrent use.
 type Store struct {
-	db        *bolt.DB
-	retention uint64
-	publish   func([]*presencev1.Event)
-	log       *slog.Logger
+	db      *bolt.DB
+	events  *eventlog.Log[*presencev1.Event] // its writer side is the writer goroutine's
+	publish func([]*presencev1.Event)
+	log     *slog.Logger
 
 	writes    *groupcommit.Queue[Write]
 	closeOnce sync.Once
-
-	// Owned by the writer goroutine (set in Open before it starts).
-	head   uint64 // newest event seq
-	oldest uint64 // oldest retained event seq; head+1 when the log is empty
 }
 
 // op is one queued write.
@@ -103,14 +98,14 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &Store{
-		db:        db,
-		retention: uint64(opts.EventRetention),
-		publish:   opts.Publish,
-		log:       opts.Logger,
-		writes:    groupcommit.New[Write](MaxBatch),
+		db:      db,
+		publish: opts.Publish,
+		log:     opts.Logger,
+		writes:  groupcommit.New[Write](MaxBatch),
 	}
-	if opts.EventRetention <= 0 {
-		s.retention = DefaultEventRetention
+	retention := opts.EventRetention
+	if retention <= 0 {
+		retention = DefaultEventRetention
 	}
 	if s.publish == nil {
 		s.publish = func([]*presencev1.Event) {}
@@ -119,31 +114,29 @@ func Open(path string, opts Options) (*Store, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketEvents, bucketUsers, bucketOnline} {
+		for _, name := range [][]byte{bucketUsers, bucketOnline} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		s.head, s.oldest = logBounds(tx.Bucket(bucketEvents))
 		return nil
 	})
+	if err == nil {
+		s.events, err = eventlog.Open(db, eventlog.Config[*presencev1.Event]{
+			Bucket:    bucketEvents,
+			Retention: retention,
+			New:       func() *presencev1.Event { return &presencev1.Event{} },
+			SetSeq:    func(ev *presencev1.Event, seq uint64) { ev.Seq = seq },
+		})
+	}
+	if err == nil {
+		// A retention lowered since the last run: trim in chunks now, so
+		// that commits only ever have a small trim to do.
+		err = s.events.TrimBacklog()
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	// A retention lowered since the last run: trim in chunks now, so that
-	// commits only ever have a small trim to do.
-	for s.backlog() > 0 {
-		var n uint64
-		err := db.Update(func(tx *bolt.Tx) (err error) {
-			n, err = s.deleteOld(tx, s.head)
-			return err
-		})
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open %s: trim event log: %w", path, err)
-		}
-		s.oldest += n
 	}
 	go s.run()
 	return s, nil
@@ -186,38 +179,24 @@ func (s *Store) run() {
 // commit applies batch in one transaction, publishes its events, then
 // answers each op.
 func (s *Store) commit(batch []*op) {
-	var (
-		events  []*presencev1.Event
-		trimmed uint64
-	)
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		events = events[:0]
 		for _, o := range batch {
 			for _, u := range o.Value.Users {
 				if err := putUser(tx, u); err != nil {
 					return err
 				}
 			}
-			if o.Value.Event == nil {
-				continue
+			if o.Value.Event != nil {
+				// A copy: the caller's event stays as it was.
+				if err := s.events.Append(tx, proto.CloneOf(o.Value.Event)); err != nil {
+					return err
+				}
 			}
-			b := tx.Bucket(bucketEvents)
-			seq, err := b.NextSequence()
-			if err != nil {
-				return fmt.Errorf("next event seq: %w", err)
-			}
-			ev := proto.CloneOf(o.Value.Event)
-			ev.Seq = seq
-			if err := putProto(b, key(seq), ev); err != nil {
-				return fmt.Errorf("put event %d: %w", seq, err)
-			}
-			events = append(events, ev)
 		}
-		n, err := s.deleteOld(tx, s.head+uint64(len(events)))
-		trimmed = n
-		return err
+		return s.events.Trim(tx)
 	})
 	if err != nil {
+		s.events.Abort()
 		s.log.Error("commit batch", "ops", len(batch), "err", err)
 		for _, o := range batch {
 			o.Err = fmt.Errorf("commit: %w", err)
@@ -225,9 +204,7 @@ func (s *Store) commit(batch []*op) {
 		}
 		return
 	}
-	s.head += uint64(len(events))
-	s.oldest += trimmed
-	if len(events) > 0 {
+	if events := s.events.Commit(); len(events) > 0 {
 		s.publish(events)
 	}
 	for _, o := range batch {
@@ -235,57 +212,11 @@ func (s *Store) commit(batch []*op) {
 	}
 }
 
-// backlog is how many events exceed the retention.
-func (s *Store) backlog() uint64 {
-	n := s.head + 1 - s.oldest
-	if n <= s.retention {
-		return 0
-	}
-	return n - s.retention
-}
-
-// deleteOld deletes up to trimChunk of the oldest events so that at most
-// the retention remain when head is the newest seq. Keys are contiguous
-// from s.oldest, so no cursor is needed.
-func (s *Store) deleteOld(tx *bolt.Tx, head uint64) (uint64, error) {
-	n := head + 1 - s.oldest
-	if n <= s.retention {
-		return 0, nil
-	}
-	n = min(n-s.retention, trimChunk)
-	b := tx.Bucket(bucketEvents)
-	for seq := s.oldest; seq < s.oldest+n; seq++ {
-		if err := b.Delete(key(seq)); err != nil {
-			return 0, fmt.Errorf("delete event %d: %w", seq, err)
-		}
-	}
-	return n, nil
-}
-
 // EventsAfter returns at most limit events with seq above after, in seq
 // order, with the newest committed seq and the oldest retained seq (head+1
 // when the log is empty) as seen by the same read.
 func (s *Store) EventsAfter(ctx context.Context, after uint64, limit int) (events []*presencev1.Event, head, oldest uint64, err error) {
-	if err := ctx.Err(); err != nil {
-		return nil, 0, 0, err
-	}
-	err = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEvents)
-		head, oldest = logBounds(b)
-		c := b.Cursor()
-		for k, v := c.Seek(key(after + 1)); k != nil && len(events) < limit; k, v = c.Next() {
-			ev := &presencev1.Event{}
-			if err := proto.Unmarshal(v, ev); err != nil {
-				return fmt.Errorf("unmarshal event %x: %w", k, err)
-			}
-			events = append(events, ev)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, 0, 0, fmt.Errorf("events after %d: %w", after, err)
-	}
-	return events, head, oldest, nil
+	return s.events.EventsAfter(ctx, after, limit)
 }
 
 // Users returns the records of the users in ids that have one.
@@ -372,25 +303,6 @@ func decodeUser(id int64, v []byte) (User, error) {
 	return u, nil
 }
 
-// logBounds returns the newest seq and the oldest retained one (head+1
-// when the log is empty).
-func logBounds(b *bolt.Bucket) (head, oldest uint64) {
-	head = b.Sequence()
-	k, _ := b.Cursor().First()
-	if k == nil {
-		return head, head + 1
-	}
-	return head, binary.BigEndian.Uint64(k)
-}
-
 func key(n uint64) []byte {
 	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), n)
-}
-
-func putProto(b *bolt.Bucket, k []byte, m proto.Message) error {
-	v, err := proto.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("marshal: %w", err)
-	}
-	return b.Put(k, v)
 }

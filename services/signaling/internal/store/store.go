@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	signalingv1 "switchboard.dev/api/gen/switchboard/signaling/v1"
+	"switchboard.dev/platform/eventlog"
 	"switchboard.dev/platform/groupcommit"
 )
 
@@ -41,11 +42,9 @@ var (
 const (
 	// DefaultEventRetention is how many of the newest events the log keeps.
 	DefaultEventRetention = 10000
-	// MaxBatch bounds the ops applied in one transaction.
+	// MaxBatch bounds the ops applied in one transaction; it is below
+	// eventlog.DefaultTrimChunk, so each commit's trim usually keeps up.
 	MaxBatch = 256
-	// trimChunk bounds the old events deleted in one transaction; it
-	// exceeds the events one batch usually appends, so the trim keeps up.
-	trimChunk = 1000
 )
 
 // Bucket names, declared once.
@@ -115,17 +114,13 @@ type Options struct {
 // Store is the signaling service's bbolt store. Its methods are safe for
 // concurrent use.
 type Store struct {
-	db        *bolt.DB
-	retention uint64
-	publish   func([]*signalingv1.Event)
-	log       *slog.Logger
+	db      *bolt.DB
+	events  *eventlog.Log[*signalingv1.Event] // its writer side is the writer goroutine's
+	publish func([]*signalingv1.Event)
+	log     *slog.Logger
 
 	writes    *groupcommit.Queue[Op]
 	closeOnce sync.Once
-
-	// Owned by the writer goroutine (set in Open before it starts).
-	head   uint64 // newest event seq
-	oldest uint64 // oldest retained event seq; head+1 when the log is empty
 }
 
 // op is one queued write.
@@ -139,14 +134,14 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &Store{
-		db:        db,
-		retention: uint64(opts.EventRetention),
-		publish:   opts.Publish,
-		log:       opts.Logger,
-		writes:    groupcommit.New[Op](MaxBatch),
+		db:      db,
+		publish: opts.Publish,
+		log:     opts.Logger,
+		writes:  groupcommit.New[Op](MaxBatch),
 	}
-	if opts.EventRetention <= 0 {
-		s.retention = DefaultEventRetention
+	retention := opts.EventRetention
+	if retention <= 0 {
+		retention = DefaultEventRetention
 	}
 	if s.publish == nil {
 		s.publish = func([]*signalingv1.Event) {}
@@ -155,31 +150,29 @@ func Open(path string, opts Options) (*Store, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketEvents, bucketRooms, bucketSeats} {
+		for _, name := range [][]byte{bucketRooms, bucketSeats} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		s.head, s.oldest = logBounds(tx.Bucket(bucketEvents))
 		return nil
 	})
+	if err == nil {
+		s.events, err = eventlog.Open(db, eventlog.Config[*signalingv1.Event]{
+			Bucket:    bucketEvents,
+			Retention: retention,
+			New:       func() *signalingv1.Event { return &signalingv1.Event{} },
+			SetSeq:    func(ev *signalingv1.Event, seq uint64) { ev.Seq = seq },
+		})
+	}
+	if err == nil {
+		// A retention lowered since the last run: trim in chunks now, so
+		// that commits only ever have a small trim to do.
+		err = s.events.TrimBacklog()
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	// A retention lowered since the last run: trim in chunks now, so that
-	// commits only ever have a small trim to do.
-	for s.backlog() > 0 {
-		var n uint64
-		err := db.Update(func(tx *bolt.Tx) (err error) {
-			n, err = s.deleteOld(tx, s.head)
-			return err
-		})
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open %s: trim event log: %w", path, err)
-		}
-		s.oldest += n
 	}
 	go s.run()
 	return s, nil
@@ -224,8 +217,8 @@ func (s *Store) run() {
 // commit runs batch's ops in one transaction, commits it when any op
 // changed something, publishes the events, then answers each op.
 func (s *Store) commit(batch []*op) {
-	events, trimmed, err := s.runOps(batch)
-	if err != nil {
+	if err := s.runOps(batch); err != nil {
+		s.events.Abort()
 		s.log.Error("commit batch", "ops", len(batch), "err", err)
 		for _, o := range batch {
 			o.Err = fmt.Errorf("commit: %w", err)
@@ -233,9 +226,7 @@ func (s *Store) commit(batch []*op) {
 		}
 		return
 	}
-	s.head += uint64(len(events))
-	s.oldest += trimmed
-	if len(events) > 0 {
+	if events := s.events.Commit(); len(events) > 0 {
 		s.publish(events)
 	}
 	for _, o := range batch {
@@ -244,12 +235,11 @@ func (s *Store) commit(batch []*op) {
 }
 
 // runOps runs the ops, setting the refusals, and commits what they
-// changed; it returns the committed events and how many old events it
-// trimmed.
-func (s *Store) runOps(batch []*op) (events []*signalingv1.Event, trimmed uint64, err error) {
+// changed, the log's appends and trim included.
+func (s *Store) runOps(batch []*op) error {
 	tx, err := s.db.Begin(true)
 	if err != nil {
-		return nil, 0, fmt.Errorf("begin: %w", err)
+		return fmt.Errorf("begin: %w", err)
 	}
 	dirty := false
 	v := &View{tx: tx}
@@ -263,72 +253,57 @@ func (s *Store) runOps(batch []*op) (events []*signalingv1.Event, trimmed uint64
 			continue
 		}
 		dirty = true
-		evs, err := write(tx, ch)
-		if err != nil {
+		if err := s.write(tx, ch); err != nil {
 			tx.Rollback()
-			return nil, 0, err
+			return err
 		}
-		events = append(events, evs...)
 	}
 	if !dirty {
-		return nil, 0, tx.Rollback()
+		return tx.Rollback()
 	}
-	if trimmed, err = s.deleteOld(tx, s.head+uint64(len(events))); err != nil {
+	if err := s.events.Trim(tx); err != nil {
 		tx.Rollback()
-		return nil, 0, err
+		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, 0, err
-	}
-	return events, trimmed, nil
+	return tx.Commit()
 }
 
-// write applies ch in tx and returns its events with their seq set.
-func write(tx *bolt.Tx, ch Change) ([]*signalingv1.Event, error) {
+// write applies ch in tx, appending its events to the log.
+func (s *Store) write(tx *bolt.Tx, ch Change) error {
 	rooms, seats := tx.Bucket(bucketRooms), tx.Bucket(bucketSeats)
 	for _, r := range ch.Put {
 		id := r.Room.GetVideoRoomId()
 		if err := unseat(rooms, seats, id); err != nil {
-			return nil, err
+			return err
 		}
 		v, err := encodeRoom(r)
 		if err != nil {
-			return nil, fmt.Errorf("put room %s: %w", id, err)
+			return fmt.Errorf("put room %s: %w", id, err)
 		}
 		if err := rooms.Put([]byte(id), v); err != nil {
-			return nil, fmt.Errorf("put room %s: %w", id, err)
+			return fmt.Errorf("put room %s: %w", id, err)
 		}
 		for i, ss := range r.Sessions {
 			user := binary.BigEndian.AppendUint64(nil, uint64(r.Room.GetParticipants()[i].GetUserId()))
 			if err := seats.Put(seatKey(ss.GetEdgeId(), ss.GetSessionId(), id), user); err != nil {
-				return nil, fmt.Errorf("put seat in room %s: %w", id, err)
+				return fmt.Errorf("put seat in room %s: %w", id, err)
 			}
 		}
 	}
 	for _, id := range ch.Delete {
 		if err := unseat(rooms, seats, id); err != nil {
-			return nil, err
+			return err
 		}
 		if err := rooms.Delete([]byte(id)); err != nil {
-			return nil, fmt.Errorf("delete room %s: %w", id, err)
+			return fmt.Errorf("delete room %s: %w", id, err)
 		}
 	}
-	b := tx.Bucket(bucketEvents)
 	for _, ev := range ch.Events {
-		seq, err := b.NextSequence()
-		if err != nil {
-			return nil, fmt.Errorf("next event seq: %w", err)
-		}
-		ev.Seq = seq
-		v, err := proto.Marshal(ev)
-		if err != nil {
-			return nil, fmt.Errorf("marshal event %d: %w", seq, err)
-		}
-		if err := b.Put(key(seq), v); err != nil {
-			return nil, fmt.Errorf("put event %d: %w", seq, err)
+		if err := s.events.Append(tx, ev); err != nil {
+			return err
 		}
 	}
-	return ch.Events, nil
+	return nil
 }
 
 // unseat deletes the seats of the stored room id, if any.
@@ -347,33 +322,6 @@ func unseat(rooms, seats *bolt.Bucket, id string) error {
 		}
 	}
 	return nil
-}
-
-// backlog is how many events exceed the retention.
-func (s *Store) backlog() uint64 {
-	n := s.head + 1 - s.oldest
-	if n <= s.retention {
-		return 0
-	}
-	return n - s.retention
-}
-
-// deleteOld deletes up to trimChunk of the oldest events so that at most
-// the retention remain when head is the newest seq. Keys are contiguous
-// from s.oldest, so no cursor is needed.
-func (s *Store) deleteOld(tx *bolt.Tx, head uint64) (uint64, error) {
-	n := head + 1 - s.oldest
-	if n <= s.retention {
-		return 0, nil
-	}
-	n = min(n-s.retention, trimChunk)
-	b := tx.Bucket(bucketEvents)
-	for seq := s.oldest; seq < s.oldest+n; seq++ {
-		if err := b.Delete(key(seq)); err != nil {
-			return 0, fmt.Errorf("delete event %d: %w", seq, err)
-		}
-	}
-	return n, nil
 }
 
 // View reads the state inside the writer's transaction, the changes of
@@ -436,26 +384,7 @@ func (s *Store) Rooms(ctx context.Context) ([]Room, error) {
 // order, with the newest committed seq and the oldest retained seq (head+1
 // when the log is empty) as seen by the same read.
 func (s *Store) EventsAfter(ctx context.Context, after uint64, limit int) (events []*signalingv1.Event, head, oldest uint64, err error) {
-	if err := ctx.Err(); err != nil {
-		return nil, 0, 0, err
-	}
-	err = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEvents)
-		head, oldest = logBounds(b)
-		c := b.Cursor()
-		for k, v := c.Seek(key(after + 1)); k != nil && len(events) < limit; k, v = c.Next() {
-			ev := &signalingv1.Event{}
-			if err := proto.Unmarshal(v, ev); err != nil {
-				return fmt.Errorf("unmarshal event %x: %w", k, err)
-			}
-			events = append(events, ev)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, 0, 0, fmt.Errorf("events after %d: %w", after, err)
-	}
-	return events, head, oldest, nil
+	return s.events.EventsAfter(ctx, after, limit)
 }
 
 func getRoom(tx *bolt.Tx, id string) (Room, error) {
@@ -574,19 +503,4 @@ func decodeRoom(b []byte) (Room, error) {
 		return Room{}, fmt.Errorf("record has %d sessions for %d participants", len(r.Sessions), len(r.Room.GetParticipants()))
 	}
 	return r, nil
-}
-
-// logBounds returns the newest seq and the oldest retained one (head+1
-// when the log is empty).
-func logBounds(b *bolt.Bucket) (head, oldest uint64) {
-	head = b.Sequence()
-	k, _ := b.Cursor().First()
-	if k == nil {
-		return head, head + 1
-	}
-	return head, binary.BigEndian.Uint64(k)
-}
-
-func key(n uint64) []byte {
-	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), n)
 }
