@@ -101,7 +101,7 @@ func (f *fakeChat) setDown(down bool) {
 }
 
 // startChat serves f on loopback and returns its address.
-func startChat(t *testing.T, f *fakeChat) string {
+func startChat(t testing.TB, f *fakeChat) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -123,7 +123,7 @@ type fixture struct {
 	dir      string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	f := &fakeChat{rooms: chatRooms()}
 	fx := &fixture{chat: f, chatAddr: startChat(t, f), clock: newClock(), dir: t.TempDir()}
 	t.Cleanup(func() {
@@ -161,7 +161,7 @@ type service struct {
 }
 
 // start runs the service with cfg and stops it at the end of the test.
-func start(t *testing.T, cfg signaling.Config) *service {
+func start(t testing.TB, cfg signaling.Config) *service {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -183,7 +183,7 @@ func start(t *testing.T, cfg signaling.Config) *service {
 }
 
 // stop cancels Run and checks that it returns nil. It is idempotent.
-func (s *service) stop(t *testing.T) {
+func (s *service) stop(t testing.TB) {
 	t.Helper()
 	if s.cancel == nil {
 		return
@@ -200,7 +200,7 @@ func (s *service) stop(t *testing.T) {
 	}
 }
 
-func callCtx(t *testing.T) context.Context {
+func callCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	t.Cleanup(cancel)
 	return ctx
@@ -215,7 +215,7 @@ func ref(edge, session string) *signalingv1.SessionRef {
 	return &signalingv1.SessionRef{EdgeId: edge, SessionId: session}
 }
 
-func (s *service) create(t *testing.T, c *signalingv1.Caller, chatroomID int64, name string) *signalingv1.VideoRoom {
+func (s *service) create(t testing.TB, c *signalingv1.Caller, chatroomID int64, name string) *signalingv1.VideoRoom {
 	t.Helper()
 	req := &signalingv1.CreateVideoRoomRequest{Caller: c, ChatroomId: chatroomID, Name: name}
 	res, err := s.api.CreateVideoRoom(callCtx(t), req)
@@ -225,7 +225,7 @@ func (s *service) create(t *testing.T, c *signalingv1.Caller, chatroomID int64, 
 	return res.GetRoom()
 }
 
-func (s *service) join(t *testing.T, c *signalingv1.Caller, room string) *signalingv1.JoinVideoRoomResponse {
+func (s *service) join(t testing.TB, c *signalingv1.Caller, room string) *signalingv1.JoinVideoRoomResponse {
 	t.Helper()
 	req := &signalingv1.JoinVideoRoomRequest{Caller: c, VideoRoomId: room, MediaStatus: &signalingv1.MediaStatus{AudioEnabled: true}}
 	res, err := s.api.JoinVideoRoom(callCtx(t), req)
