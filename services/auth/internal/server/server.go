@@ -1,15 +1,19 @@
-// Package server implements the auth service's gRPC API: token verification
-// and the revocation stream for edges, the user directory and revocations
-// for the backend. It maps verifier, store and broker errors to gRPC status
-// codes, once, here.
+// Package server implements the auth service's gRPC API: token and API key
+// verification and the revocation stream for edges and bridges, the user
+// directory, revocations and API keys for the backend and operators. It
+// maps verifier, store and broker errors to gRPC status codes, once, here.
 package server
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -19,6 +23,7 @@ import (
 
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
 	"switchboard.dev/platform/eventstream"
+	"switchboard.dev/services/auth/internal/apikey"
 	"switchboard.dev/services/auth/internal/store"
 	"switchboard.dev/services/auth/internal/token"
 )
@@ -32,7 +37,13 @@ const (
 	MaxNicknameBytes = 256
 	// MaxTokenIDBytes bounds a revoked jti (jwt-auth makes 16 characters).
 	MaxTokenIDBytes = 256
+	// MaxAPIKeyNameChars bounds an API key's name, in characters.
+	MaxAPIKeyNameChars = 100
 )
+
+// newAPIKeyAttempts bounds the new ids and keys CreateAPIKey draws when one
+// is taken, which 71 and 190 random bits make all but impossible.
+const newAPIKeyAttempts = 3
 
 // requestIDKey is the gRPC metadata key whose value, when a caller sends
 // one, tags this service's log records.
@@ -41,6 +52,10 @@ const requestIDKey = "x-request-id"
 // errRevoked refuses a genuine token whose jti was revoked, or whose user
 // was revoked after the token was issued.
 var errRevoked = errors.New("token revoked")
+
+// errInvalidAPIKey refuses an API key that is malformed, unknown or
+// revoked; it wraps the cause for the logs, which never quote the key.
+var errInvalidAPIKey = errors.New("invalid api key")
 
 // badRequest is admin input refused with INVALID_ARGUMENT; its text is
 // written here and safe to show to the caller.
@@ -121,6 +136,27 @@ func (s *Server) VerifyToken(ctx context.Context, req *authv1.VerifyTokenRequest
 		resp.IssuedAt = timestamppb.New(c.IssuedAt)
 	}
 	return resp, nil
+}
+
+// VerifyAPIKey implements authv1.AuthServiceServer. It looks the key up by
+// its SHA-256; malformed, unknown and revoked keys get one refusal, so that
+// nothing tells them apart.
+func (s *Server) VerifyAPIKey(ctx context.Context, req *authv1.VerifyAPIKeyRequest) (*authv1.VerifyAPIKeyResponse, error) {
+	log := withRequestID(ctx, s.log)
+	key := req.GetKey()
+	if _, err := apikey.Parse(key); err != nil {
+		return nil, toStatus(log, "VerifyAPIKey", fmt.Errorf("%w: %w", errInvalidAPIKey, err))
+	}
+	k, err := s.store.APIKeyByHash(apikey.Hash(key))
+	switch {
+	case errors.Is(err, store.ErrAPIKeyNotFound):
+		return nil, toStatus(log, "VerifyAPIKey", fmt.Errorf("%w: unknown", errInvalidAPIKey))
+	case err != nil:
+		return nil, toStatus(log, "VerifyAPIKey", err)
+	case k.GetRevokedAt() != nil:
+		return nil, toStatus(log, "VerifyAPIKey", fmt.Errorf("%w: key %s revoked", errInvalidAPIKey, k.GetId()))
+	}
+	return &authv1.VerifyAPIKeyResponse{ApiKey: k}, nil
 }
 
 // WatchRevocations implements authv1.AuthServiceServer. A stream that fell
@@ -262,12 +298,78 @@ func (a *Admin) RevokeUser(ctx context.Context, req *authv1.RevokeUserRequest) (
 	return &authv1.RevokeUserResponse{IssuedBefore: r.GetIssuedBefore()}, nil
 }
 
+// CreateAPIKey implements authv1.AuthAdminServiceServer. The key is in the
+// response only and is never logged: the store keeps its SHA-256.
+func (a *Admin) CreateAPIKey(ctx context.Context, req *authv1.CreateAPIKeyRequest) (*authv1.CreateAPIKeyResponse, error) {
+	log := withRequestID(ctx, a.log)
+	env, name := req.GetEnv(), req.GetName()
+	switch {
+	case !apikey.ValidEnv(env):
+		return nil, toStatus(log, "CreateAPIKey", badRequest("env must be 1 to "+strconv.Itoa(apikey.MaxEnvLen)+" characters of A-Z and 0-9"))
+	case utf8.RuneCountInString(name) > MaxAPIKeyNameChars:
+		return nil, toStatus(log, "CreateAPIKey", badRequest("name is longer than "+strconv.Itoa(MaxAPIKeyNameChars)+" characters"))
+	case strings.ContainsFunc(name, unicode.IsControl):
+		// The name is printed in tables and logs, one line per key.
+		return nil, toStatus(log, "CreateAPIKey", badRequest("name must not contain control characters"))
+	}
+	for range newAPIKeyAttempts {
+		key, id, err := apikey.New(env)
+		if err != nil {
+			return nil, toStatus(log, "CreateAPIKey", err)
+		}
+		k := &authv1.APIKey{Id: id, Env: env, Name: name, CreatedAt: timestamppb.New(a.now())}
+		err = a.store.CreateAPIKey(k, apikey.Hash(key))
+		if errors.Is(err, store.ErrAPIKeyExists) {
+			continue
+		}
+		if err != nil {
+			return nil, toStatus(log, "CreateAPIKey", err)
+		}
+		log.Info("api key created", "api_key_id", id, "env", env, "name", name)
+		return &authv1.CreateAPIKeyResponse{ApiKey: k, Key: key}, nil
+	}
+	return nil, toStatus(log, "CreateAPIKey", fmt.Errorf("create api key: %d new ids or keys in a row were taken", newAPIKeyAttempts))
+}
+
+// ListAPIKeys implements authv1.AuthAdminServiceServer.
+func (a *Admin) ListAPIKeys(ctx context.Context, _ *authv1.ListAPIKeysRequest) (*authv1.ListAPIKeysResponse, error) {
+	keys, err := a.store.ListAPIKeys()
+	if err != nil {
+		return nil, toStatus(withRequestID(ctx, a.log), "ListAPIKeys", err)
+	}
+	return &authv1.ListAPIKeysResponse{ApiKeys: keys}, nil
+}
+
+// RevokeAPIKey implements authv1.AuthAdminServiceServer. Revoking a revoked
+// key succeeds and changes nothing: its revoked_at stays the first one and
+// the revocation is logged, and streamed, once.
+func (a *Admin) RevokeAPIKey(ctx context.Context, req *authv1.RevokeAPIKeyRequest) (*authv1.RevokeAPIKeyResponse, error) {
+	log := withRequestID(ctx, a.log)
+	id := req.GetId()
+	switch {
+	case id == "":
+		return nil, toStatus(log, "RevokeAPIKey", badRequest("id must not be empty"))
+	case len(id) > apikey.MaxIDBytes:
+		return nil, toStatus(log, "RevokeAPIKey", badRequest("id is longer than "+strconv.Itoa(apikey.MaxIDBytes)+" bytes"))
+	}
+	r, err := a.store.RevokeAPIKey(id, a.now())
+	if err != nil {
+		return nil, toStatus(log, "RevokeAPIKey", err)
+	}
+	if r != nil {
+		log.Info("api key revoked", "api_key_id", id, "seq", r.GetSeq())
+	}
+	return &authv1.RevokeAPIKeyResponse{}, nil
+}
+
 // toStatus maps an error of the verifier, the store or this package to the
 // status the client sees. Internal error text never leaves the service: it is
 // logged here instead.
 func toStatus(log *slog.Logger, rpc string, err error) error {
 	var bad badRequest
 	switch {
+	case errors.Is(err, errInvalidAPIKey):
+		return refusal(log, rpc, err, authv1.ErrorReason_ERROR_REASON_INVALID_API_KEY, "invalid API key")
 	case errors.Is(err, errRevoked):
 		return refusal(log, rpc, err, authv1.ErrorReason_ERROR_REASON_TOKEN_REVOKED, "token revoked")
 	case errors.Is(err, token.ErrExpired):
@@ -278,6 +380,8 @@ func toStatus(log *slog.Logger, rpc string, err error) error {
 		return status.Error(codes.InvalidArgument, bad.Error())
 	case errors.Is(err, store.ErrNotFound):
 		return status.Error(codes.NotFound, "user not found")
+	case errors.Is(err, store.ErrAPIKeyNotFound):
+		return status.Error(codes.NotFound, "API key not found")
 	default:
 		log.Error("rpc failed", "rpc", rpc, "err", err)
 		return status.Error(codes.Internal, "internal error")
@@ -286,8 +390,8 @@ func toStatus(log *slog.Logger, rpc string, err error) error {
 
 // refusal is UNAUTHENTICATED with a google.rpc.ErrorInfo naming reason.
 func refusal(log *slog.Logger, rpc string, err error, reason authv1.ErrorReason, msg string) error {
-	// The verifier's errors never quote the token.
-	log.Debug("token refused", "rpc", rpc, "reason", reason.String(), "err", err)
+	// The verifier's and apikey.Parse's errors never quote the token or key.
+	log.Debug("credential refused", "rpc", rpc, "reason", reason.String(), "err", err)
 	st := status.New(codes.Unauthenticated, msg)
 	detailed, derr := st.WithDetails(&errdetails.ErrorInfo{Reason: reason.String(), Domain: Domain})
 	if derr != nil {

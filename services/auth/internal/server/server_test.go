@@ -26,6 +26,8 @@ func TestToStatus(t *testing.T) {
 		{"invalid", fmt.Errorf("%w: secret detail", token.ErrInvalid), codes.Unauthenticated, "ERROR_REASON_INVALID_TOKEN", "invalid token"},
 		{"revoked", errRevoked, codes.Unauthenticated, "ERROR_REASON_TOKEN_REVOKED", "token revoked"},
 		{"not found", fmt.Errorf("get user 5: %w", store.ErrNotFound), codes.NotFound, "", "user not found"},
+		{"invalid api key", fmt.Errorf("%w: key key_x revoked", errInvalidAPIKey), codes.Unauthenticated, "ERROR_REASON_INVALID_API_KEY", "invalid API key"},
+		{"api key not found", fmt.Errorf("revoke api key key_x: %w", store.ErrAPIKeyNotFound), codes.NotFound, "", "API key not found"},
 		{"bad request", badRequest("user_id must be positive"), codes.InvalidArgument, "", "user_id must be positive"},
 		{"internal", errors.New("bbolt: secret detail"), codes.Internal, "", "internal error"},
 	}

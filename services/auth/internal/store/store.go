@@ -1,6 +1,7 @@
-// Package store persists the auth service's user directory and revocations
-// in one bbolt file: token revocations by jti, user revocations by user id,
-// and the log of every revocation that WatchRevocations streams replay.
+// Package store persists the auth service's user directory, revocations
+// and API keys in one bbolt file: token revocations by jti, user
+// revocations by user id, API keys by their hash, and the log of every
+// revocation that WatchRevocations streams replay.
 package store
 
 import (
@@ -19,8 +20,15 @@ import (
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
 )
 
-// ErrNotFound reports that a user has no directory entry.
-var ErrNotFound = errors.New("not found")
+// Sentinel errors of the store.
+var (
+	// ErrNotFound reports that a user has no directory entry.
+	ErrNotFound = errors.New("not found")
+	// ErrAPIKeyNotFound reports that no API key has an id or a hash.
+	ErrAPIKeyNotFound = errors.New("api key not found")
+	// ErrAPIKeyExists refuses a new API key whose id or hash is taken.
+	ErrAPIKeyExists = errors.New("api key exists")
+)
 
 // Bucket names, declared once.
 var (
@@ -38,6 +46,15 @@ var (
 	// a protobuf authv1.Revocation. The bucket's sequence outlives purged
 	// entries, so seqs never restart.
 	bucketLog = []byte("revocation_log")
+	// bucketAPIKeys maps a big-endian uint64 seq, from the bucket's
+	// sequence (creation order), to an API key: the SHA-256 of the whole
+	// key, then a protobuf authv1.APIKey. The key itself is never stored.
+	bucketAPIKeys = []byte("api_keys")
+	// bucketAPIKeyIDs maps an API key's id to its big-endian seq.
+	bucketAPIKeyIDs = []byte("api_key_ids")
+	// bucketAPIKeyHashes maps the SHA-256 of an API key to its big-endian
+	// seq.
+	bucketAPIKeyHashes = []byte("api_key_hashes")
 )
 
 // Options configure a Store.
@@ -91,7 +108,7 @@ func Open(path string, opts Options) (*Store, error) {
 		s.publish = func(*authv1.Revocation) {}
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketUsers, bucketRevoked, bucketUsersRevoked, bucketLog} {
+		for _, name := range [][]byte{bucketUsers, bucketRevoked, bucketUsersRevoked, bucketLog, bucketAPIKeys, bucketAPIKeyIDs, bucketAPIKeyHashes} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
