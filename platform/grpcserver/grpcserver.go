@@ -1,6 +1,8 @@
 // Package grpcserver serves a gRPC server the way every Switchboard service
-// does: with grpc.health.v1 and reflection registered, and a graceful
-// shutdown that cannot hang on open streams.
+// does: with grpc.health.v1 and reflection registered, the caller's request
+// id (package requestid) in every handler's context, each finished call
+// logged at debug level (warned on Internal, Unknown and DataLoss), and a
+// graceful shutdown that cannot hang on open streams.
 package grpcserver
 
 import (
@@ -27,7 +29,8 @@ type Options struct {
 	Logger *slog.Logger
 	// ShutdownTimeout bounds GracefulStop; 0 means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
-	// ServerOptions are passed to grpc.NewServer.
+	// ServerOptions are passed to grpc.NewServer, after the request id and
+	// logging interceptors (add more with grpc.ChainUnaryInterceptor).
 	ServerOptions []grpc.ServerOption
 	// BeforeStop, when set, runs after health turns NOT_SERVING and before
 	// the server drains, for example to end server streams so that
@@ -48,7 +51,13 @@ func Serve(ctx context.Context, lis net.Listener, opts Options, register func(*g
 	if timeout <= 0 {
 		timeout = DefaultShutdownTimeout
 	}
-	srv := grpc.NewServer(opts.ServerOptions...)
+	// The logging interceptors come first: they are the outermost, so they
+	// time and see what any interceptor of the service does.
+	srvOpts := append([]grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(unaryInterceptor(log)),
+		grpc.ChainStreamInterceptor(streamInterceptor(log)),
+	}, opts.ServerOptions...)
+	srv := grpc.NewServer(srvOpts...)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
 	reflection.Register(srv)
