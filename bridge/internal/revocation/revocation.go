@@ -11,6 +11,7 @@ import (
 	"time"
 
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
+	"switchboard.dev/platform/feed"
 )
 
 // rememberRevoked is how many recently revoked key ids a Registry keeps,
@@ -79,12 +80,6 @@ func (r *Registry) Revoke(keyID string) int {
 	return len(set)
 }
 
-// Default backoff of Watch's resubscription.
-const (
-	DefaultMinBackoff = 50 * time.Millisecond
-	DefaultMaxBackoff = 2 * time.Second
-)
-
 // Watcher consumes AuthService.WatchRevocations.
 type Watcher struct {
 	// Auth is the auth service. Required.
@@ -95,7 +90,7 @@ type Watcher struct {
 	// Registry receives the revoked keys. Required.
 	Registry *Registry
 	// MinBackoff and MaxBackoff bound the wait before resubscribing; zero
-	// takes the defaults.
+	// takes platform/feed's defaults.
 	MinBackoff, MaxBackoff time.Duration
 	// Connected, when set, is told true after each stream's first
 	// response and false when a stream that was open breaks.
@@ -107,84 +102,31 @@ type Watcher struct {
 // Run consumes the stream until ctx is done. The first stream starts at
 // the head of the log: sessions open only after the bridge started. After
 // a break it resumes after the last revocation it handled, so that none
-// is lost or handled twice.
+// is lost or handled twice (platform/feed).
 func (w Watcher) Run(ctx context.Context) {
-	if w.MinBackoff <= 0 {
-		w.MinBackoff = DefaultMinBackoff
+	log := w.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	if w.MaxBackoff < w.MinBackoff {
-		w.MaxBackoff = max(DefaultMaxBackoff, w.MinBackoff)
-	}
-	if w.Logger == nil {
-		w.Logger = slog.New(slog.DiscardHandler)
-	}
-	var (
-		seq   uint64
-		known bool
-	)
-	backoff := w.MinBackoff
-	for {
-		err := w.consume(ctx, &seq, &known, &backoff)
-		if ctx.Err() != nil {
-			return
-		}
-		w.Logger.Warn("revocation stream lost; resubscribing", "after_seq", seq, "backoff", backoff, "err", err)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(2*backoff, w.MaxBackoff)
-	}
-}
-
-// consume reads one stream until it breaks.
-func (w Watcher) consume(ctx context.Context, seq *uint64, known *bool, backoff *time.Duration) error {
-	// The stream lives as long as the bridge: no deadline, unlike unary
-	// calls.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	req := &authv1.WatchRevocationsRequest{EdgeId: w.Name}
-	if *known {
-		after := *seq
-		req.AfterSeq = &after
-	}
-	stream, err := w.Auth.WatchRevocations(ctx, req)
-	if err != nil {
-		return err
-	}
-	first := true
-	for {
-		resp, err := stream.Recv()
-		if err != nil {
-			return err
-		}
-		if first {
-			first = false
-			*backoff = w.MinBackoff
-			if !*known {
-				*seq, *known = resp.GetHeadSeq(), true
-			}
-			if resp.GetTruncated() {
-				w.Logger.Error("revocation stream truncated: revocations were lost", "after_seq", *seq)
-			}
-			w.Logger.Info("revocation stream open", "head_seq", resp.GetHeadSeq(), "after_seq", *seq)
-			if w.Connected != nil {
-				w.Connected(true)
-				defer w.Connected(false)
-			}
-		}
-		for _, r := range resp.GetRevocations() {
-			if r.GetSeq() <= *seq {
-				continue // handled before a reconnect
-			}
+	f := feed.Feed[*authv1.WatchRevocationsResponse, *authv1.Revocation]{
+		Name: "revocation",
+		Log:  log,
+		Open: func(ctx context.Context, after *uint64) (feed.Stream[*authv1.WatchRevocationsResponse], error) {
+			return w.Auth.WatchRevocations(ctx, &authv1.WatchRevocationsRequest{EdgeId: w.Name, AfterSeq: after})
+		},
+		Events: (*authv1.WatchRevocationsResponse).GetRevocations,
+		Handle: func(r *authv1.Revocation) {
 			if id := r.GetApiKeyId(); id != "" {
 				n := w.Registry.Revoke(id)
-				w.Logger.Info("api key revoked: sessions ended", "api_key_id", id, "sessions", n)
+				log.Info("api key revoked: sessions ended", "api_key_id", id, "sessions", n)
 			}
-			*seq = r.GetSeq()
-		}
+		},
+		MinBackoff: w.MinBackoff,
+		MaxBackoff: w.MaxBackoff,
 	}
+	if w.Connected != nil {
+		f.Opened = func() { w.Connected(true) }
+		f.Lost = func() { w.Connected(false) }
+	}
+	f.Run(ctx)
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
-	"switchboard.dev/edge/internal/feed"
+	"switchboard.dev/platform/feed"
 	"switchboard.dev/edge/internal/hub"
 	"switchboard.dev/edge/internal/protocol"
 )

@@ -6,7 +6,7 @@ import (
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
 	presencev1 "switchboard.dev/api/gen/switchboard/presence/v1"
-	"switchboard.dev/edge/internal/feed"
+	"switchboard.dev/platform/feed"
 	"switchboard.dev/edge/internal/hub"
 	"switchboard.dev/edge/internal/protocol"
 )

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
-	"switchboard.dev/edge/internal/feed"
+	"switchboard.dev/platform/feed"
 	"switchboard.dev/edge/internal/hub"
 	"switchboard.dev/edge/internal/protocol"
 )

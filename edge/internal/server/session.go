@@ -6,12 +6,14 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
 	"switchboard.dev/edge/internal/hub"
 	"switchboard.dev/edge/internal/protocol"
+	"switchboard.dev/platform/requestid"
 )
 
 // maxEchoedAction bounds the original_action echoed in an ERROR, so that a
@@ -25,6 +27,7 @@ type session struct {
 	srv  *Server
 	conn net.Conn
 	sess *hub.Session
+	rpcN atomic.Uint64 // numbers the session's gRPC calls (rpcContext)
 
 	userID    int64 // 0 until CONNECT succeeds
 	nickname  string
@@ -129,8 +132,14 @@ func (s *session) replyError(code, seqID, action string) {
 	s.sess.Send(protocol.AppendError(make([]byte, 0, 192), h, code, seqID, action))
 }
 
+// rpcContext bounds one gRPC call of the session and names it with a
+// request id, "<session id>:<n>" for the session's n-th call, which the
+// services put in their logs (platform/requestid): one session's calls are
+// found by prefix.
 func (s *session) rpcContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.srv.opts.RPCTimeout)
+	id := s.sess.ID() + ":" + strconv.FormatUint(s.rpcN.Add(1), 10)
+	ctx, cancel := context.WithTimeout(ctx, s.srv.opts.RPCTimeout)
+	return requestid.Outgoing(ctx, id), cancel
 }
 
 func (s *session) origin() *chatv1.Origin {

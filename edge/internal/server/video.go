@@ -7,7 +7,7 @@ import (
 	"time"
 
 	signalingv1 "switchboard.dev/api/gen/switchboard/signaling/v1"
-	"switchboard.dev/edge/internal/feed"
+	"switchboard.dev/platform/feed"
 	"switchboard.dev/edge/internal/hub"
 	"switchboard.dev/edge/internal/protocol"
 )

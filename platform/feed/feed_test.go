@@ -47,12 +47,18 @@ func TestRunResumes(t *testing.T) {
 		// The resumed stream repeats 7: it must not be handled twice.
 		{resps: []*chatv1.SubscribeResponse{{HeadSeq: 9, Truncated: true}, {Events: events(7, 8, 9), HeadSeq: 9}}},
 		{resps: []*chatv1.SubscribeResponse{{HeadSeq: 9}}},
+		// The service's store was restored from an older backup: its log
+		// went back to 4. The feed follows it from there, or 5 and 6 would
+		// be skipped as handled.
+		{resps: []*chatv1.SubscribeResponse{{HeadSeq: 4}}},
+		{resps: []*chatv1.SubscribeResponse{{HeadSeq: 6}, {Events: events(5, 6), HeadSeq: 6}}},
 	}
 	var (
 		mu      sync.Mutex
 		afters  []string
 		handled []uint64
 		opened  int
+		lost    int
 	)
 	done := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -91,6 +97,11 @@ func TestRunResumes(t *testing.T) {
 			defer mu.Unlock()
 			opened++
 		},
+		Lost: func() {
+			mu.Lock()
+			defer mu.Unlock()
+			lost++
+		},
 		MinBackoff: time.Millisecond,
 		MaxBackoff: 4 * time.Millisecond,
 	}
@@ -109,13 +120,16 @@ func TestRunResumes(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if want := []string{"unset", "7", "7", "9", "9"}; !slices.Equal(afters, want) {
+	if want := []string{"unset", "7", "7", "9", "9", "4", "6"}; !slices.Equal(afters, want) {
 		t.Errorf("Open after values = %v, want %v", afters, want)
 	}
-	if want := []uint64{6, 7, 8, 9}; !slices.Equal(handled, want) {
-		t.Errorf("handled seqs = %v, want %v (each once, in order)", handled, want)
+	if want := []uint64{6, 7, 8, 9, 5, 6}; !slices.Equal(handled, want) {
+		t.Errorf("handled seqs = %v, want %v (each once, in order, then the restored log's)", handled, want)
 	}
-	if opened != 3 {
-		t.Errorf("Opened called %d times, want 3 (once per stream that answered)", opened)
+	if opened != 4 {
+		t.Errorf("Opened called %d times, want 4 (once per stream that answered and was followed)", opened)
+	}
+	if lost != opened {
+		t.Errorf("Lost called %d times, want %d (once per opened stream that broke)", lost, opened)
 	}
 }

@@ -1,12 +1,14 @@
-// Package feed consumes the services' resumable event streams (chat's
-// events, auth's revocations, presence's events) with one loop: it
-// subscribes, hands every event to the edge in sequence order, and after a
-// break resubscribes with backoff after the last sequence number it saw,
-// so that no committed event is lost or handled twice.
+// Package feed consumes the services' resumable event streams (chat's,
+// presence's and signaling's events and auth's revocations, at the edges;
+// auth's revocations at the bridge) with one loop: it subscribes, hands
+// every event to its consumer in sequence order, and after a break
+// resubscribes with backoff after the last sequence number it saw, so that
+// no committed event is lost or handled twice.
 package feed
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 )
@@ -50,10 +52,16 @@ type Feed[R Response, E Event] struct {
 	Handle func(E)
 	// Opened, when set, is called after every stream's first response.
 	Opened func()
+	// Lost, when set, is called when a stream that Opened was called for
+	// breaks.
+	Lost func()
 	// MinBackoff and MaxBackoff bound the wait before resubscribing; zero
 	// takes the defaults.
 	MinBackoff, MaxBackoff time.Duration
 }
+
+// errLogWentBack ends a stream whose log's head is behind the consumer.
+var errLogWentBack = errors.New("the log's head is behind the last event handled")
 
 // cursor is the consumer's position in the log.
 type cursor struct {
@@ -111,6 +119,16 @@ func (f Feed[R, E]) consume(ctx context.Context, pos *cursor, backoff *time.Dura
 		if first {
 			first = false
 			*backoff = f.MinBackoff
+			if pos.known && resp.GetHeadSeq() < pos.seq {
+				// The service's log is behind what this edge handled: its
+				// store was restored from a backup (or lost). Follow the
+				// log from its head again, resubscribing after it, or
+				// every event up to the old position would be skipped.
+				f.Log.Warn(f.Name+" log went back (store restored?); following it from its head",
+					"after_seq", pos.seq, "head_seq", resp.GetHeadSeq())
+				pos.seq = resp.GetHeadSeq()
+				return errLogWentBack
+			}
 			if !pos.known {
 				pos.seq, pos.known = resp.GetHeadSeq(), true
 			}
@@ -120,6 +138,9 @@ func (f Feed[R, E]) consume(ctx context.Context, pos *cursor, backoff *time.Dura
 			f.Log.Info(f.Name+" stream open", "head_seq", resp.GetHeadSeq(), "after_seq", pos.seq)
 			if f.Opened != nil {
 				f.Opened()
+			}
+			if f.Lost != nil {
+				defer f.Lost()
 			}
 		}
 		for _, ev := range f.Events(resp) {
