@@ -12,7 +12,7 @@ require (
 
 require (
 	golang.org/x/net v0.46.1-0.20251013234738-63d1a5100f82 // indirect
-	golang.org/x/sys v0.37.0 // indirect
+	golang.org/x/sys v0.45.0 // indirect
 	golang.org/x/text v0.30.0 // indirect
 )
 

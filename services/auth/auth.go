@@ -1,7 +1,8 @@
 // Package auth is the Switchboard auth service: it verifies the JWTs that the
-// Laravel backend issues, keeps a user directory and token and user
-// revocations in its own bbolt file, serves both over gRPC, and streams
-// every revocation to the edges.
+// Laravel backend issues and the API secret keys of the bridge's clients,
+// keeps a user directory, token and user revocations and the keys' hashes in
+// its own bbolt file, serves them over gRPC, and streams every revocation to
+// the edges and bridges.
 package auth
 
 import (
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
+	"switchboard.dev/platform/backup"
 	"switchboard.dev/platform/eventstream"
 	"switchboard.dev/platform/grpcserver"
 	"switchboard.dev/services/auth/internal/server"
@@ -174,6 +176,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	return grpcserver.Serve(ctx, lis, grpcserver.Options{Logger: log, BeforeStop: b.Close}, func(s *grpc.Server) {
 		authv1.RegisterAuthServiceServer(s, srv)
 		authv1.RegisterAuthAdminServiceServer(s, admin)
+		backup.Register(s, st.WriteTo, backup.Options{FileName: "auth.db", SpoolDir: cfg.DataDir, Logger: log})
 	})
 }
 

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	"switchboard.dev/platform/backup"
 	"switchboard.dev/platform/eventstream"
 	"switchboard.dev/platform/grpcserver"
 	"switchboard.dev/services/chat/internal/server"
@@ -170,6 +171,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	err = grpcserver.Serve(ctx, lis, grpcserver.Options{Logger: log, BeforeStop: b.Close}, func(g *grpc.Server) {
 		chatv1.RegisterChatServiceServer(g, srv)
 		chatv1.RegisterChatAdminServiceServer(g, srv)
+		backup.Register(g, st.WriteTo, backup.Options{FileName: "chat.db", SpoolDir: cfg.DataDir, Logger: log})
 	})
 	if err != nil {
 		return fmt.Errorf("chat: %w", err)

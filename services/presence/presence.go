@@ -26,6 +26,7 @@ import (
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
 	presencev1 "switchboard.dev/api/gen/switchboard/presence/v1"
+	"switchboard.dev/platform/backup"
 	"switchboard.dev/platform/eventstream"
 	"switchboard.dev/platform/grpcserver"
 	"switchboard.dev/services/presence/internal/server"
@@ -198,6 +199,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}}, func(g *grpc.Server) {
 		presencev1.RegisterPresenceServiceServer(g, srv)
 		presencev1.RegisterPresenceAdminServiceServer(g, srv)
+		backup.Register(g, st.WriteTo, backup.Options{FileName: "presence.db", SpoolDir: cfg.DataDir, Logger: log})
 	})
 	stopTracker()
 	wg.Wait()

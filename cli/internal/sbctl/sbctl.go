@@ -1,8 +1,8 @@
 // Package sbctl implements the sbctl admin commands: the operators' chat
 // administration (rooms, invitations, bans, kicks, blocks, history and
-// system messages), users and revocations on the auth service, presence
-// and announcements on the presence service, and development tokens minted
-// as the Laravel backend would.
+// system messages), users, revocations and API keys on the auth service,
+// presence and announcements on the presence service, and development
+// tokens minted as the Laravel backend would.
 package sbctl
 
 import (
@@ -15,6 +15,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"google.golang.org/grpc"
@@ -33,11 +34,12 @@ import (
 
 // Defaults shared with the servers' own defaults.
 const (
-	DefaultAuthAddr     = "127.0.0.1:9101"
-	DefaultChatAddr     = "127.0.0.1:9102"
-	DefaultPresenceAddr = "127.0.0.1:9103"
-	DefaultAlgo         = "HS256"
-	DefaultTimeout      = 5 * time.Second
+	DefaultAuthAddr      = "127.0.0.1:9101"
+	DefaultChatAddr      = "127.0.0.1:9102"
+	DefaultPresenceAddr  = "127.0.0.1:9103"
+	DefaultSignalingAddr = "127.0.0.1:9104"
+	DefaultAlgo          = "HS256"
+	DefaultTimeout       = 5 * time.Second
 )
 
 // Page limits of the chat contract, checked before asking.
@@ -82,6 +84,16 @@ Users and tokens:
   token revoke --jti JTI [--expires-at RFC3339]
                                    revoke a token by its jti
 
+API keys (of the bridge's clients):
+  apikey create --env ENV [--name N]
+                                   make a key sk_<ENV>_...; ENV is 1 to 16 of
+                                   A-Z and 0-9 (TEST01, LIVE). Prints a line
+                                   about the key, then the key alone as the
+                                   last line (shown this once: | tail -1)
+  apikey list                      print a table of every key, oldest first:
+                                   id, env, name, created, revoked (no secrets)
+  apikey revoke --id ID            refuse a key from now on and end its sessions
+
 Presence:
   presence get --user ID[,ID...]   print users' presence, one JSON line each,
                                    in the order asked (at most 1000 users)
@@ -89,12 +101,19 @@ Presence:
                                    send a SERVER_ANNOUNCEMENT to every connected
                                    session, or to the sessions of the users listed
 
+Operations:
+  backup --service auth|chat|presence|signaling --out FILE [--max-time 1h]
+                                   copy the service's store while it runs (a
+                                   bbolt file; restore: stop the service, put
+                                   it in place of the service's file)
+
   help                             print this help
 
 Every command takes:
   --auth-addr      auth service address (env AUTH_ADDR, default 127.0.0.1:9101)
   --chat-addr      chat service address (env CHAT_ADDR, default 127.0.0.1:9102)
   --presence-addr  presence service address (env PRESENCE_ADDR, default 127.0.0.1:9103)
+  --signaling-addr signaling service address (env SIGNALING_ADDR, default 127.0.0.1:9104)
   --jwt-secret     HMAC secret for minting (env JWT_SECRET)
   --jwt-algo       HS256, HS384 or HS512 (env JWT_ALGO, default HS256)
   --timeout        deadline of each call (default 5s)
@@ -111,6 +130,7 @@ func (e *usageError) Error() string { return e.msg }
 type env struct {
 	authAddr, chatAddr string
 	presenceAddr       string
+	signalingAddr      string
 	secret, algo       string
 	timeout            time.Duration
 	stdout, stderr     io.Writer
@@ -203,8 +223,12 @@ func commands() []command {
 		{"user revoke", userRevoke},
 		{"token revoke", tokenRevoke},
 		{"token", tokenMint},
+		{"apikey create", apiKeyCreate},
+		{"apikey list", apiKeyList},
+		{"apikey revoke", apiKeyRevoke},
 		{"presence get", presenceGet},
 		{"announce", announce},
+		{"backup", backupCommand},
 	}
 }
 
@@ -231,6 +255,7 @@ func (c command) run(ctx context.Context, args []string, getenv func(string) str
 	set.String(&e.authAddr, "auth-addr", "AUTH_ADDR", DefaultAuthAddr, "auth service address")
 	set.String(&e.chatAddr, "chat-addr", "CHAT_ADDR", DefaultChatAddr, "chat service address")
 	set.String(&e.presenceAddr, "presence-addr", "PRESENCE_ADDR", DefaultPresenceAddr, "presence service address")
+	set.String(&e.signalingAddr, "signaling-addr", "SIGNALING_ADDR", DefaultSignalingAddr, "signaling service address")
 	set.String(&e.algo, "jwt-algo", "JWT_ALGO", DefaultAlgo, "token algorithm: HS256, HS384 or HS512")
 	set.Duration(&e.timeout, "timeout", "", DefaultTimeout, "deadline of each call")
 	fs := set.FlagSet()
@@ -689,6 +714,83 @@ func tokenMint(fs *flag.FlagSet) func(context.Context, *env) error {
 			return err
 		}
 		_, err = fmt.Fprintln(e.stdout, tok)
+		return err
+	}
+}
+
+func apiKeyCreate(fs *flag.FlagSet) func(context.Context, *env) error {
+	var envName, name string
+	fs.StringVar(&envName, "env", "", "environment, 1 to 16 characters of A-Z and 0-9 (such as TEST01 or LIVE)")
+	fs.StringVar(&name, "name", "", "label, at most 100 characters (optional)")
+	return func(ctx context.Context, e *env) error {
+		if err := required(flagCheck{"env", envName != ""}); err != nil {
+			return err
+		}
+		resp, err := authCall(ctx, e, rpcerr.Subject{Name: "the API key"}, func(ctx context.Context, c authv1.AuthAdminServiceClient) (*authv1.CreateAPIKeyResponse, error) {
+			return c.CreateAPIKey(ctx, &authv1.CreateAPIKeyRequest{Env: envName, Name: name})
+		})
+		if err != nil {
+			return err
+		}
+		k := resp.GetApiKey()
+		desc := "created API key " + k.GetId() + " (env " + k.GetEnv()
+		if k.GetName() != "" {
+			desc += ", name " + strconv.Quote(k.GetName())
+		}
+		// The key goes alone on the last line, for scripts: | tail -1.
+		_, err = fmt.Fprintf(e.stdout, "%s); the key below is shown this once:\n%s\n", desc, resp.GetKey())
+		return err
+	}
+}
+
+func apiKeyList(*flag.FlagSet) func(context.Context, *env) error {
+	return func(ctx context.Context, e *env) error {
+		resp, err := authCall(ctx, e, rpcerr.Subject{Name: "the API keys"}, func(ctx context.Context, c authv1.AuthAdminServiceClient) (*authv1.ListAPIKeysResponse, error) {
+			return c.ListAPIKeys(ctx, &authv1.ListAPIKeysRequest{})
+		})
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tENV\tNAME\tCREATED\tREVOKED")
+		for _, k := range resp.GetApiKeys() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.GetId(), k.GetEnv(), orDash(k.GetName()), timeOrDash(k.GetCreatedAt()), timeOrDash(k.GetRevokedAt()))
+		}
+		return tw.Flush()
+	}
+}
+
+// orDash returns s, or "-" when it is empty, so that a table has no blank
+// cells.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// timeOrDash formats t in RFC 3339 UTC to the second, "-" when unset.
+func timeOrDash(t *timestamppb.Timestamp) string {
+	if t == nil {
+		return "-"
+	}
+	return t.AsTime().UTC().Format(time.RFC3339)
+}
+
+func apiKeyRevoke(fs *flag.FlagSet) func(context.Context, *env) error {
+	var id string
+	fs.StringVar(&id, "id", "", "the key's id (key_..., from apikey list)")
+	return func(ctx context.Context, e *env) error {
+		if err := required(flagCheck{"id", id != ""}); err != nil {
+			return err
+		}
+		_, err := authCall(ctx, e, rpcerr.Subject{Name: "API key " + id}, func(ctx context.Context, c authv1.AuthAdminServiceClient) (*authv1.RevokeAPIKeyResponse, error) {
+			return c.RevokeAPIKey(ctx, &authv1.RevokeAPIKeyRequest{Id: id})
+		})
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(e.stdout, "revoked API key %s\n", id)
 		return err
 	}
 }

@@ -240,7 +240,7 @@ func TestHelp(t *testing.T) {
 	}
 	for _, cmd := range []string{"room create", "--retention-messages", "--retention-age", "room get", "room list", "--all",
 		"room delete", "room invite", "room ban", "room unban", "room kick", "room post", "messages --room", "block --user",
-		"unblock --user", "user put", "token revoke", "token --user"} {
+		"unblock --user", "user put", "token revoke", "token --user", "backup --service", "--signaling-addr"} {
 		if !strings.Contains(Usage, cmd) {
 			t.Errorf("Usage does not list %q", cmd)
 		}

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -466,9 +468,9 @@ func (c *ChatAdmin) Creates() int {
 	return c.creates
 }
 
-// AuthAdmin is a fake AuthAdminService keeping users and revocations in
-// memory. It records every request; FailWith makes a method return a chosen
-// error instead.
+// AuthAdmin is a fake AuthAdminService keeping users, revocations and API
+// keys in memory. It records every request; FailWith makes a method return
+// a chosen error instead.
 type AuthAdmin struct {
 	authv1.UnimplementedAuthAdminServiceServer
 
@@ -476,6 +478,7 @@ type AuthAdmin struct {
 	users       map[int64]string
 	revoked     map[string]*timestamppb.Timestamp
 	userRevoked map[int64]time.Time
+	apiKeys     []*authv1.APIKey // creation order
 	now         func() time.Time
 
 	recorder
@@ -498,7 +501,8 @@ func (a *AuthAdmin) Start(t testing.TB) string {
 	return Serve(t, func(s *grpc.Server) { authv1.RegisterAuthAdminServiceServer(s, a) })
 }
 
-// SetNow fixes the time RevokeUser revokes before, so its answer is known.
+// SetNow fixes the time RevokeUser revokes before, and API keys are
+// created and revoked at, so the answers are known.
 func (a *AuthAdmin) SetNow(now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -561,6 +565,69 @@ func (a *AuthAdmin) RevokeUser(ctx context.Context, req *authv1.RevokeUserReques
 	before := a.now()
 	a.userRevoked[req.GetUserId()] = before
 	return &authv1.RevokeUserResponse{IssuedBefore: timestamppb.New(before)}, nil
+}
+
+// CreateAPIKey makes the fake's next key: the nth has id key_ and n in 12
+// digits, and key sk_<ENV>_ and n in 32 digits, so tests know both. It
+// refuses an env or a name as the auth service does.
+func (a *AuthAdmin) CreateAPIKey(ctx context.Context, req *authv1.CreateAPIKeyRequest) (*authv1.CreateAPIKeyResponse, error) {
+	if err := a.record(ctx, "CreateAPIKey", req); err != nil {
+		return nil, err
+	}
+	env := req.GetEnv()
+	if env == "" || len(env) > 16 || strings.Trim(env, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
+		return nil, status.Error(codes.InvalidArgument, "env must be 1 to 16 characters of A-Z and 0-9")
+	}
+	if utf8.RuneCountInString(req.GetName()) > 100 {
+		return nil, status.Error(codes.InvalidArgument, "name is longer than 100 characters")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := len(a.apiKeys) + 1
+	k := &authv1.APIKey{Id: fmt.Sprintf("key_%012d", n), Env: env, Name: req.GetName(), CreatedAt: timestamppb.New(a.now())}
+	a.apiKeys = append(a.apiKeys, k)
+	return &authv1.CreateAPIKeyResponse{ApiKey: proto.CloneOf(k), Key: fmt.Sprintf("sk_%s_%032d", env, n)}, nil
+}
+
+// ListAPIKeys returns every key, oldest first.
+func (a *AuthAdmin) ListAPIKeys(ctx context.Context, req *authv1.ListAPIKeysRequest) (*authv1.ListAPIKeysResponse, error) {
+	if err := a.record(ctx, "ListAPIKeys", req); err != nil {
+		return nil, err
+	}
+	return &authv1.ListAPIKeysResponse{ApiKeys: a.APIKeys()}, nil
+}
+
+// RevokeAPIKey marks a key revoked; again changes nothing. NOT_FOUND when
+// no key has the id.
+func (a *AuthAdmin) RevokeAPIKey(ctx context.Context, req *authv1.RevokeAPIKeyRequest) (*authv1.RevokeAPIKeyResponse, error) {
+	if err := a.record(ctx, "RevokeAPIKey", req); err != nil {
+		return nil, err
+	}
+	if req.GetId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "id must not be empty")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, k := range a.apiKeys {
+		if k.GetId() == req.GetId() {
+			if k.RevokedAt == nil {
+				k.RevokedAt = timestamppb.New(a.now())
+			}
+			return &authv1.RevokeAPIKeyResponse{}, nil
+		}
+	}
+	return nil, status.Error(codes.NotFound, "API key not found")
+}
+
+// APIKeys returns copies of the keys, oldest first.
+func (a *AuthAdmin) APIKeys() []*authv1.APIKey {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]*authv1.APIKey, len(a.apiKeys))
+	for i, k := range a.apiKeys {
+		out[i] = proto.CloneOf(k)
+	}
+	return out
 }
 
 // User returns a stored nickname and whether the user exists.

@@ -10,6 +10,7 @@ import (
 
 	"switchboard.dev/edge"
 	"switchboard.dev/platform/envflag"
+	"switchboard.dev/platform/healthcheck"
 	"switchboard.dev/platform/logger"
 )
 
@@ -35,6 +36,11 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	fs.String(&cfg.SignalingAddr, "signaling-addr", "SIGNALING_ADDR", edge.DefaultSignalingAddr, "signaling service gRPC address")
 	fs.String(&logLevel, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// `healthcheck` checks the server this configuration would run (the
+	// compose health checks run it in the container).
+	if sub, err := healthcheck.Command(ctx, fs.FlagSet().Args(), func(ctx context.Context) error { return healthcheck.CheckTCP(ctx, cfg.Addr) }); sub {
 		return err
 	}
 	log, err := logger.New(os.Stderr, logLevel)

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"switchboard.dev/platform/envflag"
+	"switchboard.dev/platform/healthcheck"
 	"switchboard.dev/platform/logger"
 	"switchboard.dev/platform/procs"
 	"switchboard.dev/services/auth"
@@ -35,6 +36,11 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	fs.String(&cfg.DataDir, "data-dir", "DATA_DIR", "./data", "directory of the bbolt file auth.db")
 	fs.String(&logLevel, "log-level", "LOG_LEVEL", "info", "log level: debug|info|warn|error")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// `healthcheck` checks the server this configuration would run (the
+	// compose health checks run it in the container).
+	if sub, err := healthcheck.Command(ctx, fs.FlagSet().Args(), func(ctx context.Context) error { return healthcheck.Check(ctx, cfg.Addr) }); sub {
 		return err
 	}
 	log, err := logger.New(os.Stderr, logLevel)

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"switchboard.dev/platform/envflag"
+	"switchboard.dev/platform/healthcheck"
 	"switchboard.dev/platform/logger"
 	"switchboard.dev/platform/procs"
 	"switchboard.dev/services/presence"
@@ -37,6 +38,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.String(&cfg.ChatAddr, "chat-addr", "CHAT_ADDR", presence.DefaultChatAddr, "gRPC address of the chat service")
 	fs.String(&logLevel, "log-level", "LOG_LEVEL", "info", "log level: debug|info|warn|error")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// `healthcheck` checks the server this configuration would run (the
+	// compose health checks run it in the container).
+	if sub, err := healthcheck.Command(ctx, fs.FlagSet().Args(), func(ctx context.Context) error { return healthcheck.Check(ctx, cfg.Addr) }); sub {
 		return err
 	}
 	log, err := logger.New(stderr, logLevel)
