@@ -158,8 +158,8 @@ func (p *callPeer) readSignals(done <-chan struct{}) {
 		var env struct {
 			Action string `json:"action"`
 			Data   struct {
-				VideoRoomID string                   `json:"video_room_id"`
-				FromUserID  int64                    `json:"from_user_id"`
+				VideoRoomID string                    `json:"video_room_id"`
+				FromUserID  int64                     `json:"from_user_id"`
 				SDP         webrtc.SessionDescription `json:"sdp"`
 				Candidate   webrtc.ICECandidateInit   `json:"candidate"`
 			} `json:"data"`

@@ -14,10 +14,13 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
+	"switchboard.dev/bridge"
+	"switchboard.dev/bridge/medianode"
 	"switchboard.dev/edge"
 	"switchboard.dev/services/auth"
 	"switchboard.dev/services/chat"
 	"switchboard.dev/services/presence"
+	"switchboard.dev/services/signaling"
 )
 
 // The HS256 test vectors of the Laravel token spec (shared/spec/laravel-tokens.md).
@@ -60,12 +63,14 @@ func testLogger(t *testing.T) *slog.Logger {
 
 func testConfig(t *testing.T, dataDir string) Config {
 	return Config{
-		DataDir:  dataDir,
-		Auth:     auth.Config{Addr: "127.0.0.1:0", Algo: "HS256", Secret: []byte(vectorSecret)},
-		Chat:     chat.Config{Addr: "127.0.0.1:0"},
-		Presence: presence.Config{Addr: "127.0.0.1:0"},
-		Edge:     edge.Config{Addr: "127.0.0.1:0", RPCTimeout: 2 * time.Second},
-		Logger:   testLogger(t),
+		DataDir:   dataDir,
+		Auth:      auth.Config{Addr: "127.0.0.1:0", Algo: "HS256", Secret: []byte(vectorSecret)},
+		Chat:      chat.Config{Addr: "127.0.0.1:0"},
+		Presence:  presence.Config{Addr: "127.0.0.1:0"},
+		Signaling: signaling.Config{Addr: "127.0.0.1:0"},
+		Edge:      edge.Config{Addr: "127.0.0.1:0", RPCTimeout: 2 * time.Second},
+		Bridge:    bridge.Config{Addr: "127.0.0.1:0", Media: medianode.ICEConfig{Interfaces: []string{"lo"}}},
+		Logger:    testLogger(t),
 	}
 }
 

@@ -1,7 +1,8 @@
 // Package standalone runs every Switchboard service in one process: auth,
 // chat, presence and signaling each on its own loopback gRPC port (with
-// reflection and health, the same as their own binaries), and the TCP edge
-// dialing them over real gRPC.
+// reflection and health, the same as their own binaries), the TCP edge
+// dialing them over real gRPC, and the WebSocket bridge with in-process
+// media nodes.
 // It is the embedded default: nothing to install, stores in one data folder.
 package standalone
 
@@ -13,6 +14,7 @@ import (
 	"net"
 	"sync"
 
+	"switchboard.dev/bridge"
 	"switchboard.dev/edge"
 	"switchboard.dev/platform/grpcserver"
 	"switchboard.dev/services/auth"
@@ -38,6 +40,8 @@ type Config struct {
 	Signaling signaling.Config
 	// Edge configures the TCP edge.
 	Edge edge.Config
+	// Bridge configures the WebSocket bridge.
+	Bridge bridge.Config
 	// Logger receives every part's records, each tagged with its part.
 	Logger *slog.Logger
 	// Ready, when set, is called once every listener is bound, with the
@@ -57,6 +61,8 @@ type Addrs struct {
 	Presence net.Addr
 	// Signaling is the signaling service's gRPC address.
 	Signaling net.Addr
+	// Bridge is the WebSocket bridge's address.
+	Bridge net.Addr
 }
 
 // Run starts every part and blocks until ctx is done or a part fails. On
@@ -108,23 +114,31 @@ func Run(ctx context.Context, cfg Config) error {
 		closeAll()
 		return err
 	}
+	if err := bind(&cfg.Bridge.Listener, cfg.Bridge.Addr); err != nil {
+		closeAll()
+		return err
+	}
 	cfg.Edge.AuthAddr = cfg.Auth.Listener.Addr().String()
 	cfg.Edge.ChatAddr = cfg.Chat.Listener.Addr().String()
 	cfg.Edge.PresenceAddr = cfg.Presence.Listener.Addr().String()
 	cfg.Edge.SignalingAddr = cfg.Signaling.Listener.Addr().String()
 	cfg.Presence.ChatAddr = cfg.Edge.ChatAddr
 	cfg.Signaling.ChatAddr = cfg.Edge.ChatAddr
+	cfg.Bridge.AuthAddr = cfg.Edge.AuthAddr
 	cfg.Auth.Logger = log.With("part", "auth")
 	cfg.Chat.Logger = log.With("part", "chat")
 	cfg.Presence.Logger = log.With("part", "presence")
 	cfg.Signaling.Logger = log.With("part", "signaling")
 	cfg.Edge.Logger = log.With("part", "edge")
+	cfg.Bridge.Logger = log.With("part", "bridge")
 	if cfg.Ready != nil {
 		cfg.Ready(Addrs{Edge: cfg.Edge.Listener.Addr(), Auth: cfg.Auth.Listener.Addr(),
-			Chat: cfg.Chat.Listener.Addr(), Presence: cfg.Presence.Listener.Addr(), Signaling: cfg.Signaling.Listener.Addr()})
+			Chat: cfg.Chat.Listener.Addr(), Presence: cfg.Presence.Listener.Addr(), Signaling: cfg.Signaling.Listener.Addr(),
+			Bridge: cfg.Bridge.Listener.Addr()})
 	}
 
-	// The services outlive the edge: they stop only after it has returned.
+	// The services outlive the edge and the bridge: they stop only after
+	// both have returned.
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServices()
 	edgeCtx, stopEdge := context.WithCancel(ctx)
@@ -159,7 +173,11 @@ func Run(ctx context.Context, cfg Config) error {
 			fail(svc.name, svc.run(svcCtx))
 		}()
 	}
+	var front sync.WaitGroup
+	front.Go(func() { fail("bridge", bridge.Run(edgeCtx, cfg.Bridge)) })
 	fail("edge", edge.Run(edgeCtx, cfg.Edge))
+	stopEdge()
+	front.Wait()
 	stopServices()
 	wg.Wait()
 	return errors.Join(errs...)

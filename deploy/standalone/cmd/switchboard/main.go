@@ -40,6 +40,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	cfg.Presence.RegisterFlags(fs)
 	cfg.Signaling.RegisterFlags(fs)
 	cfg.Edge.RegisterFlags(fs)
+	cfg.Bridge.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	cfg.Logger = log
 	cfg.Ready = func(a standalone.Addrs) {
 		log.Info("switchboard ready", "edge", a.Edge.String(), "auth", a.Auth.String(), "chat", a.Chat.String(),
-			"presence", a.Presence.String(), "signaling", a.Signaling.String(), "data_dir", cfg.DataDir)
+			"presence", a.Presence.String(), "signaling", a.Signaling.String(), "bridge", a.Bridge.String(), "data_dir", cfg.DataDir)
 	}
 	return standalone.Run(ctx, cfg)
 }
