@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -80,7 +81,7 @@ func (s *Set) Strings(p *[]string, name, env string, def []string, usage string)
 // Duration defines a duration flag defaulting to $env, else def.
 func (s *Set) Duration(p *time.Duration, name, env string, def time.Duration, usage string) {
 	if v, ok := s.lookup(env); ok {
-		d, err := time.ParseDuration(v)
+		d, err := parseDuration(v)
 		if err != nil {
 			s.errs = append(s.errs, fmt.Errorf("%s=%q: %w", env, v, err))
 		} else {
@@ -88,6 +89,19 @@ func (s *Set) Duration(p *time.Duration, name, env string, def time.Duration, us
 		}
 	}
 	s.fs.DurationVar(p, name, def, s.usage(env, usage))
+}
+
+// parseDuration reads a Go duration ("90s", "1h30m") or, in the
+// environment only, a bare number of seconds ("60"): the Laravel backend's
+// settings, such as JWT_LEEWAY, are written that way.
+func parseDuration(v string) (time.Duration, error) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 || n > math.MaxInt64/int64(time.Second) {
+			return 0, fmt.Errorf("%d seconds is out of range", n)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(v)
 }
 
 // Int defines an int flag defaulting to $env, else def.

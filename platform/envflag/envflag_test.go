@@ -25,6 +25,11 @@ func TestDefaultsFromEnvironmentAndFlags(t *testing.T) {
 			wantAddr: ":2", wantN: 8, wantD: 2 * time.Second, wantB: true, wantList: []string{"x", "y", "z"},
 		},
 		{
+			name:     "bare seconds in the environment, as Laravel writes JWT_LEEWAY",
+			env:      map[string]string{"D": "60"},
+			wantAddr: ":1", wantN: 7, wantD: time.Minute, wantList: []string{"a"},
+		},
+		{
 			name:     "flags win over environment",
 			env:      map[string]string{"ADDR": ":2", "N": "8"},
 			args:     []string{"-addr", ":3", "-n", "9", "-d", "3s", "-b", "-l", "q"},
@@ -104,7 +109,7 @@ func TestBytes(t *testing.T) {
 }
 
 func TestMalformedEnvironmentIsAnError(t *testing.T) {
-	for _, env := range []map[string]string{{"N": "x"}, {"D": "5"}, {"B": "maybe"}, {"I": "1.5"}, {"F": "fast"}} {
+	for _, env := range []map[string]string{{"N": "x"}, {"D": "5x"}, {"D": "-5"}, {"D": "99999999999999"}, {"B": "maybe"}, {"I": "1.5"}, {"F": "fast"}} {
 		s := New("test", io.Discard, func(k string) string { return env[k] })
 		var (
 			n int
