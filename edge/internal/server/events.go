@@ -4,9 +4,9 @@ import (
 	"context"
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
-	"switchboard.dev/platform/feed"
 	"switchboard.dev/edge/internal/hub"
 	"switchboard.dev/edge/internal/protocol"
+	"switchboard.dev/platform/feed"
 )
 
 // ConsumeEvents runs the edge's one chat event stream until ctx is done:

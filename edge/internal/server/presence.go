@@ -6,9 +6,9 @@ import (
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
 	presencev1 "switchboard.dev/api/gen/switchboard/presence/v1"
-	"switchboard.dev/platform/feed"
 	"switchboard.dev/edge/internal/hub"
 	"switchboard.dev/edge/internal/protocol"
+	"switchboard.dev/platform/feed"
 )
 
 // maxPresenceUsers is the most users of one GetPresence call.

@@ -5,9 +5,9 @@ import (
 	"time"
 
 	authv1 "switchboard.dev/api/gen/switchboard/auth/v1"
-	"switchboard.dev/platform/feed"
 	"switchboard.dev/edge/internal/hub"
 	"switchboard.dev/edge/internal/protocol"
+	"switchboard.dev/platform/feed"
 )
 
 // ConsumeRevocations runs the edge's one revocation stream until ctx is

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	signalingv1 "switchboard.dev/api/gen/switchboard/signaling/v1"
-	"switchboard.dev/platform/feed"
 	"switchboard.dev/edge/internal/hub"
 	"switchboard.dev/edge/internal/protocol"
+	"switchboard.dev/platform/feed"
 )
 
 // The video-room actions (edge-protocol.md §6): translated into calls to
