@@ -41,7 +41,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	set.Duration(&cfg.Duration, "duration", "", load.DefaultDuration, "how long to send (with --idle: to hold)")
 	set.Int(&cfg.Size, "size", "", load.DefaultSize, "message content bytes (at least 20)")
 	set.Duration(&cfg.Warmup, "warmup", "", load.DefaultWarmup, "first part of --duration whose messages are not measured")
-	set.Duration(&cfg.Drain, "drain", "", load.DefaultDrain, "wait for deliveries after sending stops")
+	set.Duration(&cfg.Drain, "drain", "", load.DefaultDrain, "longest wait for the deliveries still owed after sending stops")
 	set.Bool(&cfg.Compression, "compression", "", false, "ask the edge for gzip-compressed envelopes")
 	set.Bool(&cfg.Batch, "batch", "", false, "ask the edge to coalesce messages into BATCH_MESSAGES")
 	set.Bool(&idle, "idle", "", false, "connect and authenticate only, and report the edge's RSS per connection")

@@ -21,7 +21,7 @@ func TestRunPrintsOneJSONLine(t *testing.T) {
 	env := map[string]string{"JWT_SECRET": secret, "EDGE_ADDR": edge.Addr(), "CHAT_ADDR": chat.Start(t)}
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"--clients", "4", "--rooms", "2", "--rate", "40", "--duration", "400ms",
-		"--warmup", "100ms", "--drain", "200ms", "--size", "64"}, func(k string) string { return env[k] }, &stdout, &stderr)
+		"--warmup", "100ms", "--drain", "30s", "--size", "64"}, func(k string) string { return env[k] }, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("sbload = exit %d, stderr %q; want 0", code, stderr.String())
 	}
@@ -56,7 +56,7 @@ func TestRunOneRoomOfThousand(t *testing.T) {
 	env := map[string]string{"JWT_SECRET": secret, "EDGE_ADDR": edge.Addr(), "CHAT_ADDR": chat.Start(t)}
 	var stdout, stderr bytes.Buffer
 	args := []string{"--clients", "1000", "--rooms", "1", "--compression", "--rate", "20", "--duration", "500ms",
-		"--warmup", "100ms", "--drain", "2s", "--size", "200", "--room-base", "77"}
+		"--warmup", "100ms", "--drain", "30s", "--size", "200", "--room-base", "77"}
 	code := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("sbload %v = exit %d, stderr %q; want 0", args, code, stderr.String())

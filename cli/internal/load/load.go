@@ -88,7 +88,8 @@ type Config struct {
 	Duration time.Duration
 	// Warmup is the start of Duration whose messages are not measured.
 	Warmup time.Duration
-	// Drain is how long to wait for deliveries after sending stops.
+	// Drain is the longest wait for the deliveries still owed after
+	// sending stops; it ends as soon as all have arrived.
 	Drain time.Duration
 	// Size is the content length in bytes, at least MinSize.
 	Size int
@@ -222,7 +223,12 @@ type IdleReport struct {
 
 // window is the span of send times that is measured, in unix nanoseconds.
 // Readers start before it is known, so it is read atomically.
-type window struct{ lo, hi atomic.Int64 }
+type window struct {
+	lo, hi atomic.Int64
+	// delivered counts the measured deliveries of every client, so that
+	// the drain ends as soon as all are in.
+	delivered atomic.Int64
+}
 
 func newWindow() *window {
 	w := &window{}
@@ -248,6 +254,24 @@ type client struct {
 	// sender's
 	sent, expected int64
 	sendErr        error
+}
+
+// drainUntil waits until done reports true (checked every 10 ms), d has
+// passed or ctx is done.
+func drainUntil(ctx context.Context, d time.Duration, done func() bool) {
+	timeout := time.NewTimer(d)
+	defer timeout.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !done() {
+		select {
+		case <-timeout.C:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // Run performs a load run and returns its report.
@@ -353,11 +377,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			rep.ServerCPUPct = &pct
 		}
 	}
-	fmt.Fprintf(cfg.Progress, "sbload: sending done; draining %v\n", cfg.Drain)
-	select {
-	case <-time.After(cfg.Drain):
-	case <-ctx.Done():
+	// The senders have ended: their counts are final.
+	var owed int64
+	for _, c := range ok {
+		owed += c.expected
 	}
+	fmt.Fprintf(cfg.Progress, "sbload: sending done; draining for up to %v\n", cfg.Drain)
+	drainUntil(ctx, cfg.Drain, func() bool { return win.delivered.Load() >= owed })
 	closeAll()
 
 	var h hist.Histogram
@@ -689,11 +715,16 @@ func (c *client) read(win *window, closing *atomic.Bool) {
 		}
 		now := time.Now().UnixNano()
 		lo, hi := win.lo.Load(), win.hi.Load()
+		var n int64
 		for _, ts := range times {
 			if ts >= lo && ts < hi {
-				c.delivered++
+				n++
 				c.hist.Record(time.Duration(now - ts))
 			}
+		}
+		if n > 0 {
+			c.delivered += n
+			win.delivered.Add(n)
 		}
 	}
 }

@@ -29,7 +29,7 @@ func testConfig(edgeAddr, chatAddr string) Config {
 		Rate:     60,
 		Duration: time.Second,
 		Warmup:   200 * time.Millisecond,
-		Drain:    300 * time.Millisecond,
+		Drain:    10 * time.Second, // the longest wait: the drain ends once every delivery is in
 		Size:     100,
 	}
 }
@@ -130,7 +130,7 @@ func TestRunRoomsAlreadyExist(t *testing.T) {
 	chat.PutRoom(&chatv1.Room{Id: 1_000_000, Name: "old", MaxMembers: 0})
 	chat.PutRoom(&chatv1.Room{Id: 1_000_001, Name: "old", MaxMembers: 100})
 	cfg := testConfig(edge.Addr(), chat.Start(t))
-	cfg.Duration, cfg.Warmup, cfg.Drain = 300*time.Millisecond, 0, 100*time.Millisecond
+	cfg.Duration, cfg.Warmup = 300*time.Millisecond, 0
 	rep, err := Run(context.Background(), cfg)
 	if err != nil || rep.Errors != 0 || rep.Delivered != rep.Expected {
 		t.Errorf("Run with existing roomy rooms = %+v, %v; want no error and every delivery", rep, err)
