@@ -58,7 +58,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 
 // authService runs the real auth service on loopback and returns its
 // address and admin client.
-func authService(t *testing.T) (string, authv1.AuthAdminServiceClient) {
+func authService(t testing.TB) (string, authv1.AuthAdminServiceClient) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -84,7 +84,7 @@ func authService(t *testing.T) (string, authv1.AuthAdminServiceClient) {
 }
 
 // createKey makes an API key and returns its secret and id.
-func createKey(t *testing.T, admin authv1.AuthAdminServiceClient) (key, id string) {
+func createKey(t testing.TB, admin authv1.AuthAdminServiceClient) (key, id string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
@@ -106,7 +106,7 @@ type harness struct {
 
 // startBridge runs a bridge configured by cfg (Listener, AuthAddr, Media
 // and Logger are set here) until the test ends.
-func startBridge(t *testing.T, cfg Config) *harness {
+func startBridge(t testing.TB, cfg Config) *harness {
 	t.Helper()
 	authAddr, admin := authService(t)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -160,7 +160,7 @@ func startBridge(t *testing.T, cfg Config) *harness {
 
 // metric returns the value of the sample named (with its labels) exactly
 // as in the exposition, and whether it is there.
-func (h *harness) metric(t *testing.T, sample string) (float64, bool) {
+func (h *harness) metric(t testing.TB, sample string) (float64, bool) {
 	t.Helper()
 	resp, err := h.client.Get(h.httpURL + "/metrics")
 	if err != nil {
@@ -183,7 +183,7 @@ func (h *harness) metric(t *testing.T, sample string) (float64, bool) {
 }
 
 // waitMetric waits until the sample satisfies ok.
-func (h *harness) waitMetric(t *testing.T, sample string, ok func(float64) bool) float64 {
+func (h *harness) waitMetric(t testing.TB, sample string, ok func(float64) bool) float64 {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for {
@@ -199,7 +199,7 @@ func (h *harness) waitMetric(t *testing.T, sample string, ok func(float64) bool)
 }
 
 // waitNodes waits until the pool's nodes satisfy ok.
-func (h *harness) waitNodes(t *testing.T, what string, ok func([]pool.NodeInfo) bool) []pool.NodeInfo {
+func (h *harness) waitNodes(t testing.TB, what string, ok func([]pool.NodeInfo) bool) []pool.NodeInfo {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for {
@@ -216,14 +216,14 @@ func (h *harness) waitNodes(t *testing.T, what string, ok func([]pool.NodeInfo) 
 
 // client is a WebSocket client of the bridge.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	ws   *websocket.Conn
 	msgs chan protocol.Message
 	err  chan error // the read error that ended the connection
 }
 
 // dial connects without authenticating.
-func (h *harness) dial(t *testing.T) *client {
+func (h *harness) dial(t testing.TB) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
@@ -236,7 +236,7 @@ func (h *harness) dial(t *testing.T) *client {
 }
 
 // connect dials, authenticates with key and starts reading messages.
-func (h *harness) connect(t *testing.T, key string) *client {
+func (h *harness) connect(t testing.TB, key string) *client {
 	t.Helper()
 	c := h.dial(t)
 	c.send(map[string]any{"type": "CREDENTIAL", "payload": map[string]string{"credential": key}})
@@ -355,7 +355,7 @@ type peer struct {
 	queued   []webrtc.ICECandidateInit
 }
 
-func newPeer(t *testing.T) *peer {
+func newPeer(t testing.TB) *peer {
 	t.Helper()
 	se := webrtc.SettingEngine{}
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
@@ -430,7 +430,7 @@ func newPeer(t *testing.T) *peer {
 }
 
 // offer makes and sets the local offer.
-func (p *peer) offer(t *testing.T) string {
+func (p *peer) offer(t testing.TB) string {
 	t.Helper()
 	o, err := p.pc.CreateOffer(nil)
 	if err != nil {
@@ -443,7 +443,7 @@ func (p *peer) offer(t *testing.T) string {
 }
 
 // setAnswer applies the answer and the candidates that came before it.
-func (p *peer) setAnswer(t *testing.T, sdp string) {
+func (p *peer) setAnswer(t testing.TB, sdp string) {
 	t.Helper()
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 		t.Fatalf("SetRemoteDescription(answer): %v", err)
@@ -459,7 +459,7 @@ func (p *peer) setAnswer(t *testing.T, sdp string) {
 }
 
 // addCandidate adds a remote candidate, or queues it until the answer.
-func (p *peer) addCandidate(t *testing.T, c webrtc.ICECandidateInit) {
+func (p *peer) addCandidate(t testing.TB, c webrtc.ICECandidateInit) {
 	t.Helper()
 	p.mu.Lock()
 	if !p.remoteOK {
@@ -490,7 +490,7 @@ type sessionResult struct {
 // runSession sends the offer (session_start already answered as
 // statuses[0] when given), exchanges candidates, and waits until ICE is
 // connected, the data channel echoed and the media came back.
-func runSession(t *testing.T, c *client, p *peer) sessionResult {
+func runSession(t testing.TB, c *client, p *peer) sessionResult {
 	t.Helper()
 	var res sessionResult
 	c.send(map[string]any{"type": "offer", "sdp": p.offer(t)})
@@ -566,7 +566,7 @@ var (
 )
 
 // buildMedianode builds the medianode binary once per test run.
-func buildMedianode(t *testing.T) string {
+func buildMedianode(t testing.TB) string {
 	t.Helper()
 	medianodeOnce.Do(func() {
 		medianodeDir, medianodeErr = os.MkdirTemp("", "medianode-test-")
@@ -589,7 +589,7 @@ func buildMedianode(t *testing.T) string {
 
 // copyMedianode copies the built binary into the test's own directory, for
 // a test that removes it.
-func copyMedianode(t *testing.T) string {
+func copyMedianode(t testing.TB) string {
 	t.Helper()
 	src, err := os.ReadFile(buildMedianode(t))
 	if err != nil {
