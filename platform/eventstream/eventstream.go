@@ -300,3 +300,24 @@ func Status(err error) (error, bool) {
 	}
 	return nil, false
 }
+
+// StreamError is what a streaming handler returns after Broker.Stream
+// ended with err: nil for a clean end, the status of Status for the
+// broker's own ends, the stream's status when Send failed, and other(err)
+// for the rest (the context's end included), which maps the service's
+// errors to a status.
+func StreamError(ctx context.Context, err error, other func(error) error) error {
+	if st, ok := Status(err); ok {
+		return st
+	}
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return other(ctx.Err())
+	}
+	if _, ok := status.FromError(err); ok {
+		return err // from Send
+	}
+	return other(err)
+}

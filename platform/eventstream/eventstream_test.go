@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -250,6 +251,35 @@ func TestStatus(t *testing.T) {
 		st, ok := Status(tt.err)
 		if ok != tt.ok || status.Code(st) != tt.code {
 			t.Errorf("Status(%v) = %v, %v; want code %v, %v", tt.err, st, ok, tt.code, tt.ok)
+		}
+	}
+}
+
+func TestStreamError(t *testing.T) {
+	live := context.Background()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	other := func(err error) error { return status.Error(codes.Internal, "other: "+err.Error()) }
+	sendErr := status.Error(codes.Unavailable, "transport closing")
+	plain := errors.New("store failed")
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want codes.Code
+		msg  string
+	}{
+		{"clean end", live, nil, codes.OK, ""},
+		{"slow", live, ErrSlow, codes.ResourceExhausted, ""},
+		{"closed", live, ErrClosed, codes.Unavailable, "service shutting down"},
+		{"send failed", live, sendErr, codes.Unavailable, "transport closing"},
+		{"context ended", cancelled, plain, codes.Internal, "other: context canceled"},
+		{"other error", live, plain, codes.Internal, "other: store failed"},
+	} {
+		got := StreamError(tc.ctx, tc.err, other)
+		st, _ := status.FromError(got)
+		if st.Code() != tc.want || !strings.Contains(st.Message(), tc.msg) {
+			t.Errorf("%s: StreamError(%v) = %v, want code %v with %q", tc.name, tc.err, got, tc.want, tc.msg)
 		}
 	}
 }

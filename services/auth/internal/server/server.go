@@ -170,19 +170,12 @@ func (s *Server) WatchRevocations(req *authv1.WatchRevocationsRequest, stream au
 		return stream.Send(&authv1.WatchRevocationsResponse{Revocations: b.Events, HeadSeq: b.Head, Truncated: b.Truncated})
 	})
 	log.Info("watch revocations ended", "reason", err)
-	if st, ok := eventstream.Status(err); ok {
-		return st
-	}
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil:
-		return status.FromContextError(ctx.Err()).Err()
-	}
-	if _, ok := status.FromError(err); ok {
-		return err // from stream.Send
-	}
-	return toStatus(log, "WatchRevocations", err)
+	return eventstream.StreamError(ctx, err, func(err error) error {
+		if ctx.Err() != nil {
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		return toStatus(log, "WatchRevocations", err)
+	})
 }
 
 // PurgeRevocations forgets the revocations, and deletes the log entries,

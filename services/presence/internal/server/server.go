@@ -72,19 +72,7 @@ func (s *Server) Subscribe(req *presencev1.SubscribeRequest, stream presencev1.P
 		return stream.Send(&presencev1.SubscribeResponse{Events: b.Events, HeadSeq: b.Head, Truncated: b.Truncated})
 	})
 	s.log.Info("subscribe ended", "edge_id", req.GetEdgeId(), "reason", err)
-	if st, ok := eventstream.Status(err); ok {
-		return st
-	}
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil:
-		return s.toStatus(ctx, "Subscribe", ctx.Err())
-	}
-	if _, ok := status.FromError(err); ok {
-		return err // from stream.Send
-	}
-	return s.toStatus(ctx, "Subscribe", err)
+	return eventstream.StreamError(ctx, err, func(err error) error { return s.toStatus(ctx, "Subscribe", err) })
 }
 
 // SyncSessions implements PresenceService.
