@@ -87,9 +87,11 @@ checkgenerate: generate ## Fail when the committed generated code is stale.
 
 .PHONY: bench
 bench: build ## Micro-benchmarks, then sbload against a fresh standalone (see docs/benchmarks.md).
-	@for m in $(CURDIR)/edge $(CURDIR)/services/chat; do \
+	@for m in $(CURDIR)/edge $(CURDIR)/services/chat $(CURDIR)/services/signaling; do \
 		(cd $$m && go test -run '^$$' -bench . -benchmem ./...); \
 	done
+	@# A whole WebRTC session per op: a bounded count.
+	cd bridge && go test -run '^$$' -bench . -benchtime 20x .
 	./scripts/loadtest.sh
 
 # The images of the compose stack, one per binary (deploy/Dockerfile).
