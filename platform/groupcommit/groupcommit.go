@@ -1,9 +1,9 @@
 // Package groupcommit hands a store's writes to its one writer goroutine,
 // which takes every write queued at that moment as one batch (one
 // transaction, one fsync), and lets each caller wait for its own answer.
-// The writer's loop is the store's own, so that it can do other work (such
-// as housekeeping) between batches; the queue gives it what every such loop
-// needs.
+// A writer that only commits runs Serve; one that does other work between
+// batches (such as housekeeping) runs its own loop with what the queue
+// gives every such loop (Ops, Fill, Closing, Stopped).
 package groupcommit
 
 import (
@@ -99,6 +99,23 @@ func (q *Queue[T]) Fill(batch []*Op[T]) []*Op[T] {
 		}
 	}
 	return batch
+}
+
+// Serve is the loop of a writer that does nothing but commit: it hands
+// commit every batch (each op answered by commit with Finish) until Close,
+// then calls Stopped. A store starts it as its writer goroutine.
+func (q *Queue[T]) Serve(commit func(batch []*Op[T])) {
+	defer q.Stopped()
+	batch := make([]*Op[T], 0, q.max)
+	for {
+		select {
+		case o := <-q.ops:
+			commit(q.Fill(append(batch[:0], o)))
+			clear(batch)
+		case <-q.closing:
+			return
+		}
+	}
 }
 
 // Stopped is what the writer calls when it returns: writes still queued

@@ -97,3 +97,63 @@ func TestSubmitHonoursContext(t *testing.T) {
 		t.Errorf("Submit without a writer = %v, want DeadlineExceeded", err)
 	}
 }
+
+// TestServe checks the plain writer loop: every write is answered by the
+// commit function, in batches of at most the queue's maximum, and Close
+// stops it.
+func TestServe(t *testing.T) {
+	q := New[error](4)
+	var (
+		mu       sync.Mutex
+		total    int
+		tooLarge int
+	)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		q.Serve(func(batch []*Op[error]) {
+			mu.Lock()
+			total += len(batch)
+			if len(batch) > 4 {
+				tooLarge++
+			}
+			mu.Unlock()
+			for _, o := range batch {
+				o.Err = o.Value
+				o.Finish()
+			}
+		})
+	}()
+	refused := errors.New("refused")
+	var wg sync.WaitGroup
+	errs := make([]error, 50)
+	for i := range errs {
+		wg.Go(func() {
+			var v error
+			if i%3 == 0 {
+				v = refused
+			}
+			errs[i] = q.Submit(context.Background(), v)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if want := i%3 == 0; errors.Is(err, refused) != want || (!want && err != nil) {
+			t.Errorf("Submit %d = %v, want refused %v", i, err, want)
+		}
+	}
+	mu.Lock()
+	if total != len(errs) || tooLarge != 0 {
+		t.Errorf("Serve committed %d writes (%d batches over 4), want %d in batches of at most 4", total, tooLarge, len(errs))
+	}
+	mu.Unlock()
+	q.Close()
+	select {
+	case <-served:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return within 5 s of Close")
+	}
+	if err := q.Submit(context.Background(), nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Submit after Close = %v, want ErrClosed", err)
+	}
+}

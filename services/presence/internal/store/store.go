@@ -138,7 +138,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	go s.run()
+	go s.writes.Serve(s.commit)
 	return s, nil
 }
 
@@ -159,21 +159,6 @@ func (s *Store) Close() error {
 // Apply returns nil.
 func (s *Store) Apply(ctx context.Context, w Write) error {
 	return s.writes.Submit(ctx, w)
-}
-
-// run is the writer goroutine: it commits batches until Close.
-func (s *Store) run() {
-	defer s.writes.Stopped()
-	batch := make([]*op, 0, MaxBatch)
-	for {
-		select {
-		case o := <-s.writes.Ops():
-			s.commit(s.writes.Fill(append(batch[:0], o)))
-			clear(batch)
-		case <-s.writes.Closing():
-			return
-		}
-	}
 }
 
 // commit applies batch in one transaction, publishes its events, then

@@ -174,7 +174,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	go s.run()
+	go s.writes.Serve(s.commit)
 	return s, nil
 }
 
@@ -197,21 +197,6 @@ func (s *Store) Close() error {
 // applied.
 func (s *Store) Apply(ctx context.Context, o Op) error {
 	return s.writes.Submit(ctx, o)
-}
-
-// run is the writer goroutine: it commits batches until Close.
-func (s *Store) run() {
-	defer s.writes.Stopped()
-	batch := make([]*op, 0, MaxBatch)
-	for {
-		select {
-		case o := <-s.writes.Ops():
-			s.commit(s.writes.Fill(append(batch[:0], o)))
-			clear(batch)
-		case <-s.writes.Closing():
-			return
-		}
-	}
 }
 
 // commit runs batch's ops in one transaction, commits it when any op
