@@ -1,8 +1,9 @@
 // Command sbctl is the Switchboard admin CLI: the operators' chat
 // administration (rooms, invitations, bans, kicks, blocks, history and
 // system messages), the auth service's users, revocations and API keys,
-// presence and announcements, and development tokens minted as the Laravel
-// backend would. Run `sbctl help` for the commands.
+// presence and announcements, the signaling service's open video rooms,
+// store backups, and development tokens minted as the Laravel backend
+// would. Run `sbctl help` for the commands.
 package main
 
 import (

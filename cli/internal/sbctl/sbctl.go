@@ -1,8 +1,9 @@
 // Package sbctl implements the sbctl admin commands: the operators' chat
 // administration (rooms, invitations, bans, kicks, blocks, history and
 // system messages), users, revocations and API keys on the auth service,
-// presence and announcements on the presence service, and development
-// tokens minted as the Laravel backend would.
+// presence and announcements on the presence service, the open video rooms
+// of the signaling service, store backups, and development tokens minted as
+// the Laravel backend would.
 package sbctl
 
 import (
@@ -100,6 +101,13 @@ Presence:
   announce --title T --message M [--type TYPE] [--priority P] [--users ID,ID...]
                                    send a SERVER_ANNOUNCEMENT to every connected
                                    session, or to the sessions of the users listed
+
+Video rooms (of the signaling service):
+  video list [--chatroom ID]       print a table of the open video rooms, oldest
+                                   first: id, chat room, name, host, participants
+                                   (count/max), created, the participants' user ids
+  video close --id VIDEO_ROOM_ID   close a video room at once (its participants
+                                   and the chat room's members are told)
 
 Operations:
   backup --service auth|chat|presence|signaling --out FILE [--max-time 1h]
@@ -228,6 +236,8 @@ func commands() []command {
 		{"apikey revoke", apiKeyRevoke},
 		{"presence get", presenceGet},
 		{"announce", announce},
+		{"video list", videoList},
+		{"video close", videoClose},
 		{"backup", backupCommand},
 	}
 }
