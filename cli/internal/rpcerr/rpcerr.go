@@ -137,12 +137,16 @@ func Describe(err error, t Target, s Subject) error {
 	return &Error{Code: st.Code(), Msg: out}
 }
 
+// chatDomain is the ErrorInfo domain of the chat service's refusals:
+// other services have reasons of the same names (signaling's NOT_MEMBER).
+const chatDomain = "chat.switchboard.dev"
+
 // describeReason tells a refusal by the chat ErrorReason of its ErrorInfo;
 // false when it has none this package knows.
 func describeReason(st *status.Status, s Subject) (string, bool) {
 	for _, d := range st.Details() {
 		info, ok := d.(*errdetails.ErrorInfo)
-		if !ok {
+		if !ok || info.GetDomain() != chatDomain {
 			continue
 		}
 		v, ok := chatv1.ErrorReason_value[info.GetReason()]

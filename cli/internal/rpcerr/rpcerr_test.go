@@ -22,6 +22,17 @@ func refusal(t *testing.T, code codes.Code, reason string, msg string) error {
 	return st.Err()
 }
 
+// otherDomain is a refusal by the signaling service, whose reasons share
+// some of chat's names.
+func otherDomain(t *testing.T, code codes.Code, reason string, msg string) error {
+	t.Helper()
+	st, err := status.New(code, msg).WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: "signaling.switchboard.dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Err()
+}
+
 func TestDescribe(t *testing.T) {
 	target := Target{Service: "chat", Addr: "127.0.0.1:9102", Timeout: 5 * time.Second}
 	room := Subject{Room: 7}
@@ -58,6 +69,7 @@ func TestDescribe(t *testing.T) {
 		{"rate limited reason", refusal(t, codes.ResourceExhausted, reason(chatv1.ErrorReason_ERROR_REASON_RATE_LIMITED), "slow down"), member, "rate limited: slow down", false},
 		{"unknown reason falls back to the code", refusal(t, codes.NotFound, "ERROR_REASON_SOMETHING_NEW", "gone"), room, "room 7 not found (gone)", false},
 		{"auth reason falls back to the code", refusal(t, codes.Unauthenticated, "ERROR_REASON_TOKEN_EXPIRED", "token expired"), Subject{}, "not authenticated: token expired", false},
+		{"another service's reason of a chat name falls back to the code", otherDomain(t, codes.PermissionDenied, "ERROR_REASON_NOT_MEMBER", "not a member of the chat room"), member, "permission denied: not a member of the chat room", false},
 
 		{"block of oneself", status.Error(codes.InvalidArgument, "blocked_user_id must differ from user_id"), Subject{User: 5, Blocked: 5}, "a user cannot block themselves", false},
 		{"other invalid block", status.Error(codes.InvalidArgument, "user_id must be positive"), Subject{User: 5, Blocked: 6}, "invalid request: user_id must be positive", false},
