@@ -21,6 +21,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"switchboard.dev/bridge/internal/protocol"
 	"switchboard.dev/bridge/medianode"
 	"switchboard.dev/platform/envflag"
 )
@@ -232,4 +233,20 @@ func TestShutdownClosesConnections(t *testing.T) {
 		conn.Close()
 		t.Errorf("the bridge still listens after Run returned")
 	}
+}
+
+// TestMaxCandidates checks the bound of the client candidates that wait
+// for the node: one past it is an error, and the connection stays.
+func TestMaxCandidates(t *testing.T) {
+	h := startBridge(t, Config{MaxCandidates: 2})
+	key, _ := createKey(t, h.admin)
+	c := h.connect(t, key)
+	cand := map[string]any{"type": "candidate", "candidate": map[string]any{"candidate": "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host", "sdpMid": "0", "sdpMLineIndex": 0}}
+	for range 2 {
+		c.send(cand)
+	}
+	c.send(cand)
+	c.expect(protocol.TypeError, protocol.ErrTooManyCandidates)
+	c.sendRaw([]byte(`{"type":"bogus"}`))
+	c.expect(protocol.TypeError, protocol.ErrUnknownType)
 }
