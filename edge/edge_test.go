@@ -193,7 +193,7 @@ func TestRoomFanout(t *testing.T) {
 		t.Errorf("A SEND_MESSAGE ack: got %s", ack.raw)
 	}
 	for name, cl := range map[string]*client{"B": b, "B2": b2} {
-		if e := cl.expect("NEW_MESSAGE", "s-"); e.num("message_id") != 1 || e.str("content") != "hi \"all\"\n" {
+		if e := cl.expect("NEW_MESSAGE", "m1"); e.num("message_id") != 1 || e.str("content") != "hi \"all\"\n" {
 			t.Errorf("%s: got %s, want A's message 1", name, e.raw)
 		}
 	}
@@ -202,7 +202,7 @@ func TestRoomFanout(t *testing.T) {
 	b.send("SEND_MESSAGE", "m2", map[string]any{"chatroom_id": 10, "content": "😀", "message_type": "emoji"})
 	b.expect("NEW_MESSAGE", "m2")
 	for name, cl := range map[string]*client{"A": a, "B2": b2} {
-		if e := cl.expect("NEW_MESSAGE", "s-"); e.num("message_id") != 2 || e.str("message_type") != "emoji" {
+		if e := cl.expect("NEW_MESSAGE", "m2"); e.num("message_id") != 2 || e.str("message_type") != "emoji" {
 			t.Errorf("%s: got %s, want B's message 2", name, e.raw)
 		}
 	}
@@ -333,6 +333,7 @@ func TestChatUnavailable(t *testing.T) {
 	// The edge's channel reconnects within its backoff: retry a bounded
 	// number of times.
 	var ok bool
+	var sent string
 	for i := range 40 {
 		seq := fmt.Sprintf("up%d", i)
 		a.send("SEND_MESSAGE", seq, map[string]any{"chatroom_id": 1, "content": "back"})
@@ -341,7 +342,7 @@ func TestChatUnavailable(t *testing.T) {
 			t.Fatalf("SEND_MESSAGE after restart: %v", err)
 		}
 		if e.Action == "NEW_MESSAGE" && e.SeqID == seq {
-			ok = true
+			ok, sent = true, seq
 			break
 		}
 		if e.Action != "ERROR" || e.str("error_code") != "SERVICE_UNAVAILABLE" {
@@ -353,7 +354,7 @@ func TestChatUnavailable(t *testing.T) {
 		t.Fatalf("SEND_MESSAGE never succeeded after chat came back")
 	}
 	// The event stream came back too.
-	if e := b.expect("NEW_MESSAGE", "s-"); e.str("content") != "back" {
+	if e := b.expect("NEW_MESSAGE", sent); e.str("content") != "back" {
 		t.Errorf("B after chat restart: got %s, want the message sent after the restart", e.raw)
 	}
 }
@@ -377,7 +378,7 @@ func TestStreamResume(t *testing.T) {
 		b.expect("NEW_MESSAGE", fmt.Sprintf("m%d", i))
 	}
 	for i := range 3 {
-		if e := a.expect("NEW_MESSAGE", "s-"); e.str("content") != fmt.Sprintf("during break %d", i) {
+		if e := a.expect("NEW_MESSAGE", fmt.Sprintf("m%d", i)); e.str("content") != fmt.Sprintf("during break %d", i) {
 			t.Errorf("A after the stream break: got %s, want message %d", e.raw, i)
 		}
 	}

@@ -125,7 +125,7 @@ func TestBlocks(t *testing.T) {
 	h.chat.setBlock(1, 2, true) // live: both of user 1's sessions
 	b.send("SEND_MESSAGE", "b1", map[string]any{"chatroom_id": 1, "content": "from 2"})
 	b.expect("NEW_MESSAGE", "b1") // the blocked sender is told nothing
-	if e := c.expect("NEW_MESSAGE", "s-"); e.str("content") != "from 2" {
+	if e := c.expect("NEW_MESSAGE", "b1"); e.str("content") != "from 2" {
 		t.Errorf("C (blocks no one): got %s, want user 2's message", e.raw)
 	}
 	c.send("SEND_MESSAGE", "c1", map[string]any{"chatroom_id": 1, "content": "from 3"})
@@ -133,34 +133,34 @@ func TestBlocks(t *testing.T) {
 	// The first thing A, D and the batching A2 get is user 3's message:
 	// user 2's was skipped.
 	for name, cl := range map[string]*client{"A": a, "D": d} {
-		if e := cl.expect("NEW_MESSAGE", "s-"); e.str("content") != "from 3" {
+		if e := cl.expect("NEW_MESSAGE", "c1"); e.str("content") != "from 3" {
 			t.Errorf("%s (blocks 2): got %s, want only user 3's message", name, e.raw)
 		}
 	}
 	if e := a2.expect("BATCH_MESSAGES", "s-"); fmt.Sprint(batchContents(e.Data)) != "[from 3]" {
 		t.Errorf("A2 (batching, blocks 2): got %s, want a batch of user 3's message only", e.raw)
 	}
-	if e := b.expect("NEW_MESSAGE", "s-"); e.str("content") != "from 3" {
+	if e := b.expect("NEW_MESSAGE", "c1"); e.str("content") != "from 3" {
 		t.Errorf("B: got %s, want user 3's message", e.raw)
 	}
 
 	h.chat.setBlock(1, 2, false)
 	b.send("SEND_MESSAGE", "b2", map[string]any{"chatroom_id": 1, "content": "2 again"})
 	b.expect("NEW_MESSAGE", "b2")
-	if e := a.expect("NEW_MESSAGE", "s-"); e.str("content") != "2 again" {
+	if e := a.expect("NEW_MESSAGE", "b2"); e.str("content") != "2 again" {
 		t.Errorf("A after unblocking 2: got %s, want user 2's message", e.raw)
 	}
 	if e := a2.expect("BATCH_MESSAGES", "s-"); fmt.Sprint(batchContents(e.Data)) != "[2 again]" {
 		t.Errorf("A2 after unblocking 2: got %s, want user 2's message", e.raw)
 	}
-	c.expect("NEW_MESSAGE", "s-")
+	c.expect("NEW_MESSAGE", "b2")
 	c.send("SEND_MESSAGE", "c2", map[string]any{"chatroom_id": 1, "content": "3 again"})
 	c.expect("NEW_MESSAGE", "c2")
-	if e := d.expect("NEW_MESSAGE", "s-"); e.str("content") != "3 again" {
+	if e := d.expect("NEW_MESSAGE", "c2"); e.str("content") != "3 again" {
 		t.Errorf("D (still blocks 2): got %s, want user 3's second message only", e.raw)
 	}
 	for _, cl := range []*client{a, b} {
-		cl.expect("NEW_MESSAGE", "s-")
+		cl.expect("NEW_MESSAGE", "c2")
 		cl.ping("nothing-else")
 	}
 	a2.expect("BATCH_MESSAGES", "s-")
@@ -387,9 +387,9 @@ func TestClientBatch(t *testing.T) {
 		t.Errorf("SendMessageBatch calls: %d (items %v), want one call with the 7 well-formed items", len(calls), calls)
 	}
 	for name, cl := range map[string]*client{"A2": a2, "B": b} {
-		for _, want := range []string{"first", "third", "last"} {
-			if e := cl.expect("NEW_MESSAGE", "s-"); e.str("content") != want {
-				t.Errorf("%s: got %s, want the stored message %q in order", name, e.raw, want)
+		for _, want := range []struct{ id, content string }{{"mine", "first"}, {"b1:2", "third"}, {"b1:9", "last"}} {
+			if e := cl.expect("NEW_MESSAGE", want.id); e.str("content") != want.content {
+				t.Errorf("%s: got %s, want the stored message %q in order, echoing its item's id", name, e.raw, want.content)
 			}
 		}
 	}
@@ -429,7 +429,7 @@ func TestClientBatch(t *testing.T) {
 		}
 	}
 	for i := range 100 {
-		if e := b.expect("NEW_MESSAGE", "s-"); e.str("content") != fmt.Sprint(i) {
+		if e := b.expect("NEW_MESSAGE", fmt.Sprintf("full:%d", i)); e.str("content") != fmt.Sprint(i) {
 			t.Fatalf("B, item %d of 100: got %s, want in order", i, e.raw)
 		}
 	}
@@ -455,12 +455,12 @@ func TestCompressedRequests(t *testing.T) {
 	if e := a.expect("NEW_MESSAGE", "z1"); e.str("content") != "squeezed" {
 		t.Errorf("compressed SEND_MESSAGE: echo %s", e.raw)
 	}
-	if e := b.expect("NEW_MESSAGE", "s-"); e.str("content") != "squeezed" {
+	if e := b.expect("NEW_MESSAGE", "z1"); e.str("content") != "squeezed" {
 		t.Errorf("compressed SEND_MESSAGE: B got %s", e.raw)
 	}
 	a.sendCompressed("BATCH_MESSAGES", "zb", `"`+gzipB64(t, []byte(`{"messages":[{"chatroom_id":1,"content":"z"}]}`))+`"`)
 	a.expect("NEW_MESSAGE", "zb:0")
-	b.expect("NEW_MESSAGE", "s-")
+	b.expect("NEW_MESSAGE", "zb:0")
 
 	pad := func(n int) []byte { // a PING data object of exactly n bytes
 		return []byte(`{"pad":"` + strings.Repeat("a", n-10) + `"}`)
@@ -514,7 +514,7 @@ func TestServerCompression(t *testing.T) {
 		if e := s.expect("NEW_MESSAGE", seq); strings.Contains(e.raw, `"compressed"`) {
 			t.Errorf("echo to a plain session is compressed: %.200s", e.raw)
 		}
-		return p.expect("NEW_MESSAGE", "s-"), g.expect("NEW_MESSAGE", "s-")
+		return p.expect("NEW_MESSAGE", seq), g.expect("NEW_MESSAGE", seq)
 	}
 	// The data size of a message grows with its content: measure it once,
 	// then send data of exactly the threshold and one byte more.
@@ -532,8 +532,8 @@ func TestServerCompression(t *testing.T) {
 	if len(rawData(t, pe)) != threshold+1 || plain != rawData(t, pe) || data["content"] != strings.Repeat("z", threshold-base+1) {
 		t.Errorf("data of %d bytes: gzip session's envelope inflates to %.200s, want the plain session's data %.200s", threshold+1, plain, rawData(t, pe))
 	}
-	if !strings.HasPrefix(ge.raw, `{"action":"NEW_MESSAGE","data":"`) || !strings.HasPrefix(ge.SeqID, "s-e1-") {
-		t.Errorf("compressed envelope %.200s: want action first, data a string, a server seq_id", ge.raw)
+	if !strings.HasPrefix(ge.raw, `{"action":"NEW_MESSAGE","data":"`) || ge.SeqID != "m3" {
+		t.Errorf("compressed envelope %.200s: want action first, data a string, the sender's seq_id m3", ge.raw)
 	}
 
 	// Replies to the gzip session are compressed too.
@@ -543,8 +543,8 @@ func TestServerCompression(t *testing.T) {
 	if _, d := inflated(t, echo); d["content"] != big {
 		t.Errorf("echo to the gzip session inflates to %v", d["content"])
 	}
-	p.expect("NEW_MESSAGE", "s-")
-	s.expect("NEW_MESSAGE", "s-")
+	p.expect("NEW_MESSAGE", "mine")
+	s.expect("NEW_MESSAGE", "mine")
 	g.send("GET_MESSAGES", "h", map[string]any{"chatroom_id": 1})
 	hist := g.expect("MESSAGES", "h")
 	if _, d := inflated(t, hist); len(d["messages"].([]any)) != 4 || d["has_more"] != false {

@@ -377,17 +377,16 @@ func TestCompose(t *testing.T) {
 	t.Run("video room offer and answer across edges", func(t *testing.T) {
 		seq := a.send("CREATE_VIDEO_ROOM", map[string]any{"chatroom_id": room, "video_room_name": "standup", "max_participants": 2})
 		created := reply(t, a, seq, 10*time.Second)
-		vroom, _ := created.Data["video_room_id"].(string)
-		if created.Action != "VIDEO_ROOM_CREATED" || vroom == "" {
+		if created.Action != "VIDEO_ROOM_CREATED" {
 			t.Fatalf("alice: CREATE_VIDEO_ROOM answered %s", created.raw)
 		}
+		vroom := videoRoomID(t, created) // alice, the creator, is its first participant
 		join := func(cl *client) {
 			seq := cl.send("JOIN_VIDEO_ROOM", map[string]any{"video_room_id": vroom, "media_status": map[string]any{"audio_enabled": true, "video_enabled": true}})
 			if env := reply(t, cl, seq, 10*time.Second); env.Action != "JOIN_VIDEO_ROOM_SUCCESS" {
 				t.Fatalf("%s: JOIN_VIDEO_ROOM answered %s", cl.name, env.raw)
 			}
 		}
-		join(a)
 		join(b)
 		await(t, a, "bob joining the video room", 10*time.Second, func(e envelope) bool {
 			return e.Action == "VIDEO_PARTICIPANT_JOINED" && num(e.Data["user_id"]) == bob
@@ -395,7 +394,7 @@ func TestCompose(t *testing.T) {
 		offer := map[string]any{"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n"}
 		a.send("SDP_OFFER", map[string]any{"video_room_id": vroom, "target_user_id": bob, "sdp": offer})
 		got := await(t, b, "alice's SDP_OFFER", 10*time.Second, func(e envelope) bool { return e.Action == "SDP_OFFER" })
-		if num(got.Data["from_user_id"]) != alice || got.Data["video_room_id"] != vroom {
+		if num(got.Data["from_user_id"]) != alice || videoRoomID(t, got) != vroom {
 			t.Errorf("bob on edge2 got %s, want alice's offer with from_user_id %d", got.raw, alice)
 		}
 		b.send("SDP_ANSWER", map[string]any{"video_room_id": vroom, "target_user_id": alice, "sdp": map[string]any{"type": "answer", "sdp": "v=0\r\n"}})

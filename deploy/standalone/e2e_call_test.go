@@ -22,7 +22,7 @@ type callPeer struct {
 	t      *testing.T
 	name   string
 	userID int64
-	room   string // the video room
+	room   int64 // the video room
 	conn   net.Conn
 	r      *bufio.Reader
 	pc     *webrtc.PeerConnection
@@ -62,7 +62,7 @@ func loopbackAPI(t *testing.T) *webrtc.API {
 // newCallPeer makes the peer connection of a participant whose edge
 // session is cl (authenticated and in the video room), with a VP8 track to
 // send; the handlers relay its candidates through the edge.
-func newCallPeer(t *testing.T, api *webrtc.API, cl *client, userID, peerID int64, room string) *callPeer {
+func newCallPeer(t *testing.T, api *webrtc.API, cl *client, userID, peerID, room int64) *callPeer {
 	t.Helper()
 	p := &callPeer{t: t, name: cl.name, userID: userID, peerID: peerID, room: room, conn: cl.conn, r: cl.r,
 		connected: make(chan struct{}), iceConnected: make(chan struct{}),
@@ -158,7 +158,7 @@ func (p *callPeer) readSignals(done <-chan struct{}) {
 		var env struct {
 			Action string `json:"action"`
 			Data   struct {
-				VideoRoomID string                    `json:"video_room_id"`
+				VideoRoomID int64                     `json:"video_room_id"` // a JSON number: a string fails the decode
 				FromUserID  int64                     `json:"from_user_id"`
 				SDP         webrtc.SessionDescription `json:"sdp"`
 				Candidate   webrtc.ICECandidateInit   `json:"candidate"`
@@ -177,7 +177,7 @@ func (p *callPeer) readSignals(done <-chan struct{}) {
 			continue
 		}
 		if env.Data.FromUserID != p.peerID || env.Data.VideoRoomID != p.room {
-			p.t.Errorf("%s: %s from user %d in %s, want from %d in %s", p.name, env.Action, env.Data.FromUserID, env.Data.VideoRoomID, p.peerID, p.room)
+			p.t.Errorf("%s: %s from user %d in %d, want from %d in %d", p.name, env.Action, env.Data.FromUserID, env.Data.VideoRoomID, p.peerID, p.room)
 		}
 		switch env.Action {
 		case "SDP_OFFER":
@@ -277,12 +277,11 @@ func TestRealCall(t *testing.T) {
 	bob.join(1)
 	skipUntil(t, alice, "USER_JOINED")
 
+	// The document's flow: alice creates the room (she is in it), bob
+	// joins, alice offers; the room's id is a JSON number throughout.
 	seq := alice.send("CREATE_VIDEO_ROOM", map[string]any{"chatroom_id": 1, "video_room_name": "call", "max_participants": 2})
-	room := alice.expect("VIDEO_ROOM_CREATED", seq).Data["video_room_id"].(string)
+	room := videoRoomID(t, alice.expect("VIDEO_ROOM_CREATED", seq))
 	skipUntil(t, bob, "VIDEO_ROOM_CREATED")
-	seq = alice.send("JOIN_VIDEO_ROOM", map[string]any{"video_room_id": room, "media_status": map[string]any{"audio_enabled": false, "video_enabled": true}})
-	alice.expect("JOIN_VIDEO_ROOM_SUCCESS", seq)
-	skipUntil(t, alice, "VIDEO_PARTICIPANT_JOINED")
 	seq = bob.send("JOIN_VIDEO_ROOM", map[string]any{"video_room_id": room, "media_status": map[string]any{"audio_enabled": false, "video_enabled": true}})
 	joined := bob.expect("JOIN_VIDEO_ROOM_SUCCESS", seq)
 	if ps, _ := joined.Data["participants"].([]any); len(ps) != 2 {

@@ -225,7 +225,7 @@ func (s *service) create(t testing.TB, c *signalingv1.Caller, chatroomID int64, 
 	return res.GetRoom()
 }
 
-func (s *service) join(t testing.TB, c *signalingv1.Caller, room string) *signalingv1.JoinVideoRoomResponse {
+func (s *service) join(t testing.TB, c *signalingv1.Caller, room int64) *signalingv1.JoinVideoRoomResponse {
 	t.Helper()
 	req := &signalingv1.JoinVideoRoomRequest{Caller: c, VideoRoomId: room, MediaStatus: &signalingv1.MediaStatus{AudioEnabled: true}}
 	res, err := s.api.JoinVideoRoom(callCtx(t), req)
@@ -235,7 +235,7 @@ func (s *service) join(t testing.TB, c *signalingv1.Caller, room string) *signal
 	return res
 }
 
-func (s *service) leave(t *testing.T, c *signalingv1.Caller, room string) {
+func (s *service) leave(t *testing.T, c *signalingv1.Caller, room int64) {
 	t.Helper()
 	req := &signalingv1.LeaveVideoRoomRequest{Caller: c, VideoRoomId: room}
 	if _, err := s.api.LeaveVideoRoom(callCtx(t), req); err != nil {
@@ -337,22 +337,22 @@ func describePayload(ev *signalingv1.Event) string {
 	switch p := ev.GetPayload().(type) {
 	case *signalingv1.Event_RoomCreated:
 		r := p.RoomCreated.GetRoom()
-		return fmt.Sprintf("created %s chatroom=%d name=%q host=%d max=%d", r.GetVideoRoomId(), r.GetChatroomId(), r.GetName(), r.GetHostUserId(), r.GetMaxParticipants())
+		return fmt.Sprintf("created %d chatroom=%d name=%q host=%d max=%d", r.GetVideoRoomId(), r.GetChatroomId(), r.GetName(), r.GetHostUserId(), r.GetMaxParticipants())
 	case *signalingv1.Event_RoomClosed:
-		return fmt.Sprintf("closed %s chatroom=%d reason=%s", p.RoomClosed.GetVideoRoomId(), p.RoomClosed.GetChatroomId(), p.RoomClosed.GetReason())
+		return fmt.Sprintf("closed %d chatroom=%d reason=%s", p.RoomClosed.GetVideoRoomId(), p.RoomClosed.GetChatroomId(), p.RoomClosed.GetReason())
 	case *signalingv1.Event_ParticipantJoined:
 		j := p.ParticipantJoined
-		return fmt.Sprintf("joined %s user=%d nickname=%s count=%d", j.GetVideoRoomId(), j.GetParticipant().GetUserId(), j.GetParticipant().GetNickname(), j.GetParticipantsCount())
+		return fmt.Sprintf("joined %d user=%d nickname=%s count=%d", j.GetVideoRoomId(), j.GetParticipant().GetUserId(), j.GetParticipant().GetNickname(), j.GetParticipantsCount())
 	case *signalingv1.Event_ParticipantLeft:
 		l := p.ParticipantLeft
-		return fmt.Sprintf("left %s user=%d nickname=%s count=%d reason=%s", l.GetVideoRoomId(), l.GetUserId(), l.GetNickname(), l.GetParticipantsCount(), l.GetReason())
+		return fmt.Sprintf("left %d user=%d nickname=%s count=%d reason=%s", l.GetVideoRoomId(), l.GetUserId(), l.GetNickname(), l.GetParticipantsCount(), l.GetReason())
 	case *signalingv1.Event_MediaChanged:
 		m := p.MediaChanged
-		return fmt.Sprintf("media %s user=%d audio=%v video=%v screen=%v", m.GetVideoRoomId(), m.GetUserId(),
+		return fmt.Sprintf("media %d user=%d audio=%v video=%v screen=%v", m.GetVideoRoomId(), m.GetUserId(),
 			m.GetMediaStatus().GetAudioEnabled(), m.GetMediaStatus().GetVideoEnabled(), m.GetMediaStatus().GetScreenSharing())
 	case *signalingv1.Event_Signal:
 		g := p.Signal
-		return fmt.Sprintf("signal %s %s from=%d to=%d payload=%s", g.GetVideoRoomId(), g.GetKind(), g.GetFromUserId(), g.GetToUserId(), g.GetPayload())
+		return fmt.Sprintf("signal %d %s from=%d to=%d payload=%s", g.GetVideoRoomId(), g.GetKind(), g.GetFromUserId(), g.GetToUserId(), g.GetPayload())
 	}
 	return "unknown payload"
 }
@@ -385,7 +385,8 @@ func (st *stream) expect(t *testing.T, wants ...want) []*signalingv1.Event {
 
 // expectQuiet gives the service time to do anything pending, then creates
 // a room in the markers' chat room: the next event must announce it. The
-// marker is closed at once, so that it never times out.
+// marker is closed at once, so that it never times out; its host's session
+// is told with the chat room.
 func (st *stream) expectQuiet(t *testing.T, s *service) {
 	t.Helper()
 	time.Sleep(settle)
@@ -400,7 +401,8 @@ func (st *stream) expectQuiet(t *testing.T, s *service) {
 	if _, err := s.admin.CloseVideoRoom(callCtx(t), req); err != nil {
 		t.Fatalf("CloseVideoRoom(%v) = %v", req, err)
 	}
-	st.expect(t, want{chatroom: markerRoom, payload: fmt.Sprintf("closed %s chatroom=%d reason=closed", marker.GetVideoRoomId(), markerRoom)})
+	st.expect(t, want{chatroom: markerRoom, sessions: []string{"edge-marker/m"},
+		payload: fmt.Sprintf("closed %d chatroom=%d reason=closed", marker.GetVideoRoomId(), markerRoom)})
 }
 
 // expectRefusal checks that err is a status with code and, when reason is

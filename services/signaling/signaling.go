@@ -73,8 +73,10 @@ const (
 
 // Bounds of requests, refused with INVALID_ARGUMENT beyond them.
 const (
-	// MaxIDBytes bounds an edge id, a session id and a video room id.
+	// MaxIDBytes bounds an edge id and a session id.
 	MaxIDBytes = server.MaxIDBytes
+	// MaxSeqIDBytes bounds a caller's seq_id.
+	MaxSeqIDBytes = server.MaxSeqIDBytes
 	// MaxNameChars bounds a video room's name, in characters.
 	MaxNameChars = server.MaxNameChars
 	// MaxNicknameBytes bounds a caller's nickname.

@@ -32,23 +32,27 @@ const (
 
 // Expected payloads, as describePayload prints them.
 func created(r *signalingv1.VideoRoom) string {
-	return fmt.Sprintf("created %s chatroom=%d name=%q host=%d max=%d", r.GetVideoRoomId(), r.GetChatroomId(), r.GetName(), r.GetHostUserId(), r.GetMaxParticipants())
+	return fmt.Sprintf("created %d chatroom=%d name=%q host=%d max=%d", r.GetVideoRoomId(), r.GetChatroomId(), r.GetName(), r.GetHostUserId(), r.GetMaxParticipants())
 }
 
-func joined(room string, user int64, count int) string {
-	return fmt.Sprintf("joined %s user=%d nickname=u%d count=%d", room, user, user, count)
+func joined(room int64, user int64, count int) string {
+	return fmt.Sprintf("joined %d user=%d nickname=u%d count=%d", room, user, user, count)
 }
 
-func left(room string, user int64, count int, reason string) string {
-	return fmt.Sprintf("left %s user=%d nickname=u%d count=%d reason=%s", room, user, user, count, reason)
+func left(room int64, user int64, count int, reason string) string {
+	return fmt.Sprintf("left %d user=%d nickname=u%d count=%d reason=%s", room, user, user, count, reason)
 }
 
-func closed(room string, chatroomID int64, reason string) string {
-	return fmt.Sprintf("closed %s chatroom=%d reason=%s", room, chatroomID, reason)
+func closed(room int64, chatroomID int64, reason string) string {
+	return fmt.Sprintf("closed %d chatroom=%d reason=%s", room, chatroomID, reason)
 }
+
+// unknownRoom is an id no test creates.
+const unknownRoom = 9999
 
 // TestCreateVideoRoom creates rooms in a chat room the caller is a member
-// of, announced to the chat room, and refuses the rest.
+// of, announced to the chat room, with the creator as their first
+// participant and integer ids in increasing order, and refuses the rest.
 func TestCreateVideoRoom(t *testing.T) {
 	f := newFixture(t)
 	s := start(t, f.config())
@@ -56,35 +60,57 @@ func TestCreateVideoRoom(t *testing.T) {
 
 	at := f.clock.Now()
 	room := s.create(t, caller("edge-a", "s1", 1), chatroom, "Standup")
-	if id := room.GetVideoRoomId(); !strings.HasPrefix(id, "vr_") || len(id) != 35 || strings.Trim(id[3:], "0123456789abcdef") != "" {
-		t.Errorf("CreateVideoRoom: video_room_id %q, want vr_ and 32 hex digits", id)
+	if id := room.GetVideoRoomId(); id != 1 {
+		t.Errorf("CreateVideoRoom: video_room_id %d, want 1 (the first of the store's sequence)", id)
 	}
+	host := &signalingv1.Participant{UserId: 1, Nickname: "u1", MediaStatus: &signalingv1.MediaStatus{AudioEnabled: true, VideoEnabled: true},
+		JoinedAt: room.GetCreatedAt()}
 	if room.GetChatroomId() != chatroom || room.GetName() != "Standup" || room.GetHostUserId() != 1 || room.GetMaxParticipants() != 4 ||
-		len(room.GetParticipants()) != 0 || !room.GetCreatedAt().AsTime().Equal(at) {
-		t.Errorf("CreateVideoRoom(max 0) = %v, want chatroom %d, name Standup, host 1, max 4 (the ceiling), no participants, created at %v", room, chatroom, at)
+		len(room.GetParticipants()) != 1 || !proto.Equal(room.GetParticipants()[0], host) || !room.GetCreatedAt().AsTime().Equal(at) {
+		t.Errorf("CreateVideoRoom(max 0) = %v, want chatroom %d, name Standup, host 1, max 4 (the ceiling), participant %v, created at %v",
+			room, chatroom, host, at)
 	}
 	ev := obs.expect(t, want{chatroom: chatroom, payload: created(room)})
 	if o := ev[0].GetOrigin(); o.GetEdgeId() != "edge-a" || o.GetSessionId() != "s1" {
 		t.Errorf("VideoRoomCreated origin = %v, want edge-a/s1 (the creator, answered directly)", o)
 	}
+	// The creator is a participant in the session that created the room.
+	relay := &signalingv1.RelayRequest{Caller: caller("edge-a", "s1", 1), VideoRoomId: room.GetVideoRoomId(), TargetUserId: 2, Kind: offer, Payload: []byte(offerPayload)}
+	_, err := s.api.Relay(callCtx(t), relay)
+	expectRefusal(t, "Relay from the creator to a user not in the room", err, codes.PermissionDenied, notPart)
+	muted := &signalingv1.CreateVideoRoomRequest{Caller: caller("edge-a", "s1", 1), ChatroomId: chatroom, Name: "Muted",
+		MediaStatus: &signalingv1.MediaStatus{VideoEnabled: true}}
+	res, err := s.api.CreateVideoRoom(callCtx(t), muted)
+	if err != nil {
+		t.Fatalf("CreateVideoRoom(%v) = %v", muted, err)
+	}
+	if got := res.GetRoom().GetParticipants()[0].GetMediaStatus(); !proto.Equal(got, muted.GetMediaStatus()) || res.GetRoom().GetVideoRoomId() != 2 {
+		t.Errorf("CreateVideoRoom(media %v) = room %d, host media %v; want room 2, the media given", muted.GetMediaStatus(), res.GetRoom().GetVideoRoomId(), got)
+	}
+	obs.expect(t, want{chatroom: chatroom, payload: created(res.GetRoom())})
+	closeReq := &signalingv1.CloseVideoRoomRequest{VideoRoomId: res.GetRoom().GetVideoRoomId()}
+	if _, err := s.admin.CloseVideoRoom(callCtx(t), closeReq); err != nil {
+		t.Fatalf("CloseVideoRoom(%v) = %v", closeReq, err)
+	}
+	obs.expect(t, want{chatroom: chatroom, sessions: []string{"edge-a/s1"}, payload: closed(2, chatroom, "closed")})
 
 	f.clock.Advance(time.Second)
 	name := strings.Repeat("é", signaling.MaxNameChars)
 	req := &signalingv1.CreateVideoRoomRequest{Caller: caller("edge-b", "s2", 2), ChatroomId: otherChatroom, Name: name, MaxParticipants: 2}
-	res, err := s.api.CreateVideoRoom(callCtx(t), req)
+	res, err = s.api.CreateVideoRoom(callCtx(t), req)
 	if err != nil {
 		t.Fatalf("CreateVideoRoom(name of %d characters, max 2) = %v", signaling.MaxNameChars, err)
 	}
 	second := res.GetRoom()
-	if second.GetMaxParticipants() != 2 || second.GetVideoRoomId() == room.GetVideoRoomId() {
-		t.Errorf("second CreateVideoRoom = %v, want max 2 and an id other than %s", second, room.GetVideoRoomId())
+	if second.GetMaxParticipants() != 2 || second.GetVideoRoomId() != 3 {
+		t.Errorf("third CreateVideoRoom = %v, want max 2 and id 3", second)
 	}
 	obs.expect(t, want{chatroom: otherChatroom, payload: created(second)})
 	if got := s.list(t, 0); len(got) != 2 || got[0].GetVideoRoomId() != room.GetVideoRoomId() || got[1].GetVideoRoomId() != second.GetVideoRoomId() {
 		t.Errorf("ListVideoRooms(all) = %v, want the two rooms, oldest first", got)
 	}
 	if got := s.list(t, otherChatroom); len(got) != 1 || got[0].GetVideoRoomId() != second.GetVideoRoomId() {
-		t.Errorf("ListVideoRooms(%d) = %v, want only %s", otherChatroom, got, second.GetVideoRoomId())
+		t.Errorf("ListVideoRooms(%d) = %v, want only %d", otherChatroom, got, second.GetVideoRoomId())
 	}
 
 	tests := []struct {
@@ -108,6 +134,8 @@ func TestCreateVideoRoom(t *testing.T) {
 		{"no session", &signalingv1.CreateVideoRoomRequest{Caller: caller("edge-a", "", 1), ChatroomId: chatroom, Name: "x"}, codes.InvalidArgument, none},
 		{"long nickname", &signalingv1.CreateVideoRoomRequest{Caller: &signalingv1.Caller{EdgeId: "edge-a", SessionId: "s1", UserId: 1,
 			Nickname: strings.Repeat("n", signaling.MaxNicknameBytes+1)}, ChatroomId: chatroom, Name: "x"}, codes.InvalidArgument, none},
+		{"long seq_id", &signalingv1.CreateVideoRoomRequest{Caller: &signalingv1.Caller{EdgeId: "edge-a", SessionId: "s1", UserId: 1,
+			SeqId: strings.Repeat("q", signaling.MaxSeqIDBytes+1)}, ChatroomId: chatroom, Name: "x"}, codes.InvalidArgument, none},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,19 +161,15 @@ func TestJoinVideoRoom(t *testing.T) {
 	obs.expect(t, want{chatroom: chatroom, payload: created(res.GetRoom())})
 
 	at := f.clock.Advance(time.Second)
-	j := s.join(t, caller("edge-a", "s1", 1), room)
+	j := s.join(t, caller("edge-b", "s2", 2), room)
 	p := j.GetRoom().GetParticipants()
-	if len(p) != 1 || p[0].GetUserId() != 1 || p[0].GetNickname() != "u1" || !p[0].GetMediaStatus().GetAudioEnabled() || !p[0].GetJoinedAt().AsTime().Equal(at) {
-		t.Errorf("JoinVideoRoom(user 1) room = %v, want user 1 (u1, audio on, joined at %v) alone", j.GetRoom(), at)
+	if len(p) != 2 || p[0].GetUserId() != 1 || p[1].GetUserId() != 2 || p[1].GetNickname() != "u2" || !p[1].GetMediaStatus().GetAudioEnabled() ||
+		!p[1].GetJoinedAt().AsTime().Equal(at) {
+		t.Errorf("JoinVideoRoom(user 2) room = %v, want the host, user 1, then user 2 (u2, audio on, joined at %v)", j.GetRoom(), at)
 	}
 	wantICE := []*signalingv1.IceServer{{Urls: []string{"stun:127.0.0.1:3478"}}}
 	if !slices.EqualFunc(j.GetIceServers(), wantICE, func(a, b *signalingv1.IceServer) bool { return proto.Equal(a, b) }) {
 		t.Errorf("JoinVideoRoom ice_servers = %v, want %v", j.GetIceServers(), wantICE)
-	}
-	obs.expect(t, want{sessions: []string{"edge-a/s1"}, payload: joined(room, 1, 1)})
-
-	if got := participants(s.join(t, caller("edge-b", "s2", 2), room).GetRoom()); !slices.Equal(got, []int64{1, 2}) {
-		t.Errorf("JoinVideoRoom(user 2) participants = %v, want [1 2]", got)
 	}
 	obs.expect(t, want{sessions: []string{"edge-a/s1", "edge-b/s2"}, payload: joined(room, 2, 2)})
 	s.join(t, caller("edge-a", "s3", 3), room)
@@ -173,10 +197,10 @@ func TestJoinVideoRoom(t *testing.T) {
 		reason signalingv1.ErrorReason
 	}{
 		{"full", &signalingv1.JoinVideoRoomRequest{Caller: caller("edge-a", "s4", 4), VideoRoomId: room}, codes.FailedPrecondition, full},
-		{"unknown room", &signalingv1.JoinVideoRoomRequest{Caller: caller("edge-a", "s4", 4), VideoRoomId: "vr_nope"}, codes.NotFound, notFound},
+		{"unknown room", &signalingv1.JoinVideoRoomRequest{Caller: caller("edge-a", "s4", 4), VideoRoomId: unknownRoom}, codes.NotFound, notFound},
 		{"not a member", &signalingv1.JoinVideoRoomRequest{Caller: caller("edge-a", "s5", 5), VideoRoomId: room}, codes.PermissionDenied, notMember},
 		{"no room id", &signalingv1.JoinVideoRoomRequest{Caller: caller("edge-a", "s4", 4)}, codes.InvalidArgument, none},
-		{"long room id", &signalingv1.JoinVideoRoomRequest{Caller: caller("edge-a", "s4", 4), VideoRoomId: strings.Repeat("v", signaling.MaxIDBytes+1)}, codes.InvalidArgument, none},
+		{"negative room id", &signalingv1.JoinVideoRoomRequest{Caller: caller("edge-a", "s4", 4), VideoRoomId: -room}, codes.InvalidArgument, none},
 		{"no caller", &signalingv1.JoinVideoRoomRequest{VideoRoomId: room}, codes.InvalidArgument, none},
 	}
 	for _, tt := range tests {
@@ -188,18 +212,16 @@ func TestJoinVideoRoom(t *testing.T) {
 	obs.expectQuiet(t, s)
 }
 
-// setupRoom creates a room in the chat room and joins user 1 on
-// edge-a/s1, user 2 on edge-b/s2 and user 3 on edge-a/s3, reading the
-// events off obs.
-func setupRoom(t *testing.T, s *service, obs *stream) string {
+// setupRoom creates a room in the chat room as user 1 on edge-a/s1 (its
+// first participant) and joins user 2 on edge-b/s2 and user 3 on
+// edge-a/s3, reading the events off obs.
+func setupRoom(t *testing.T, s *service, obs *stream) int64 {
 	t.Helper()
 	r := s.create(t, caller("edge-a", "s1", 1), chatroom, "Call")
 	room := r.GetVideoRoomId()
-	s.join(t, caller("edge-a", "s1", 1), room)
 	s.join(t, caller("edge-b", "s2", 2), room)
 	s.join(t, caller("edge-a", "s3", 3), room)
 	obs.expect(t, want{chatroom: chatroom, payload: created(r)},
-		want{sessions: []string{"edge-a/s1"}, payload: joined(room, 1, 1)},
 		want{sessions: []string{"edge-a/s1", "edge-b/s2"}, payload: joined(room, 2, 2)},
 		want{sessions: []string{"edge-a/s1", "edge-b/s2", "edge-a/s3"}, payload: joined(room, 3, 3)})
 	return room
@@ -232,13 +254,13 @@ func TestRelay(t *testing.T) {
 			t.Fatalf("Relay(%s) = %v", short(req.String()), err)
 		}
 		obs.expect(t, want{sessions: []string{a.session},
-			payload: fmt.Sprintf("signal %s %s from=%d to=%d payload=%s", room, a.kind, a.from.GetUserId(), a.to, a.payload)})
+			payload: fmt.Sprintf("signal %d %s from=%d to=%d payload=%s", room, a.kind, a.from.GetUserId(), a.to, a.payload)})
 	}
 
 	tests := []struct {
 		name    string
 		from    *signalingv1.Caller
-		room    string
+		room    int64
 		to      int64
 		kind    signalingv1.SignalKind
 		payload string
@@ -248,7 +270,7 @@ func TestRelay(t *testing.T) {
 		{"sender not a participant", caller("edge-a", "s4", 4), room, 1, offer, offerPayload, codes.PermissionDenied, notPart},
 		{"sender in another session", caller("edge-a", "s7", 1), room, 2, offer, offerPayload, codes.PermissionDenied, notPart},
 		{"target not a participant", caller("edge-a", "s1", 1), room, 4, offer, offerPayload, codes.PermissionDenied, notPart},
-		{"unknown room", caller("edge-a", "s1", 1), "vr_nope", 2, offer, offerPayload, codes.NotFound, notFound},
+		{"unknown room", caller("edge-a", "s1", 1), unknownRoom, 2, offer, offerPayload, codes.NotFound, notFound},
 		{"oversized", caller("edge-a", "s1", 1), room, 2, offer, `{"sdp":"x` + exact[8:], codes.InvalidArgument, invalidSig},
 		{"bad JSON", caller("edge-a", "s1", 1), room, 2, offer, `{"type":"offer",`, codes.InvalidArgument, invalidSig},
 		{"JSON array", caller("edge-a", "s1", 1), room, 2, offer, `[{"type":"offer"}]`, codes.InvalidArgument, invalidSig},
@@ -258,7 +280,7 @@ func TestRelay(t *testing.T) {
 		{"unknown kind", caller("edge-a", "s1", 1), room, 2, signalingv1.SignalKind(9), offerPayload, codes.InvalidArgument, invalidSig},
 		{"to oneself", caller("edge-a", "s1", 1), room, 1, offer, offerPayload, codes.InvalidArgument, none},
 		{"no target", caller("edge-a", "s1", 1), room, 0, offer, offerPayload, codes.InvalidArgument, none},
-		{"no room id", caller("edge-a", "s1", 1), "", 2, offer, offerPayload, codes.InvalidArgument, none},
+		{"no room id", caller("edge-a", "s1", 1), 0, 2, offer, offerPayload, codes.InvalidArgument, none},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -284,7 +306,7 @@ func TestMediaAndLeave(t *testing.T) {
 		t.Fatalf("ChangeMediaStatus(%v) = %v", media, err)
 	}
 	obs.expect(t, want{sessions: []string{"edge-a/s1", "edge-b/s2", "edge-a/s3"},
-		payload: fmt.Sprintf("media %s user=2 audio=false video=true screen=true", room)})
+		payload: fmt.Sprintf("media %d user=2 audio=false video=true screen=true", room)})
 	if got := s.list(t, chatroom)[0].GetParticipants()[1].GetMediaStatus(); !proto.Equal(got, media.GetMediaStatus()) {
 		t.Errorf("ListVideoRooms after ChangeMediaStatus: user 2's media %v, want %v", got, media.GetMediaStatus())
 	}
@@ -295,7 +317,7 @@ func TestMediaAndLeave(t *testing.T) {
 		reason signalingv1.ErrorReason
 	}{
 		{"not a participant", &signalingv1.ChangeMediaStatusRequest{Caller: caller("edge-a", "s4", 4), VideoRoomId: room, MediaStatus: &signalingv1.MediaStatus{}}, codes.PermissionDenied, notPart},
-		{"unknown room", &signalingv1.ChangeMediaStatusRequest{Caller: caller("edge-b", "s2", 2), VideoRoomId: "vr_nope", MediaStatus: &signalingv1.MediaStatus{}}, codes.NotFound, notFound},
+		{"unknown room", &signalingv1.ChangeMediaStatusRequest{Caller: caller("edge-b", "s2", 2), VideoRoomId: unknownRoom, MediaStatus: &signalingv1.MediaStatus{}}, codes.NotFound, notFound},
 		{"no status", &signalingv1.ChangeMediaStatusRequest{Caller: caller("edge-b", "s2", 2), VideoRoomId: room}, codes.InvalidArgument, none},
 	}
 	for _, tt := range mediaTests {
@@ -313,7 +335,7 @@ func TestMediaAndLeave(t *testing.T) {
 	}{
 		{"left already", &signalingv1.LeaveVideoRoomRequest{Caller: caller("edge-b", "s2", 2), VideoRoomId: room}, codes.PermissionDenied, notPart},
 		{"from another session", &signalingv1.LeaveVideoRoomRequest{Caller: caller("edge-a", "s7", 1), VideoRoomId: room}, codes.PermissionDenied, notPart},
-		{"unknown room", &signalingv1.LeaveVideoRoomRequest{Caller: caller("edge-a", "s1", 1), VideoRoomId: "vr_nope"}, codes.NotFound, notFound},
+		{"unknown room", &signalingv1.LeaveVideoRoomRequest{Caller: caller("edge-a", "s1", 1), VideoRoomId: unknownRoom}, codes.NotFound, notFound},
 		{"no caller", &signalingv1.LeaveVideoRoomRequest{VideoRoomId: room}, codes.InvalidArgument, none},
 	}
 	for _, tt := range leaveTests {
@@ -340,9 +362,7 @@ func TestSessionClosed(t *testing.T) {
 	obs := s.subscribe(t, "edge-obs", nil)
 	shared := setupRoom(t, s, obs)
 	alone := s.create(t, caller("edge-a", "s1", 1), chatroom, "Alone")
-	s.join(t, caller("edge-a", "s1", 1), alone.GetVideoRoomId())
-	obs.expect(t, want{chatroom: chatroom, payload: created(alone)},
-		want{sessions: []string{"edge-a/s1"}, payload: joined(alone.GetVideoRoomId(), 1, 1)})
+	obs.expect(t, want{chatroom: chatroom, payload: created(alone)})
 
 	for _, ss := range []*signalingv1.SessionRef{ref("edge-a", "unknown"), ref("edge-unknown", "s1"), ref("edge-a", "s1")} {
 		if _, err := s.api.SessionClosed(callCtx(t), &signalingv1.SessionClosedRequest{Session: ss}); err != nil {
@@ -350,15 +370,10 @@ func TestSessionClosed(t *testing.T) {
 		}
 	}
 	// One event per room, rooms in id order.
-	wants := map[string]want{
-		shared:                 {sessions: []string{"edge-b/s2", "edge-a/s3"}, payload: left(shared, 1, 2, "disconnected")},
-		alone.GetVideoRoomId(): {chatroom: chatroom, payload: closed(alone.GetVideoRoomId(), chatroom, "empty")},
-	}
-	ids := []string{shared, alone.GetVideoRoomId()}
-	slices.Sort(ids)
-	obs.expect(t, wants[ids[0]], wants[ids[1]])
+	obs.expect(t, want{sessions: []string{"edge-b/s2", "edge-a/s3"}, payload: left(shared, 1, 2, "disconnected")},
+		want{chatroom: chatroom, payload: closed(alone.GetVideoRoomId(), chatroom, "empty")})
 	if got := s.list(t, 0); len(got) != 1 || !slices.Equal(participants(got[0]), []int64{2, 3}) {
-		t.Errorf("ListVideoRooms after SessionClosed = %v, want only %s with users 2 and 3", got, shared)
+		t.Errorf("ListVideoRooms after SessionClosed = %v, want only %d with users 2 and 3", got, shared)
 	}
 	for _, req := range []*signalingv1.SessionClosedRequest{{}, {Session: ref("", "s1")}, {Session: ref("edge-a", strings.Repeat("s", signaling.MaxIDBytes+1))}} {
 		_, err := s.api.SessionClosed(callCtx(t), req)
@@ -410,7 +425,7 @@ func TestEdgeLease(t *testing.T) {
 	f.clock.Advance(3 * lease)
 	obs.expectQuiet(t, s)
 	if got := s.list(t, chatroom); len(got) != 1 || !slices.Equal(participants(got[0]), []int64{2}) {
-		t.Errorf("ListVideoRooms after edge-b resubscribed = %v, want user 2 still in %s", got, room)
+		t.Errorf("ListVideoRooms after edge-b resubscribed = %v, want user 2 still in %d", got, room)
 	}
 
 	s.join(t, caller("edge-never", "s4", 4), room)
@@ -421,11 +436,11 @@ func TestEdgeLease(t *testing.T) {
 	obs.expect(t, want{sessions: []string{"edge-b/s2"}, payload: left(room, 4, 1, "disconnected")})
 }
 
-// TestRestart stops the service with a room in use, an empty room and a
-// relayed signal, then starts it again: the rooms and the log survive;
+// TestRestart stops the service with a room in use, an unanswered room and
+// a relayed signal, then starts it again: the rooms and the log survive;
 // the edge that resubscribes resyncs its sessions, dropping one; the edge
 // that does not come back loses its participant after the lease; the
-// empty room times out as it would have.
+// unanswered room gets a new timeout; ids go on from the store's sequence.
 func TestRestart(t *testing.T) {
 	f := newFixture(t)
 	s := start(t, f.config())
@@ -434,27 +449,25 @@ func TestRestart(t *testing.T) {
 	r := s.create(t, caller("edge-a", "s1", 1), chatroom, "Call")
 	room := r.GetVideoRoomId()
 	f.clock.Advance(time.Millisecond) // the rooms list oldest first
-	empty := s.create(t, caller("edge-a", "s1", 1), chatroom, "Empty")
-	s.join(t, caller("edge-a", "s1", 1), room)
+	unanswered := s.create(t, caller("edge-a", "s1", 1), chatroom, "Unanswered")
 	s.join(t, caller("edge-a", "s2", 2), room)
 	s.join(t, caller("edge-c", "s3", 3), room)
 	relay := &signalingv1.RelayRequest{Caller: caller("edge-a", "s1", 1), VideoRoomId: room, TargetUserId: 3, Kind: offer, Payload: []byte(offerPayload)}
 	if _, err := s.api.Relay(callCtx(t), relay); err != nil {
 		t.Fatalf("Relay(%v) = %v", relay, err)
 	}
-	evs := obs.expect(t, want{chatroom: chatroom, payload: created(r)}, want{chatroom: chatroom, payload: created(empty)},
-		want{sessions: []string{"edge-a/s1"}, payload: joined(room, 1, 1)},
+	evs := obs.expect(t, want{chatroom: chatroom, payload: created(r)}, want{chatroom: chatroom, payload: created(unanswered)},
 		want{sessions: []string{"edge-a/s1", "edge-a/s2"}, payload: joined(room, 2, 2)},
 		want{sessions: []string{"edge-a/s1", "edge-a/s2", "edge-c/s3"}, payload: joined(room, 3, 3)},
-		want{sessions: []string{"edge-c/s3"}, payload: fmt.Sprintf("signal %s %s from=1 to=3 payload=%s", room, offer, offerPayload)})
+		want{sessions: []string{"edge-c/s3"}, payload: fmt.Sprintf("signal %d %s from=1 to=3 payload=%s", room, offer, offerPayload)})
 	signalSeq := evs[len(evs)-1].GetSeq()
 	s.stop(t)
 
 	s = start(t, f.config())
 	rooms := s.list(t, chatroom)
 	if len(rooms) != 2 || rooms[0].GetVideoRoomId() != room || !slices.Equal(participants(rooms[0]), []int64{1, 2, 3}) ||
-		rooms[1].GetVideoRoomId() != empty.GetVideoRoomId() || len(rooms[1].GetParticipants()) != 0 {
-		t.Fatalf("ListVideoRooms after the restart = %v, want %s with users 1, 2, 3 and %s empty", rooms, room, empty.GetVideoRoomId())
+		rooms[1].GetVideoRoomId() != unanswered.GetVideoRoomId() || !slices.Equal(participants(rooms[1]), []int64{1}) {
+		t.Fatalf("ListVideoRooms after the restart = %v, want %d with users 1, 2, 3 and %d with its host", rooms, room, unanswered.GetVideoRoomId())
 	}
 	resumed := s.subscribe(t, "edge-replay", proto.Uint64(signalSeq-1))
 	if ev := resumed.next(t); ev.GetSeq() != signalSeq || ev.GetSignal().GetToUserId() != 3 || string(ev.GetSignal().GetPayload()) != offerPayload {
@@ -476,17 +489,22 @@ func TestRestart(t *testing.T) {
 	f.clock.Advance(2 * time.Millisecond)
 	obs.expect(t, want{sessions: []string{"edge-a/s1"}, payload: left(room, 3, 1, "disconnected")})
 	f.clock.Advance(emptyTimeout - lease)
-	obs.expect(t, want{chatroom: chatroom, payload: closed(empty.GetVideoRoomId(), chatroom, "timeout")})
+	obs.expect(t, want{chatroom: chatroom, sessions: []string{"edge-a/s1"}, payload: closed(unanswered.GetVideoRoomId(), chatroom, "timeout")})
 
+	last := s.create(t, caller("edge-a", "s1", 1), chatroom, "Last before the restart").GetVideoRoomId()
 	s.stop(t)
 	s = start(t, f.config())
-	if rooms := s.list(t, 0); len(rooms) != 1 || !slices.Equal(participants(rooms[0]), []int64{1}) {
-		t.Errorf("ListVideoRooms after a second restart = %v, want %s with user 1 only", rooms, room)
+	if rooms := s.list(t, 0); len(rooms) != 2 || !slices.Equal(participants(rooms[0]), []int64{1}) || rooms[1].GetVideoRoomId() != last {
+		t.Errorf("ListVideoRooms after a second restart = %v, want %d with user 1 only and %d", rooms, room, last)
+	}
+	if next := s.create(t, caller("edge-a", "s1", 1), chatroom, "Next").GetVideoRoomId(); next != last+1 {
+		t.Errorf("CreateVideoRoom after two restarts: video_room_id %d, want %d (ids are never reused)", next, last+1)
 	}
 }
 
-// TestEmptyRoomTimeout closes a room nobody joined once the timeout has
-// passed; a room someone joined stays.
+// TestEmptyRoomTimeout closes a room nobody but its host joined once the
+// timeout has passed, even when the host joined it again; a room someone
+// else joined stays.
 func TestEmptyRoomTimeout(t *testing.T) {
 	f := newFixture(t)
 	s := start(t, f.config())
@@ -494,18 +512,67 @@ func TestEmptyRoomTimeout(t *testing.T) {
 	s.subscribe(t, "edge-a", nil)
 	lonely := s.create(t, caller("edge-a", "s1", 1), chatroom, "Lonely")
 	used := s.create(t, caller("edge-a", "s1", 1), chatroom, "Used")
-	s.join(t, caller("edge-a", "s1", 1), used.GetVideoRoomId())
+	s.join(t, caller("edge-a", "s1", 1), lonely.GetVideoRoomId())
+	s.join(t, caller("edge-a", "s2", 2), used.GetVideoRoomId())
 	obs.expect(t, want{chatroom: chatroom, payload: created(lonely)}, want{chatroom: chatroom, payload: created(used)},
-		want{sessions: []string{"edge-a/s1"}, payload: joined(used.GetVideoRoomId(), 1, 1)})
+		want{sessions: []string{"edge-a/s1", "edge-a/s2"}, payload: joined(used.GetVideoRoomId(), 2, 2)})
 
 	f.clock.Advance(emptyTimeout - time.Millisecond)
 	obs.expectQuiet(t, s)
 	f.clock.Advance(2 * time.Millisecond)
-	obs.expect(t, want{chatroom: chatroom, payload: closed(lonely.GetVideoRoomId(), chatroom, "timeout")})
+	obs.expect(t, want{chatroom: chatroom, sessions: []string{"edge-a/s1"}, payload: closed(lonely.GetVideoRoomId(), chatroom, "timeout")})
 	f.clock.Advance(3 * emptyTimeout)
 	obs.expectQuiet(t, s)
 	if got := s.list(t, 0); len(got) != 1 || got[0].GetVideoRoomId() != used.GetVideoRoomId() {
-		t.Errorf("ListVideoRooms after the timeout = %v, want only %s", got, used.GetVideoRoomId())
+		t.Errorf("ListVideoRooms after the timeout = %v, want only %d", got, used.GetVideoRoomId())
+	}
+}
+
+// TestEventsEchoSeqID checks that the events a request causes carry the
+// caller's seq_id, as the protocol document's envelopes echo it, and that
+// the others do not.
+func TestEventsEchoSeqID(t *testing.T) {
+	f := newFixture(t)
+	s := start(t, f.config())
+	obs := s.subscribe(t, "edge-obs", nil)
+	with := func(c *signalingv1.Caller, seq string) *signalingv1.Caller { c.SeqId = seq; return c }
+	res, err := s.api.CreateVideoRoom(callCtx(t), &signalingv1.CreateVideoRoomRequest{Caller: with(caller("edge-a", "s1", 1), "video_001"), ChatroomId: chatroom, Name: "Call"})
+	if err != nil {
+		t.Fatalf("CreateVideoRoom = %v", err)
+	}
+	room := res.GetRoom().GetVideoRoomId()
+	calls := []struct {
+		name string
+		call func() error
+		seq  string
+	}{
+		{"CreateVideoRoom", func() error { return nil }, "video_001"},
+		{"JoinVideoRoom", func() error {
+			_, err := s.api.JoinVideoRoom(callCtx(t), &signalingv1.JoinVideoRoomRequest{Caller: with(caller("edge-b", "s2", 2), "video_join_001"), VideoRoomId: room})
+			return err
+		}, "video_join_001"},
+		{"Relay", func() error {
+			_, err := s.api.Relay(callCtx(t), &signalingv1.RelayRequest{Caller: with(caller("edge-a", "s1", 1), "sdp_001"), VideoRoomId: room,
+				TargetUserId: 2, Kind: offer, Payload: []byte(offerPayload)})
+			return err
+		}, "sdp_001"},
+		{"ChangeMediaStatus", func() error {
+			_, err := s.api.ChangeMediaStatus(callCtx(t), &signalingv1.ChangeMediaStatusRequest{Caller: with(caller("edge-a", "s1", 1), "media_001"),
+				VideoRoomId: room, MediaStatus: &signalingv1.MediaStatus{VideoEnabled: true}})
+			return err
+		}, "media_001"},
+		{"LeaveVideoRoom", func() error {
+			_, err := s.api.LeaveVideoRoom(callCtx(t), &signalingv1.LeaveVideoRoomRequest{Caller: with(caller("edge-b", "s2", 2), "leave_001"), VideoRoomId: room})
+			return err
+		}, ""},
+	}
+	for _, c := range calls {
+		if err := c.call(); err != nil {
+			t.Fatalf("%s = %v", c.name, err)
+		}
+		if ev := obs.next(t); ev.GetSeqId() != c.seq {
+			t.Errorf("%s: event %s has seq_id %q, want %q", c.name, describe(ev), ev.GetSeqId(), c.seq)
+		}
 	}
 }
 
@@ -517,7 +584,7 @@ func TestCloseVideoRoom(t *testing.T) {
 	obs := s.subscribe(t, "edge-obs", nil)
 	room := setupRoom(t, s, obs)
 	if _, err := s.admin.CloseVideoRoom(callCtx(t), &signalingv1.CloseVideoRoomRequest{VideoRoomId: room}); err != nil {
-		t.Fatalf("CloseVideoRoom(%s) = %v", room, err)
+		t.Fatalf("CloseVideoRoom(%d) = %v", room, err)
 	}
 	obs.expect(t, want{chatroom: chatroom, sessions: []string{"edge-a/s1", "edge-b/s2", "edge-a/s3"}, payload: closed(room, chatroom, "closed")})
 	_, err := s.admin.CloseVideoRoom(callCtx(t), &signalingv1.CloseVideoRoomRequest{VideoRoomId: room})
@@ -567,11 +634,18 @@ func TestICEServers(t *testing.T) {
 			cfg := f.config()
 			tt.set(&cfg)
 			s := start(t, cfg)
-			room := s.create(t, caller("edge-a", "s1", 1), chatroom, "Call").GetVideoRoomId()
+			equal := func(a, b *signalingv1.IceServer) bool { return proto.Equal(a, b) }
+			created := f.clock.Now()
+			res, err := s.api.CreateVideoRoom(callCtx(t), &signalingv1.CreateVideoRoomRequest{Caller: caller("edge-a", "s1", 1), ChatroomId: chatroom, Name: "Call"})
+			if err != nil {
+				t.Fatalf("CreateVideoRoom = %v", err)
+			}
+			if got, want := res.GetIceServers(), tt.want(created, 1); !slices.EqualFunc(got, want, equal) {
+				t.Errorf("CreateVideoRoom(user 1 at %v) ice_servers = %v, want %v", created, got, want)
+			}
 			now := f.clock.Advance(time.Minute)
-			got := s.join(t, caller("edge-a", "s2", 2), room).GetIceServers()
-			want := tt.want(now, 2)
-			if !slices.EqualFunc(got, want, func(a, b *signalingv1.IceServer) bool { return proto.Equal(a, b) }) {
+			got := s.join(t, caller("edge-a", "s2", 2), res.GetRoom().GetVideoRoomId()).GetIceServers()
+			if want := tt.want(now, 2); !slices.EqualFunc(got, want, equal) {
 				t.Errorf("JoinVideoRoom(user 2 at %v) ice_servers = %v, want %v", now, got, want)
 			}
 		})
@@ -619,7 +693,7 @@ func TestSubscribeResume(t *testing.T) {
 	live := s.subscribe(t, "edge-live", nil)
 	r := s.create(t, caller("edge-a", "s1", 1), chatroom, "live")
 	if ev := live.next(t); ev.GetSeq() != 9 || ev.GetRoomCreated().GetRoom().GetVideoRoomId() != r.GetVideoRoomId() {
-		t.Errorf("live event = %s, want seq 9 creating %s", describe(ev), r.GetVideoRoomId())
+		t.Errorf("live event = %s, want seq 9 creating %d", describe(ev), r.GetVideoRoomId())
 	}
 }
 

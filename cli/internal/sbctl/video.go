@@ -34,7 +34,7 @@ func videoList(fs *flag.FlagSet) func(context.Context, *env) error {
 			for i, p := range r.GetParticipants() {
 				users[i] = strconv.FormatInt(p.GetUserId(), 10)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d/%d\t%s\t%s\n", tableCell(r.GetVideoRoomId()), r.GetChatroomId(), tableCell(r.GetName()),
+			fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%d/%d\t%s\t%s\n", r.GetVideoRoomId(), r.GetChatroomId(), tableCell(r.GetName()),
 				r.GetHostUserId(), len(users), r.GetMaxParticipants(), timeOrDash(r.GetCreatedAt()), orDash(strings.Join(users, ",")))
 		}
 		return tw.Flush()
@@ -52,19 +52,22 @@ func tableCell(s string) string {
 }
 
 func videoClose(fs *flag.FlagSet) func(context.Context, *env) error {
-	var id string
-	fs.StringVar(&id, "id", "", "the video room's id (vr_..., from video list)")
+	var id int64
+	fs.Int64Var(&id, "id", 0, "the video room's id (from video list)")
 	return func(ctx context.Context, e *env) error {
-		if err := required(flagCheck{"id", id != ""}); err != nil {
+		if err := required(flagCheck{"id", given(fs, "id")}); err != nil {
 			return err
 		}
-		_, err := signalingCall(ctx, e, rpcerr.Subject{Name: "video room " + id}, func(ctx context.Context, c signalingv1.SignalingAdminServiceClient) (*signalingv1.CloseVideoRoomResponse, error) {
+		if err := validIDs(fs, idFlag{"id", &id, true}); err != nil {
+			return err
+		}
+		_, err := signalingCall(ctx, e, rpcerr.Subject{Name: fmt.Sprint("video room ", id)}, func(ctx context.Context, c signalingv1.SignalingAdminServiceClient) (*signalingv1.CloseVideoRoomResponse, error) {
 			return c.CloseVideoRoom(ctx, &signalingv1.CloseVideoRoomRequest{VideoRoomId: id})
 		})
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(e.stdout, "closed video room %s\n", id)
+		_, err = fmt.Fprintf(e.stdout, "closed video room %d\n", id)
 		return err
 	}
 }

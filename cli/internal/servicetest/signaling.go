@@ -1,10 +1,10 @@
 package servicetest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 
@@ -21,9 +21,6 @@ import (
 // refusals, the signaling service's.
 const SignalingDomain = "signaling.switchboard.dev"
 
-// maxVideoRoomIDBytes bounds a video room id, as the signaling service does.
-const maxVideoRoomIDBytes = 256
-
 // SignalingAdmin is a fake SignalingAdminService keeping the open video
 // rooms set with PutVideoRoom. It lists and closes them, and refuses, as
 // the signaling service does. It records every request; FailWith makes a
@@ -32,7 +29,7 @@ type SignalingAdmin struct {
 	signalingv1.UnimplementedSignalingAdminServiceServer
 
 	mu    sync.Mutex
-	rooms map[string]*signalingv1.VideoRoom
+	rooms map[int64]*signalingv1.VideoRoom
 
 	recorder
 }
@@ -41,7 +38,7 @@ var _ signalingv1.SignalingAdminServiceServer = (*SignalingAdmin)(nil)
 
 // NewSignalingAdmin returns a fake with no open video room.
 func NewSignalingAdmin() *SignalingAdmin {
-	return &SignalingAdmin{rooms: map[string]*signalingv1.VideoRoom{}}
+	return &SignalingAdmin{rooms: map[int64]*signalingv1.VideoRoom{}}
 }
 
 // Start serves the fake on loopback until the test ends and returns its address.
@@ -78,7 +75,7 @@ func (a *SignalingAdmin) list(chatroom int64) []*signalingv1.VideoRoom {
 		if c := x.GetCreatedAt().AsTime().Compare(y.GetCreatedAt().AsTime()); c != 0 {
 			return c
 		}
-		return strings.Compare(x.GetVideoRoomId(), y.GetVideoRoomId())
+		return cmp.Compare(x.GetVideoRoomId(), y.GetVideoRoomId())
 	})
 	return out
 }
@@ -103,11 +100,8 @@ func (a *SignalingAdmin) CloseVideoRoom(ctx context.Context, req *signalingv1.Cl
 	if err := a.record(ctx, "CloseVideoRoom", req); err != nil {
 		return nil, err
 	}
-	switch id := req.GetVideoRoomId(); {
-	case id == "":
-		return nil, status.Error(codes.InvalidArgument, "video_room_id is required")
-	case len(id) > maxVideoRoomIDBytes:
-		return nil, status.Errorf(codes.InvalidArgument, "video_room_id has %d bytes, at most %d allowed", len(id), maxVideoRoomIDBytes)
+	if id := req.GetVideoRoomId(); id <= 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "video_room_id must be positive, got %d", id)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

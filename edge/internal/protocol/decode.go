@@ -144,6 +144,17 @@ func jsonString(raw json.RawMessage) (string, bool) {
 	return s, true
 }
 
+// FieldError refuses one field of a request's data; its text names the
+// field, and the edge sends it as the message of the ERROR INVALID_DATA.
+type FieldError struct {
+	// Field is the field's name, as the client sent it.
+	Field string
+	// Problem says what is wrong, as a predicate: "must be a positive integer".
+	Problem string
+}
+
+func (e *FieldError) Error() string { return e.Field + " " + e.Problem }
+
 // ParseID reads a positive int64 id given as a JSON number or a numeric
 // JSON string.
 func ParseID(raw []byte) (int64, error) {

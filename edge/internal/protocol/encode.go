@@ -327,9 +327,16 @@ func AppendRoomDeleted(b []byte, h Header, roomID int64) []byte {
 // AppendError appends an ERROR envelope answering the request (origSeqID,
 // origAction); both may be empty when the request could not be read.
 func AppendError(b []byte, h Header, code, origSeqID, origAction string) []byte {
+	return AppendErrorMessage(b, h, code, Message(code), origSeqID, origAction)
+}
+
+// AppendErrorMessage appends an ERROR envelope like AppendError with a
+// message of the caller's: the code's text and what it refused, such as
+// the field at fault.
+func AppendErrorMessage(b []byte, h Header, code, message, origSeqID, origAction string) []byte {
 	b = begin(b, ActionError)
 	b = AppendString(key(b, "error_code"), code)
-	b = AppendString(key(append(b, ','), "message"), Message(code))
+	b = AppendString(key(append(b, ','), "message"), message)
 	b = AppendString(key(append(b, ','), "original_seq_id"), origSeqID)
 	b = AppendString(key(append(b, ','), "original_action"), origAction)
 	return end(b, h)

@@ -228,19 +228,22 @@ func TestEncodeGolden(t *testing.T) {
 	b = AppendUserStatusChanged(b, server, 8, true, time.Time{})
 	b = AppendServerAnnouncement(b, server, Announcement{Title: "점검", Message: "down at \"noon\"\n", Type: "maintenance", Priority: "high"})
 	b = AppendError(b, server, CodeTokenRevoked, "", "")
-	b = AppendVideoRoomCreated(b, Header{Time: at, SeqID: "v1"}, VideoRoom{ID: "vr_1", ChatroomID: 456, Name: "standup", HostUserID: 123, MaxParticipants: 4})
-	b = AppendJoinVideoRoomSuccess(b, Header{Time: at, SeqID: "v2"}, "vr_1",
+	b = AppendVideoRoomCreated(b, Header{Time: at, SeqID: "v1"}, VideoRoom{ID: 200, ChatroomID: 456, Name: "standup", HostUserID: 123, MaxParticipants: 4}, nil)
+	b = AppendVideoRoomCreated(b, Header{Time: at, SeqID: "v0"}, VideoRoom{ID: 201, ChatroomID: 456, Name: "영상회의", HostUserID: 123, MaxParticipants: 10},
+		[]ICEServer{{URLs: []string{"stun:stun.example.com:3478"}}})
+	b = AppendJoinVideoRoomSuccess(b, Header{Time: at, SeqID: "v2"}, 200,
 		[]VideoParticipant{{UserID: 123, Nickname: "alice", Media: MediaStatus{AudioEnabled: true}}, {UserID: 7, Nickname: "bob"}},
 		[]ICEServer{{URLs: []string{"stun:stun.example.com:3478"}}, {URLs: []string{"turn:turn.example.com:3478?transport=udp", "turns:turn.example.com:5349"}, Username: "1704110400:123", Credential: "c2VjcmV0"}})
-	b = AppendJoinVideoRoomSuccess(b, Header{Time: at, SeqID: "v3"}, "vr_1", nil, nil)
-	b = AppendVideoParticipantJoined(b, server, "vr_1", VideoParticipant{UserID: 7, Nickname: "bob", Media: MediaStatus{VideoEnabled: true}}, 2)
-	b = AppendVideoParticipantLeft(b, server, "vr_1", 7, "bob", 1, "disconnected")
-	b = AppendLeaveVideoRoomSuccess(b, Header{Time: at, SeqID: "v4"}, "vr_1")
-	b = AppendVideoRoomClosed(b, server, "vr_1", 456, "empty")
-	b = AppendParticipantMediaChanged(b, server, "vr_1", 7, "bob", MediaStatus{AudioEnabled: true, ScreenSharing: true})
-	b = AppendSignal(b, server, ActionSDPOffer, "vr_1", 123, "sdp", []byte(`{"type":"offer","sdp":"v=0\r\n"}`))
-	b = AppendSignal(b, server, ActionICECandidate, "vr_1", 123, "candidate", []byte(`{"candidate":"candidate:1 1 UDP 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}`))
+	b = AppendJoinVideoRoomSuccess(b, Header{Time: at, SeqID: "v3"}, 200, nil, nil)
+	b = AppendVideoParticipantJoined(b, server, 200, VideoParticipant{UserID: 7, Nickname: "bob", Media: MediaStatus{VideoEnabled: true}}, 2)
+	b = AppendVideoParticipantLeft(b, server, 200, 7, "bob", 1, "disconnected")
+	b = AppendLeaveVideoRoomSuccess(b, Header{Time: at, SeqID: "v4"}, 200)
+	b = AppendVideoRoomClosed(b, server, 200, 456, "empty")
+	b = AppendParticipantMediaChanged(b, server, 200, 7, "bob", MediaStatus{AudioEnabled: true, ScreenSharing: true})
+	b = AppendSignal(b, server, ActionSDPOffer, 200, 123, "sdp", []byte(`{"type":"offer","sdp":"v=0\r\n"}`))
+	b = AppendSignal(b, server, ActionICECandidate, 200, 123, "candidate", []byte(`{"candidate":"candidate:1 1 UDP 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}`))
 	b = AppendError(b, Header{Time: at, SeqID: "v5"}, CodeVideoRoomFull, "v5", "JOIN_VIDEO_ROOM")
+	b = AppendErrorMessage(b, Header{Time: at, SeqID: "v6"}, CodeInvalidData, "invalid data: video_room_id must be a positive integer", "v6", "JOIN_VIDEO_ROOM")
 
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
@@ -362,4 +365,36 @@ func BenchmarkAppendNewMessage(b *testing.B) {
 		buf = AppendNewMessage(buf[:0], h, m)
 	}
 	b.SetBytes(int64(len(buf)))
+}
+
+// TestVideoRoomID reads the document's numeric ids and lenient digit
+// strings, and refuses anything else with an error naming the field.
+func TestVideoRoomID(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{
+		{`{"video_room_id":200}`, 200},
+		{`{"video_room_id":"200"}`, 200},
+		{`{"video_room_id":9223372036854775807}`, 9223372036854775807},
+		{`{"video_room_id":null}`, 0},
+		{`{}`, 0},
+	} {
+		var v struct {
+			ID VideoRoomID `json:"video_room_id"`
+		}
+		if err := json.Unmarshal([]byte(tc.in), &v); err != nil || int64(v.ID) != tc.want {
+			t.Errorf("Unmarshal(%s) = %d, %v; want %d", tc.in, v.ID, err, tc.want)
+		}
+	}
+	for _, in := range []string{`"vr_dd99"`, `0`, `-1`, `1.5`, `2e2`, `true`, `{}`, `[200]`, `""`, `" 200"`, `9223372036854775808`} {
+		var v struct {
+			ID VideoRoomID `json:"video_room_id"`
+		}
+		err := json.Unmarshal([]byte(`{"video_room_id":`+in+`}`), &v)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "video_room_id" {
+			t.Errorf("Unmarshal(video_room_id %s) = %v, want a FieldError naming video_room_id", in, err)
+		}
+	}
 }

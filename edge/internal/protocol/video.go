@@ -1,8 +1,30 @@
 package protocol
 
-import "strconv"
+import (
+	"bytes"
+	"strconv"
+)
 
 // The video-room envelopes (edge-protocol.md §6).
+
+// VideoRoomID is a video room id in a client request: a positive integer,
+// a JSON number as the protocol document writes it ("video_room_id": 200);
+// a string of digits ("200") from a lenient client is the same id.
+// Anything else is refused with an error that names the field.
+type VideoRoomID int64
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (id *VideoRoomID) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, nullLiteral) {
+		return nil
+	}
+	v, err := ParseID(b)
+	if err != nil {
+		return &FieldError{Field: "video_room_id", Problem: "must be a positive integer"}
+	}
+	*id = VideoRoomID(v)
+	return nil
+}
 
 // MediaStatus is a participant's media status.
 type MediaStatus struct {
@@ -17,7 +39,7 @@ type MediaStatus struct {
 // VideoRoom is the data of VIDEO_ROOM_CREATED.
 type VideoRoom struct {
 	// ID is the video room's id.
-	ID string
+	ID int64
 	// ChatroomID is its chat room.
 	ChatroomID int64
 	// Name is its name.
@@ -54,25 +76,30 @@ func appendMediaStatus(b []byte, m MediaStatus) []byte {
 	return append(b, '}')
 }
 
-func appendVideoRoomID(b []byte, id string) []byte {
-	return AppendString(key(b, "video_room_id"), id)
+func appendVideoRoomID(b []byte, id int64) []byte {
+	return appendInt(b, "video_room_id", id)
 }
 
-// AppendVideoRoomCreated appends a VIDEO_ROOM_CREATED envelope.
-func AppendVideoRoomCreated(b []byte, h Header, r VideoRoom) []byte {
+// AppendVideoRoomCreated appends a VIDEO_ROOM_CREATED envelope. The
+// creator's copy, its answer, also lists the ICE servers it is to use
+// (added; nil for the others' copies, which omit the field).
+func AppendVideoRoomCreated(b []byte, h Header, r VideoRoom, ice []ICEServer) []byte {
 	b = begin(b, ActionVideoRoomCreated)
 	b = appendVideoRoomID(b, r.ID)
 	b = appendInt(append(b, ','), "chatroom_id", r.ChatroomID)
 	b = AppendString(key(append(b, ','), "video_room_name"), r.Name)
 	b = appendInt(append(b, ','), "host_user_id", r.HostUserID)
 	b = appendInt(append(b, ','), "max_participants", int64(r.MaxParticipants))
+	if ice != nil {
+		b = appendICEServers(append(b, ','), ice)
+	}
 	return end(b, h)
 }
 
 // AppendJoinVideoRoomSuccess appends a JOIN_VIDEO_ROOM_SUCCESS envelope
 // (added): the participants, the joiner included, so that the joiner knows
 // whom to offer to, and the ICE servers to use.
-func AppendJoinVideoRoomSuccess(b []byte, h Header, roomID string, participants []VideoParticipant, ice []ICEServer) []byte {
+func AppendJoinVideoRoomSuccess(b []byte, h Header, roomID int64, participants []VideoParticipant, ice []ICEServer) []byte {
 	b = begin(b, ActionJoinVideoRoomSuccess)
 	b = appendVideoRoomID(b, roomID)
 	b = append(b, `,"participants":[`...)
@@ -85,7 +112,13 @@ func AppendJoinVideoRoomSuccess(b []byte, h Header, roomID string, participants 
 		b = appendMediaStatus(key(append(b, ','), "media_status"), p.Media)
 		b = append(b, '}')
 	}
-	b = append(b, `],"ice_servers":[`...)
+	b = appendICEServers(append(b, `],`...), ice)
+	return end(b, h)
+}
+
+// appendICEServers appends the ice_servers field.
+func appendICEServers(b []byte, ice []ICEServer) []byte {
+	b = append(b, `"ice_servers":[`...)
 	for i, s := range ice {
 		if i > 0 {
 			b = append(b, ',')
@@ -104,12 +137,11 @@ func AppendJoinVideoRoomSuccess(b []byte, h Header, roomID string, participants 
 		}
 		b = append(b, '}')
 	}
-	b = append(b, ']')
-	return end(b, h)
+	return append(b, ']')
 }
 
 // AppendVideoParticipantJoined appends a VIDEO_PARTICIPANT_JOINED envelope.
-func AppendVideoParticipantJoined(b []byte, h Header, roomID string, p VideoParticipant, count int32) []byte {
+func AppendVideoParticipantJoined(b []byte, h Header, roomID int64, p VideoParticipant, count int32) []byte {
 	b = begin(b, ActionVideoParticipantJoined)
 	b = appendVideoRoomID(b, roomID)
 	b = appendInt(append(b, ','), "user_id", p.UserID)
@@ -121,7 +153,7 @@ func AppendVideoParticipantJoined(b []byte, h Header, roomID string, p VideoPart
 
 // AppendVideoParticipantLeft appends a VIDEO_PARTICIPANT_LEFT envelope
 // (added); reason is "left", "disconnected" or "closed".
-func AppendVideoParticipantLeft(b []byte, h Header, roomID string, userID int64, nickname string, count int32, reason string) []byte {
+func AppendVideoParticipantLeft(b []byte, h Header, roomID int64, userID int64, nickname string, count int32, reason string) []byte {
 	b = begin(b, ActionVideoParticipantLeft)
 	b = appendVideoRoomID(b, roomID)
 	b = appendInt(append(b, ','), "user_id", userID)
@@ -133,7 +165,7 @@ func AppendVideoParticipantLeft(b []byte, h Header, roomID string, userID int64,
 
 // AppendLeaveVideoRoomSuccess appends a LEAVE_VIDEO_ROOM_SUCCESS envelope
 // (added), the leaver's answer.
-func AppendLeaveVideoRoomSuccess(b []byte, h Header, roomID string) []byte {
+func AppendLeaveVideoRoomSuccess(b []byte, h Header, roomID int64) []byte {
 	b = begin(b, ActionLeaveVideoRoomSuccess)
 	b = appendVideoRoomID(b, roomID)
 	return end(b, h)
@@ -141,7 +173,7 @@ func AppendLeaveVideoRoomSuccess(b []byte, h Header, roomID string) []byte {
 
 // AppendVideoRoomClosed appends a VIDEO_ROOM_CLOSED envelope (added);
 // reason is "empty", "timeout" or "closed".
-func AppendVideoRoomClosed(b []byte, h Header, roomID string, chatroomID int64, reason string) []byte {
+func AppendVideoRoomClosed(b []byte, h Header, roomID, chatroomID int64, reason string) []byte {
 	b = begin(b, ActionVideoRoomClosed)
 	b = appendVideoRoomID(b, roomID)
 	b = appendInt(append(b, ','), "chatroom_id", chatroomID)
@@ -150,7 +182,7 @@ func AppendVideoRoomClosed(b []byte, h Header, roomID string, chatroomID int64, 
 }
 
 // AppendParticipantMediaChanged appends a PARTICIPANT_MEDIA_CHANGED envelope.
-func AppendParticipantMediaChanged(b []byte, h Header, roomID string, userID int64, nickname string, m MediaStatus) []byte {
+func AppendParticipantMediaChanged(b []byte, h Header, roomID, userID int64, nickname string, m MediaStatus) []byte {
 	b = begin(b, ActionParticipantMediaChanged)
 	b = appendVideoRoomID(b, roomID)
 	b = appendInt(append(b, ','), "user_id", userID)
@@ -164,7 +196,7 @@ func AppendParticipantMediaChanged(b []byte, h Header, roomID string, userID int
 // "candidate"), as it was sent, with from_user_id in place of the
 // target_user_id. payload must be a JSON object on one line: the edge
 // checks it before relaying and again before delivering.
-func AppendSignal(b []byte, h Header, action, roomID string, fromUserID int64, field string, payload []byte) []byte {
+func AppendSignal(b []byte, h Header, action string, roomID, fromUserID int64, field string, payload []byte) []byte {
 	b = begin(b, action)
 	b = appendVideoRoomID(b, roomID)
 	b = appendInt(append(b, ','), "from_user_id", fromUserID)

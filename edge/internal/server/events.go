@@ -28,13 +28,15 @@ func (srv *Server) ConsumeEvents(ctx context.Context) {
 // Deliver hands one chat event to the local sessions it concerns. The
 // envelope is serialized once and the same bytes are queued on every
 // recipient; the session that caused the event (Origin) was answered
-// directly and is skipped.
+// directly and is skipped. A NEW_MESSAGE echoes the sender's seq_id to
+// every member, as the protocol document shows.
 func (srv *Server) Deliver(ev *chatv1.Event) {
 	roomID := ev.GetRoomId()
 	switch p := ev.GetPayload().(type) {
 	case *chatv1.Event_MessagePosted:
 		m := p.MessagePosted.GetMessage()
-		line := protocol.AppendNewMessage(make([]byte, 0, 256+len(m.GetNickname())+len(m.GetContent())), srv.serverHeader(), m)
+		h := srv.eventHeader(p.MessagePosted.GetOrigin().GetSeqId())
+		line := protocol.AppendNewMessage(make([]byte, 0, 256+len(m.GetNickname())+len(m.GetContent())), h, m)
 		b := hub.Broadcast{Line: line, Message: protocol.Data(line), SenderID: m.GetUserId()}
 		srv.hub.SendRoom(roomID, srv.skipID(p.MessagePosted.GetOrigin()), &b)
 	case *chatv1.Event_MemberJoined:

@@ -129,6 +129,17 @@ func (srv *Server) serverHeader() protocol.Header {
 	return protocol.Header{Time: time.Now(), SeqPrefix: srv.seqPrefix, SeqNum: srv.seq.Add(1)}
 }
 
+// eventHeader stamps the envelope of an event a client request caused:
+// it echoes the request's seq_id to every recipient, as the protocol
+// document shows (NEW_MESSAGE, VIDEO_ROOM_CREATED, ...); an event without
+// one gets a server seq_id.
+func (srv *Server) eventHeader(seqID string) protocol.Header {
+	if seqID == "" {
+		return srv.serverHeader()
+	}
+	return protocol.Header{Time: time.Now(), SeqID: seqID}
+}
+
 // Serve accepts connections on lis until ctx is done, then stops accepting,
 // flushes and closes every session, waits for their request loops to end and
 // returns nil. It closes lis.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"reflect"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -125,11 +126,47 @@ func (s *session) logClosed(err error) {
 
 // replyError answers a failed request.
 func (s *session) replyError(code, seqID, action string) {
+	s.replyErrorMessage(code, protocol.Message(code), seqID, action)
+}
+
+func (s *session) replyErrorMessage(code, message, seqID, action string) {
 	if len(action) > maxEchoedAction {
 		action = ""
 	}
 	h := protocol.Header{Time: time.Now(), SeqID: seqID}
-	s.sess.Send(protocol.AppendError(make([]byte, 0, 192), h, code, seqID, action))
+	s.sess.Send(protocol.AppendErrorMessage(make([]byte, 0, 192+len(message)), h, code, message, seqID, action))
+}
+
+// invalidData answers a request whose data is refused with INVALID_DATA;
+// when err names the field at fault (a protocol.FieldError, or a JSON
+// value of the wrong type) the message names it too.
+func (s *session) invalidData(err error, env protocol.Envelope) {
+	msg := protocol.Message(protocol.CodeInvalidData)
+	var fe *protocol.FieldError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &fe):
+		msg += ": " + fe.Error()
+	case errors.As(err, &te) && te.Field != "":
+		msg += ": " + te.Field + " must be a JSON " + jsonKind(te.Type.Kind())
+	}
+	s.replyErrorMessage(protocol.CodeInvalidData, msg, env.SeqID, env.Action)
+}
+
+// jsonKind names the JSON type a Go kind decodes from.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Bool:
+		return "boolean"
+	case reflect.String:
+		return "string"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Struct, reflect.Map:
+		return "object"
+	default:
+		return "number"
+	}
 }
 
 // rpcContext bounds one gRPC call of the session and names it with a
@@ -142,8 +179,10 @@ func (s *session) rpcContext(ctx context.Context) (context.Context, context.Canc
 	return requestid.Outgoing(ctx, id), cancel
 }
 
-func (s *session) origin() *chatv1.Origin {
-	return &chatv1.Origin{EdgeId: s.srv.opts.EdgeID, SessionId: s.sess.ID()}
+// origin names the session to chat; seqID is the request's seq_id when
+// the events it causes echo it (a message's NEW_MESSAGE), else "".
+func (s *session) origin(seqID string) *chatv1.Origin {
+	return &chatv1.Origin{EdgeId: s.srv.opts.EdgeID, SessionId: s.sess.ID(), SeqId: seqID}
 }
 
 // handle answers one line; false ends the session.
@@ -393,7 +432,7 @@ func (s *session) joinRoom(ctx context.Context, env protocol.Envelope) {
 	roomID := int64(req.ChatroomID)
 	rctx, cancel := s.rpcContext(ctx)
 	resp, err := s.srv.opts.Chat.JoinRoom(rctx, &chatv1.JoinRoomRequest{
-		RoomId: roomID, UserId: s.userID, Nickname: s.nickname, Origin: s.origin(),
+		RoomId: roomID, UserId: s.userID, Nickname: s.nickname, Origin: s.origin(""),
 	})
 	cancel()
 	if err != nil {
@@ -447,7 +486,7 @@ func (s *session) sendMessage(ctx context.Context, env protocol.Envelope) {
 	rctx, cancel := s.rpcContext(ctx)
 	resp, err := s.srv.opts.Chat.SendMessage(rctx, &chatv1.SendMessageRequest{
 		RoomId: int64(req.ChatroomID), UserId: s.userID, Nickname: s.nickname,
-		Content: *req.Content, MessageType: mt, Origin: s.origin(),
+		Content: *req.Content, MessageType: mt, Origin: s.origin(env.SeqID),
 	})
 	cancel()
 	if err != nil {
@@ -474,7 +513,7 @@ func (s *session) leaveRoom(ctx context.Context, env protocol.Envelope) {
 	roomID := int64(req.ChatroomID)
 	rctx, cancel := s.rpcContext(ctx)
 	resp, err := s.srv.opts.Chat.LeaveRoom(rctx, &chatv1.LeaveRoomRequest{
-		RoomId: roomID, UserId: s.userID, Origin: s.origin(),
+		RoomId: roomID, UserId: s.userID, Origin: s.origin(""),
 	})
 	cancel()
 	if err != nil {
@@ -573,7 +612,6 @@ func (s *session) batchMessages(ctx context.Context, env protocol.Envelope) {
 	msgs := make([]*chatv1.Message, len(raws))
 	items := make([]*chatv1.SendMessageRequest, 0, len(raws))
 	sent := make([]int, 0, len(raws)) // sent[j] is the index of items[j]
-	origin := s.origin()
 	for i, raw := range raws {
 		id, item, ok := parseBatchItem(raw)
 		if id == "" {
@@ -584,7 +622,7 @@ func (s *session) batchMessages(ctx context.Context, env protocol.Envelope) {
 			codes[i] = protocol.CodeInvalidData
 			continue
 		}
-		item.UserId, item.Nickname, item.Origin = s.userID, s.nickname, origin
+		item.UserId, item.Nickname, item.Origin = s.userID, s.nickname, s.origin(id)
 		items = append(items, item)
 		sent = append(sent, i)
 	}

@@ -2,8 +2,10 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	signalingv1 "switchboard.dev/api/gen/switchboard/signaling/v1"
@@ -51,51 +53,74 @@ func (s *session) videoRequest(env protocol.Envelope) bool {
 	return false
 }
 
-func (s *session) caller() *signalingv1.Caller {
-	return &signalingv1.Caller{EdgeId: s.srv.opts.EdgeID, SessionId: s.sess.ID(), UserId: s.userID, Nickname: s.nickname}
+// caller names the session to the signaling service, with the request's
+// seq_id, which the events the request causes echo.
+func (s *session) caller(env protocol.Envelope) *signalingv1.Caller {
+	return &signalingv1.Caller{EdgeId: s.srv.opts.EdgeID, SessionId: s.sess.ID(), UserId: s.userID, Nickname: s.nickname, SeqId: env.SeqID}
 }
+
+// errNoVideoRoomID refuses a video request without its video room.
+var errNoVideoRoomID = &protocol.FieldError{Field: "video_room_id", Problem: "is required"}
 
 type createVideoData struct {
-	ChatroomID      protocol.ID `json:"chatroom_id"`
-	VideoRoomName   string      `json:"video_room_name"`
-	MaxParticipants int32       `json:"max_participants"`
+	ChatroomID      protocol.ID           `json:"chatroom_id"`
+	VideoRoomName   string                `json:"video_room_name"`
+	MaxParticipants int32                 `json:"max_participants"`
+	MediaStatus     *protocol.MediaStatus `json:"media_status"`
 }
 
-// createVideoRoom answers VIDEO_ROOM_CREATED to the creator; the other
-// sessions of the chat room's members get it from the signaling stream.
+// createVideoRoom answers VIDEO_ROOM_CREATED, with the ICE servers, to the
+// creator, who is the room's first participant; the other sessions of the
+// chat room's members get it from the signaling stream.
 func (s *session) createVideoRoom(ctx context.Context, env protocol.Envelope) {
 	var req createVideoData
-	if err := json.Unmarshal(env.Data, &req); err != nil || req.ChatroomID <= 0 || req.MaxParticipants < 0 {
-		s.replyError(protocol.CodeInvalidData, env.SeqID, env.Action)
+	err := json.Unmarshal(env.Data, &req)
+	switch {
+	case err == nil && req.ChatroomID <= 0:
+		err = &protocol.FieldError{Field: "chatroom_id", Problem: "is required"}
+	case err == nil && req.MaxParticipants < 0:
+		err = &protocol.FieldError{Field: "max_participants", Problem: "must not be negative"}
+	}
+	if err != nil {
+		s.invalidData(err, env)
 		return
 	}
 	if !s.videoRequest(env) {
 		return
 	}
+	create := &signalingv1.CreateVideoRoomRequest{
+		Caller: s.caller(env), ChatroomId: int64(req.ChatroomID), Name: req.VideoRoomName, MaxParticipants: req.MaxParticipants,
+	}
+	if req.MediaStatus != nil {
+		create.MediaStatus = mediaStatusProto(*req.MediaStatus)
+	}
+	// Set before the call, as for a join: the creator is a participant.
+	s.inVideo = true
 	rctx, cancel := s.rpcContext(ctx)
-	resp, err := s.srv.opts.Signaling.CreateVideoRoom(rctx, &signalingv1.CreateVideoRoomRequest{
-		Caller: s.caller(), ChatroomId: int64(req.ChatroomID), Name: req.VideoRoomName, MaxParticipants: req.MaxParticipants,
-	})
+	resp, err := s.srv.opts.Signaling.CreateVideoRoom(rctx, create)
 	cancel()
 	if err != nil {
 		s.rpcFailed(err, env)
 		return
 	}
-	s.sess.Send(protocol.AppendVideoRoomCreated(make([]byte, 0, 256), protocol.Header{Time: time.Now(), SeqID: env.SeqID}, videoRoom(resp.GetRoom())))
+	ice := iceServers(resp.GetIceServers())
+	s.sess.Send(protocol.AppendVideoRoomCreated(make([]byte, 0, 256+iceSize(ice)), protocol.Header{Time: time.Now(), SeqID: env.SeqID},
+		videoRoom(resp.GetRoom()), ice))
 }
 
 type joinVideoData struct {
-	VideoRoomID string               `json:"video_room_id"`
+	VideoRoomID protocol.VideoRoomID `json:"video_room_id"`
 	MediaStatus protocol.MediaStatus `json:"media_status"`
 }
 
 // joinVideoRoom answers JOIN_VIDEO_ROOM_SUCCESS, then the joiner's own
 // VIDEO_PARTICIPANT_JOINED (in that order: the stream's copy, which the
-// other participants get, skips the joiner's session).
+// other participants get, skips the joiner's session); both echo the
+// request's seq_id, as the other participants' copies do.
 func (s *session) joinVideoRoom(ctx context.Context, env protocol.Envelope) {
 	var req joinVideoData
-	if err := json.Unmarshal(env.Data, &req); err != nil || req.VideoRoomID == "" {
-		s.replyError(protocol.CodeInvalidData, env.SeqID, env.Action)
+	if err := json.Unmarshal(env.Data, &req); err != nil || req.VideoRoomID <= 0 {
+		s.invalidData(cmp.Or(err, error(errNoVideoRoomID)), env)
 		return
 	}
 	if !s.videoRequest(env) {
@@ -106,7 +131,7 @@ func (s *session) joinVideoRoom(ctx context.Context, env protocol.Envelope) {
 	s.inVideo = true
 	rctx, cancel := s.rpcContext(ctx)
 	resp, err := s.srv.opts.Signaling.JoinVideoRoom(rctx, &signalingv1.JoinVideoRoomRequest{
-		Caller: s.caller(), VideoRoomId: req.VideoRoomID, MediaStatus: mediaStatusProto(req.MediaStatus),
+		Caller: s.caller(env), VideoRoomId: int64(req.VideoRoomID), MediaStatus: mediaStatusProto(req.MediaStatus),
 	})
 	cancel()
 	if err != nil {
@@ -115,25 +140,16 @@ func (s *session) joinVideoRoom(ctx context.Context, env protocol.Envelope) {
 	}
 	room := resp.GetRoom()
 	participants := make([]protocol.VideoParticipant, 0, len(room.GetParticipants()))
-	size := 256
+	ice := iceServers(resp.GetIceServers())
+	size := 256 + iceSize(ice)
 	for _, p := range room.GetParticipants() {
 		participants = append(participants, videoParticipant(p))
 		size += 128 + len(p.GetNickname())
 	}
-	ice := make([]protocol.ICEServer, 0, len(resp.GetIceServers()))
-	for _, is := range resp.GetIceServers() {
-		ice = append(ice, protocol.ICEServer{URLs: is.GetUrls(), Username: is.GetUsername(), Credential: is.GetCredential()})
-		size += 64 + len(is.GetUsername()) + len(is.GetCredential())
-		for _, u := range is.GetUrls() {
-			size += len(u) + 3
-		}
-	}
-	now := time.Now()
-	s.sess.Send(protocol.AppendJoinVideoRoomSuccess(make([]byte, 0, size), protocol.Header{Time: now, SeqID: env.SeqID},
-		room.GetVideoRoomId(), participants, ice))
+	h := protocol.Header{Time: time.Now(), SeqID: env.SeqID}
+	s.sess.Send(protocol.AppendJoinVideoRoomSuccess(make([]byte, 0, size), h, room.GetVideoRoomId(), participants, ice))
 	for _, p := range participants {
 		if p.UserID == s.userID {
-			h := s.srv.serverHeader()
 			s.sess.Send(protocol.AppendVideoParticipantJoined(make([]byte, 0, 256), h, room.GetVideoRoomId(), p, int32(len(participants))))
 			break
 		}
@@ -141,32 +157,32 @@ func (s *session) joinVideoRoom(ctx context.Context, env protocol.Envelope) {
 }
 
 type videoRoomData struct {
-	VideoRoomID string `json:"video_room_id"`
+	VideoRoomID protocol.VideoRoomID `json:"video_room_id"`
 }
 
 // leaveVideoRoom answers LEAVE_VIDEO_ROOM_SUCCESS; the others get
 // VIDEO_PARTICIPANT_LEFT from the stream.
 func (s *session) leaveVideoRoom(ctx context.Context, env protocol.Envelope) {
 	var req videoRoomData
-	if err := json.Unmarshal(env.Data, &req); err != nil || req.VideoRoomID == "" {
-		s.replyError(protocol.CodeInvalidData, env.SeqID, env.Action)
+	if err := json.Unmarshal(env.Data, &req); err != nil || req.VideoRoomID <= 0 {
+		s.invalidData(cmp.Or(err, error(errNoVideoRoomID)), env)
 		return
 	}
 	if !s.videoRequest(env) {
 		return
 	}
 	rctx, cancel := s.rpcContext(ctx)
-	_, err := s.srv.opts.Signaling.LeaveVideoRoom(rctx, &signalingv1.LeaveVideoRoomRequest{Caller: s.caller(), VideoRoomId: req.VideoRoomID})
+	_, err := s.srv.opts.Signaling.LeaveVideoRoom(rctx, &signalingv1.LeaveVideoRoomRequest{Caller: s.caller(env), VideoRoomId: int64(req.VideoRoomID)})
 	cancel()
 	if err != nil {
 		s.rpcFailed(err, env)
 		return
 	}
-	s.sess.Send(protocol.AppendLeaveVideoRoomSuccess(make([]byte, 0, 160), protocol.Header{Time: time.Now(), SeqID: env.SeqID}, req.VideoRoomID))
+	s.sess.Send(protocol.AppendLeaveVideoRoomSuccess(make([]byte, 0, 160), protocol.Header{Time: time.Now(), SeqID: env.SeqID}, int64(req.VideoRoomID)))
 }
 
 type mediaData struct {
-	VideoRoomID string                `json:"video_room_id"`
+	VideoRoomID protocol.VideoRoomID  `json:"video_room_id"`
 	MediaStatus *protocol.MediaStatus `json:"media_status"`
 }
 
@@ -174,16 +190,23 @@ type mediaData struct {
 // included, gets PARTICIPANT_MEDIA_CHANGED from the stream.
 func (s *session) changeMediaStatus(ctx context.Context, env protocol.Envelope) {
 	var req mediaData
-	if err := json.Unmarshal(env.Data, &req); err != nil || req.VideoRoomID == "" || req.MediaStatus == nil {
-		s.replyError(protocol.CodeInvalidData, env.SeqID, env.Action)
+	err := json.Unmarshal(env.Data, &req)
+	switch {
+	case err == nil && req.VideoRoomID <= 0:
+		err = errNoVideoRoomID
+	case err == nil && req.MediaStatus == nil:
+		err = &protocol.FieldError{Field: "media_status", Problem: "is required"}
+	}
+	if err != nil {
+		s.invalidData(err, env)
 		return
 	}
 	if !s.videoRequest(env) {
 		return
 	}
 	rctx, cancel := s.rpcContext(ctx)
-	_, err := s.srv.opts.Signaling.ChangeMediaStatus(rctx, &signalingv1.ChangeMediaStatusRequest{
-		Caller: s.caller(), VideoRoomId: req.VideoRoomID, MediaStatus: mediaStatusProto(*req.MediaStatus),
+	_, err = s.srv.opts.Signaling.ChangeMediaStatus(rctx, &signalingv1.ChangeMediaStatusRequest{
+		Caller: s.caller(env), VideoRoomId: int64(req.VideoRoomID), MediaStatus: mediaStatusProto(*req.MediaStatus),
 	})
 	cancel()
 	if err != nil {
@@ -192,37 +215,45 @@ func (s *session) changeMediaStatus(ctx context.Context, env protocol.Envelope) 
 }
 
 type signalData struct {
-	VideoRoomID  string          `json:"video_room_id"`
-	TargetUserID protocol.ID     `json:"target_user_id"`
-	SDP          json.RawMessage `json:"sdp"`
-	Candidate    json.RawMessage `json:"candidate"`
+	VideoRoomID  protocol.VideoRoomID `json:"video_room_id"`
+	TargetUserID protocol.ID          `json:"target_user_id"`
+	SDP          json.RawMessage      `json:"sdp"`
+	Candidate    json.RawMessage      `json:"candidate"`
 }
 
 // relaySignal relays an SDP_OFFER, SDP_ANSWER or ICE_CANDIDATE to its
 // target. Success has no answer: the target's reply is the answer.
 func (s *session) relaySignal(ctx context.Context, env protocol.Envelope) {
 	var req signalData
-	if err := json.Unmarshal(env.Data, &req); err != nil || req.VideoRoomID == "" || req.TargetUserID <= 0 {
-		s.replyError(protocol.CodeInvalidData, env.SeqID, env.Action)
-		return
-	}
-	kind, payload := signalingv1.SignalKind_SIGNAL_KIND_ICE_CANDIDATE, req.Candidate
+	err := json.Unmarshal(env.Data, &req)
+	kind, field, payload := signalingv1.SignalKind_SIGNAL_KIND_ICE_CANDIDATE, "candidate", req.Candidate
 	if env.Action != protocol.ActionICECandidate {
-		kind, payload = signalingv1.SignalKind_SIGNAL_KIND_SDP_OFFER, req.SDP
+		kind, field, payload = signalingv1.SignalKind_SIGNAL_KIND_SDP_OFFER, "sdp", req.SDP
 		if env.Action == protocol.ActionSDPAnswer {
 			kind = signalingv1.SignalKind_SIGNAL_KIND_SDP_ANSWER
 		}
 	}
-	if len(payload) > s.srv.opts.MaxSignalBytes || !validSignal(kind, payload) {
-		s.replyError(protocol.CodeInvalidData, env.SeqID, env.Action)
+	switch {
+	case err != nil:
+	case req.VideoRoomID <= 0:
+		err = errNoVideoRoomID
+	case req.TargetUserID <= 0:
+		err = &protocol.FieldError{Field: "target_user_id", Problem: "is required"}
+	case len(payload) > s.srv.opts.MaxSignalBytes:
+		err = &protocol.FieldError{Field: field, Problem: "is longer than " + strconv.Itoa(s.srv.opts.MaxSignalBytes) + " bytes"}
+	case !validSignal(kind, payload):
+		err = &protocol.FieldError{Field: field, Problem: "is not a valid " + signalShape(kind)}
+	}
+	if err != nil {
+		s.invalidData(err, env)
 		return
 	}
 	if !s.videoRequest(env) {
 		return
 	}
 	rctx, cancel := s.rpcContext(ctx)
-	_, err := s.srv.opts.Signaling.Relay(rctx, &signalingv1.RelayRequest{
-		Caller: s.caller(), VideoRoomId: req.VideoRoomID, TargetUserId: int64(req.TargetUserID), Kind: kind, Payload: payload,
+	_, err = s.srv.opts.Signaling.Relay(rctx, &signalingv1.RelayRequest{
+		Caller: s.caller(env), VideoRoomId: int64(req.VideoRoomID), TargetUserId: int64(req.TargetUserID), Kind: kind, Payload: payload,
 	})
 	cancel()
 	if err != nil {
@@ -257,6 +288,34 @@ func validSignal(kind signalingv1.SignalKind, payload json.RawMessage) bool {
 		return d.Type == "offer"
 	}
 	return d.Type == "answer" || d.Type == "pranswer"
+}
+
+// signalShape names what a signal's payload must be.
+func signalShape(kind signalingv1.SignalKind) string {
+	if kind == signalingv1.SignalKind_SIGNAL_KIND_ICE_CANDIDATE {
+		return "ICE candidate object {candidate, sdpMid, sdpMLineIndex}"
+	}
+	return "session description object {type, sdp}"
+}
+
+func iceServers(servers []*signalingv1.IceServer) []protocol.ICEServer {
+	ice := make([]protocol.ICEServer, 0, len(servers))
+	for _, is := range servers {
+		ice = append(ice, protocol.ICEServer{URLs: is.GetUrls(), Username: is.GetUsername(), Credential: is.GetCredential()})
+	}
+	return ice
+}
+
+// iceSize estimates the bytes of the ice_servers field.
+func iceSize(ice []protocol.ICEServer) int {
+	size := 16
+	for _, is := range ice {
+		size += 64 + len(is.Username) + len(is.Credential)
+		for _, u := range is.URLs {
+			size += len(u) + 3
+		}
+	}
+	return size
 }
 
 func mediaStatusProto(m protocol.MediaStatus) *signalingv1.MediaStatus {
@@ -315,13 +374,14 @@ func (srv *Server) ConsumeSignaling(ctx context.Context) {
 // DeliverSignaling hands one signaling event to the local sessions it is
 // addressed to: those of the chat room's members and those listed, each
 // once, the session that caused it excepted. The envelope is serialized
-// once for all of them.
+// once for all of them; it echoes the seq_id of the request that caused
+// it, when the event carries one.
 func (srv *Server) DeliverSignaling(ev *signalingv1.Event) {
-	h := srv.serverHeader()
+	h := srv.eventHeader(ev.GetSeqId())
 	var line []byte
 	switch p := ev.GetPayload().(type) {
 	case *signalingv1.Event_RoomCreated:
-		line = protocol.AppendVideoRoomCreated(make([]byte, 0, 256), h, videoRoom(p.RoomCreated.GetRoom()))
+		line = protocol.AppendVideoRoomCreated(make([]byte, 0, 256), h, videoRoom(p.RoomCreated.GetRoom()), nil)
 	case *signalingv1.Event_RoomClosed:
 		c := p.RoomClosed
 		line = protocol.AppendVideoRoomClosed(make([]byte, 0, 192), h, c.GetVideoRoomId(), c.GetChatroomId(), c.GetReason())

@@ -144,14 +144,14 @@ func TestDeliverSignaling(t *testing.T) {
 		return &signalingv1.SessionRef{EdgeId: edge, SessionId: id}
 	}
 	srv.DeliverSignaling(&signalingv1.Event{Seq: 1, ChatroomId: 1, Origin: ref("e1", "0"),
-		Payload: &signalingv1.Event_RoomCreated{RoomCreated: &signalingv1.VideoRoomCreated{Room: &signalingv1.VideoRoom{VideoRoomId: "vr", ChatroomId: 1}}}})
-	srv.DeliverSignaling(&signalingv1.Event{Seq: 2, Sessions: []*signalingv1.SessionRef{ref("e1", "2"), ref("e2", "3")},
-		Payload: &signalingv1.Event_Signal{Signal: &signalingv1.Signal{VideoRoomId: "vr", Kind: signalingv1.SignalKind_SIGNAL_KIND_SDP_OFFER,
+		Payload: &signalingv1.Event_RoomCreated{RoomCreated: &signalingv1.VideoRoomCreated{Room: &signalingv1.VideoRoom{VideoRoomId: 7, ChatroomId: 1}}}})
+	srv.DeliverSignaling(&signalingv1.Event{Seq: 2, Sessions: []*signalingv1.SessionRef{ref("e1", "2"), ref("e2", "3")}, SeqId: "sdp_001",
+		Payload: &signalingv1.Event_Signal{Signal: &signalingv1.Signal{VideoRoomId: 7, Kind: signalingv1.SignalKind_SIGNAL_KIND_SDP_OFFER,
 			FromUserId: 1, ToUserId: 3, Payload: []byte(`{"type":"offer","sdp":"v=0"}`)}}})
 	srv.DeliverSignaling(&signalingv1.Event{Seq: 3, ChatroomId: 1, Sessions: []*signalingv1.SessionRef{ref("e1", "1"), ref("e1", "x")},
-		Payload: &signalingv1.Event_RoomClosed{RoomClosed: &signalingv1.VideoRoomClosed{VideoRoomId: "vr", ChatroomId: 1, Reason: "closed"}}})
+		Payload: &signalingv1.Event_RoomClosed{RoomClosed: &signalingv1.VideoRoomClosed{VideoRoomId: 7, ChatroomId: 1, Reason: "closed"}}})
 	srv.DeliverSignaling(&signalingv1.Event{Seq: 4, Sessions: []*signalingv1.SessionRef{ref("e1", "1")},
-		Payload: &signalingv1.Event_Signal{Signal: &signalingv1.Signal{VideoRoomId: "vr", Kind: signalingv1.SignalKind_SIGNAL_KIND_ICE_CANDIDATE,
+		Payload: &signalingv1.Event_Signal{Signal: &signalingv1.Signal{VideoRoomId: 7, Kind: signalingv1.SignalKind_SIGNAL_KIND_ICE_CANDIDATE,
 			Payload: []byte("{\"candidate\":\n\"x\"}")}}})
 	srv.hub.SendAll(&hub.Broadcast{Line: []byte("{\"action\":\"MARK\"}\n")})
 
@@ -167,6 +167,20 @@ func TestDeliverSignaling(t *testing.T) {
 			t.Errorf("session %s got %q, want %q", id, got, w)
 		}
 	}
+	// The relayed offer echoes the sender's seq_id, as the protocol
+	// document shows; the others carry server seq_ids.
+	conns["2"].mu.Lock()
+	defer conns["2"].mu.Unlock()
+	for _, l := range conns["2"].lines[:3] {
+		var env struct {
+			Action string `json:"action"`
+			SeqID  string `json:"seq_id"`
+		}
+		json.Unmarshal([]byte(l), &env)
+		if echoed := env.SeqID == "sdp_001"; echoed != (env.Action == "SDP_OFFER") {
+			t.Errorf("session 2 got %s: seq_id %q, want sdp_001 on the SDP_OFFER alone", l, env.SeqID)
+		}
+	}
 }
 
 // TestDeliverSignalingAllocs checks that an event to every participant is
@@ -175,7 +189,7 @@ func TestDeliverSignalingAllocs(t *testing.T) {
 	const n = 200
 	srv := newDeliverServer(n, true)
 	ev := &signalingv1.Event{Payload: &signalingv1.Event_ParticipantJoined{ParticipantJoined: &signalingv1.ParticipantJoined{
-		VideoRoomId: "vr", Participant: &signalingv1.Participant{UserId: 5, Nickname: "eve"}, ParticipantsCount: n,
+		VideoRoomId: 7, Participant: &signalingv1.Participant{UserId: 5, Nickname: "eve"}, ParticipantsCount: n,
 	}}}
 	for i := range n {
 		ev.Sessions = append(ev.Sessions, &signalingv1.SessionRef{EdgeId: "e1", SessionId: fmt.Sprint(i)})

@@ -5,14 +5,16 @@
 //
 // A participant is a user in one session of one edge; a user is one
 // participant per room, and joining again from another session moves the
-// place there. A participant leaves by LeaveVideoRoom, when their session
-// closes, when their edge's SyncSessions no longer lists it, or when their
-// edge's lease ends: an edge's sessions keep their places while it holds a
-// Subscribe stream and for the lease after its last one ended. The last
-// participant out closes the room; a room nobody joined closes after the
-// empty-room timeout. Rooms and participants are durable: after a restart
-// every edge with participants gets a new lease, the time it has to
-// resubscribe and resync its sessions.
+// place there. The creator (the host) is the first participant, in the
+// session that created the room. A participant leaves by LeaveVideoRoom,
+// when their session closes, when their edge's SyncSessions no longer
+// lists it, or when their edge's lease ends: an edge's sessions keep their
+// places while it holds a Subscribe stream and for the lease after its
+// last one ended. The last participant out closes the room; a room nobody
+// but its host joined closes after the empty-room timeout (an unanswered
+// call). Rooms and participants are durable: after a restart every edge
+// with participants gets a new lease, the time it has to resubscribe and
+// resync its sessions, and every unanswered room a new timeout.
 //
 // Deadlines are checked against the clock by a sweep every Tick; the ops
 // it submits check them again on the writer, so that a resubscription or
@@ -20,14 +22,12 @@
 package rooms
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -91,8 +91,8 @@ type Manager struct {
 	log          *slog.Logger
 
 	mu    sync.Mutex
-	edges map[string]*edge     // edges with a stream, a lease running, or participants
-	empty map[string]time.Time // rooms maybe without participants → when they time out
+	edges map[string]*edge    // edges with a stream, a lease running, or participants
+	empty map[int64]time.Time // rooms maybe unanswered (nobody but the host joined) → when they time out
 }
 
 // edge is one edge's lease.
@@ -113,7 +113,7 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Manager, error) {
 		now:          opts.Now,
 		log:          opts.Logger,
 		edges:        make(map[string]*edge),
-		empty:        make(map[string]time.Time),
+		empty:        make(map[int64]time.Time),
 	}
 	if m.lease <= 0 {
 		m.lease = DefaultEdgeLease
@@ -137,8 +137,8 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Manager, error) {
 	now := m.now()
 	participants := 0
 	for _, r := range rooms {
-		if len(r.Sessions) == 0 {
-			m.empty[r.Room.GetVideoRoomId()] = r.Room.GetCreatedAt().AsTime().Add(m.emptyTimeout)
+		if !answered(r.Room) {
+			m.empty[r.Room.GetVideoRoomId()] = now.Add(m.emptyTimeout)
 		}
 		for _, ss := range r.Sessions {
 			m.touchLocked(ss.GetEdgeId(), now)
@@ -208,8 +208,15 @@ func (m *Manager) touch(edgeID string) {
 	m.touchLocked(edgeID, m.now())
 }
 
+// answered reports whether anyone but the host is in the room.
+func answered(room *signalingv1.VideoRoom) bool {
+	return slices.ContainsFunc(room.GetParticipants(), func(p *signalingv1.Participant) bool {
+		return p.GetUserId() != room.GetHostUserId()
+	})
+}
+
 // Room returns the open room id; store.ErrNotFound when there is none.
-func (m *Manager) Room(ctx context.Context, id string) (*signalingv1.VideoRoom, error) {
+func (m *Manager) Room(ctx context.Context, id int64) (*signalingv1.VideoRoom, error) {
 	r, err := m.store.Room(ctx, id)
 	if err != nil {
 		return nil, err
@@ -234,7 +241,7 @@ func (m *Manager) List(ctx context.Context, chatroomID int64) ([]*signalingv1.Vi
 		if c := a.GetCreatedAt().AsTime().Compare(b.GetCreatedAt().AsTime()); c != 0 {
 			return c
 		}
-		return strings.Compare(a.GetVideoRoomId(), b.GetVideoRoomId())
+		return cmp.Compare(a.GetVideoRoomId(), b.GetVideoRoomId())
 	})
 	return out, nil
 }
@@ -243,58 +250,49 @@ func (m *Manager) List(ctx context.Context, chatroomID int64) ([]*signalingv1.Vi
 type NewRoom struct {
 	ChatroomID      int64
 	Name            string
-	HostUserID      int64
 	MaxParticipants int32
-	// Origin is the creator's session: it is answered directly, so the
-	// announcement skips it.
-	Origin *signalingv1.SessionRef
+	// Host is the creator's session, the room's first participant. It is
+	// answered directly, so the announcement skips it.
+	Host Caller
+	// Media is the host's initial media status.
+	Media *signalingv1.MediaStatus
 }
 
-// Create opens a room nobody is in yet and announces it to the chat
-// room's members.
+// Create opens a room, its host its one participant, and announces it to
+// the chat room's members. Its id is the next of the store's sequence.
 func (m *Manager) Create(ctx context.Context, nr NewRoom) (*signalingv1.VideoRoom, error) {
-	id, err := newRoomID()
-	if err != nil {
-		return nil, err
-	}
-	room := &signalingv1.VideoRoom{
-		VideoRoomId:     id,
-		ChatroomId:      nr.ChatroomID,
-		Name:            nr.Name,
-		HostUserId:      nr.HostUserID,
-		MaxParticipants: nr.MaxParticipants,
-		CreatedAt:       timestamppb.New(m.now()),
-	}
-	err = m.store.Apply(ctx, func(v *store.View) (store.Change, error) {
-		switch _, err := v.Room(id); {
-		case err == nil:
-			return store.Change{}, fmt.Errorf("new video room id %s is taken", id)
-		case !errors.Is(err, store.ErrNotFound):
+	now := timestamppb.New(m.now())
+	var room *signalingv1.VideoRoom
+	err := m.store.Apply(ctx, func(v *store.View) (store.Change, error) {
+		id, err := v.NewRoomID()
+		if err != nil {
 			return store.Change{}, err
 		}
+		room = &signalingv1.VideoRoom{
+			VideoRoomId:     id,
+			ChatroomId:      nr.ChatroomID,
+			Name:            nr.Name,
+			HostUserId:      nr.Host.UserID,
+			MaxParticipants: nr.MaxParticipants,
+			Participants: []*signalingv1.Participant{
+				{UserId: nr.Host.UserID, Nickname: nr.Host.Nickname, MediaStatus: proto.CloneOf(nr.Media), JoinedAt: now},
+			},
+			CreatedAt: now,
+		}
+		m.touch(nr.Host.EdgeID) // on the writer, as Join does
 		return store.Change{
-			Put: []store.Room{{Room: room}},
-			Events: []*signalingv1.Event{{ChatroomId: nr.ChatroomID, Origin: nr.Origin, Payload: &signalingv1.Event_RoomCreated{
-				RoomCreated: &signalingv1.VideoRoomCreated{Room: proto.CloneOf(room)},
-			}}},
+			Put: []store.Room{{Room: room, Sessions: []*signalingv1.SessionRef{nr.Host.session()}}},
+			Events: []*signalingv1.Event{{ChatroomId: nr.ChatroomID, Origin: nr.Host.session(), SeqId: nr.Host.SeqID,
+				Payload: &signalingv1.Event_RoomCreated{RoomCreated: &signalingv1.VideoRoomCreated{Room: proto.CloneOf(room)}}}},
 		}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
-	m.empty[id] = room.GetCreatedAt().AsTime().Add(m.emptyTimeout)
+	m.empty[room.GetVideoRoomId()] = now.AsTime().Add(m.emptyTimeout)
 	m.mu.Unlock()
-	return room, nil
-}
-
-// newRoomID returns "vr_" and 16 random bytes in hex.
-func newRoomID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("new video room id: %w", err)
-	}
-	return "vr_" + hex.EncodeToString(b[:]), nil
+	return proto.CloneOf(room), nil
 }
 
 // Caller is the session a request comes from.
@@ -302,6 +300,9 @@ type Caller struct {
 	EdgeID, SessionID string
 	UserID            int64
 	Nickname          string
+	// SeqID is the client's seq_id of the request, echoed by the events
+	// it causes.
+	SeqID string
 }
 
 func (c Caller) session() *signalingv1.SessionRef {
@@ -316,7 +317,7 @@ func (c Caller) is(ss *signalingv1.SessionRef) bool {
 // every participant. A user already in the room from another session
 // moves there (their old session is told they left, the participants
 // that they joined again); from the same session nothing changes.
-func (m *Manager) Join(ctx context.Context, c Caller, roomID string, media *signalingv1.MediaStatus) (*signalingv1.VideoRoom, error) {
+func (m *Manager) Join(ctx context.Context, c Caller, roomID int64, media *signalingv1.MediaStatus) (*signalingv1.VideoRoom, error) {
 	if media == nil {
 		media = &signalingv1.MediaStatus{}
 	}
@@ -352,7 +353,7 @@ func (m *Manager) Join(ctx context.Context, c Caller, roomID string, media *sign
 		ch.Put = []store.Room{r}
 		// The joiner's session is the origin: its edge answers the join,
 		// then tells it of its own arrival, in that order.
-		ch.Events = append(ch.Events, &signalingv1.Event{Sessions: slices.Clone(r.Sessions), Origin: c.session(), Payload: &signalingv1.Event_ParticipantJoined{
+		ch.Events = append(ch.Events, &signalingv1.Event{Sessions: slices.Clone(r.Sessions), Origin: c.session(), SeqId: c.SeqID, Payload: &signalingv1.Event_ParticipantJoined{
 			ParticipantJoined: &signalingv1.ParticipantJoined{VideoRoomId: roomID, Participant: proto.CloneOf(p),
 				ParticipantsCount: int32(len(room.Participants))},
 		}})
@@ -362,9 +363,11 @@ func (m *Manager) Join(ctx context.Context, c Caller, roomID string, media *sign
 	if err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
-	delete(m.empty, roomID)
-	m.mu.Unlock()
+	if answered(out) {
+		m.mu.Lock()
+		delete(m.empty, roomID)
+		m.mu.Unlock()
+	}
 	return out, nil
 }
 
@@ -380,7 +383,7 @@ func participant(r store.Room, c Caller) (int, error) {
 }
 
 // Leave takes the caller's session out of the room.
-func (m *Manager) Leave(ctx context.Context, c Caller, roomID string) error {
+func (m *Manager) Leave(ctx context.Context, c Caller, roomID int64) error {
 	return m.asParticipant(ctx, c, roomID, func(r store.Room, i int) (store.Change, error) {
 		return without(r, func(j int) bool { return j == i }, ReasonLeft), nil
 	})
@@ -388,7 +391,7 @@ func (m *Manager) Leave(ctx context.Context, c Caller, roomID string) error {
 
 // asParticipant applies the change do makes to the room, once the caller
 // is found to be its participant i, in the caller's session.
-func (m *Manager) asParticipant(ctx context.Context, c Caller, roomID string, do func(r store.Room, i int) (store.Change, error)) error {
+func (m *Manager) asParticipant(ctx context.Context, c Caller, roomID int64, do func(r store.Room, i int) (store.Change, error)) error {
 	return m.store.Apply(ctx, func(v *store.View) (store.Change, error) {
 		r, err := v.Room(roomID)
 		if err != nil {
@@ -443,7 +446,7 @@ func without(r store.Room, drop func(i int) bool, reason string) store.Change {
 // and to the sessions of the participants still in it.
 func closeRoom(r store.Room, reason string) store.Change {
 	return store.Change{
-		Delete: []string{r.Room.GetVideoRoomId()},
+		Delete: []int64{r.Room.GetVideoRoomId()},
 		Events: []*signalingv1.Event{{ChatroomId: r.Room.GetChatroomId(), Sessions: r.Sessions, Payload: &signalingv1.Event_RoomClosed{
 			RoomClosed: &signalingv1.VideoRoomClosed{VideoRoomId: r.Room.GetVideoRoomId(), ChatroomId: r.Room.GetChatroomId(), Reason: reason},
 		}}},
@@ -452,13 +455,13 @@ func closeRoom(r store.Room, reason string) store.Change {
 
 // Relay sends a signal from the caller to the target participant's
 // session; both must be participants of the room.
-func (m *Manager) Relay(ctx context.Context, c Caller, roomID string, targetUserID int64, kind signalingv1.SignalKind, payload []byte) error {
+func (m *Manager) Relay(ctx context.Context, c Caller, roomID int64, targetUserID int64, kind signalingv1.SignalKind, payload []byte) error {
 	return m.asParticipant(ctx, c, roomID, func(r store.Room, _ int) (store.Change, error) {
 		t := slices.IndexFunc(r.Room.GetParticipants(), func(p *signalingv1.Participant) bool { return p.GetUserId() == targetUserID })
 		if t < 0 {
 			return store.Change{}, fmt.Errorf("target user %d: %w", targetUserID, ErrNotParticipant)
 		}
-		return store.Change{Events: []*signalingv1.Event{{Sessions: []*signalingv1.SessionRef{r.Sessions[t]}, Payload: &signalingv1.Event_Signal{
+		return store.Change{Events: []*signalingv1.Event{{Sessions: []*signalingv1.SessionRef{r.Sessions[t]}, SeqId: c.SeqID, Payload: &signalingv1.Event_Signal{
 			Signal: &signalingv1.Signal{VideoRoomId: roomID, Kind: kind, FromUserId: c.UserID, ToUserId: targetUserID, Payload: payload},
 		}}}}, nil
 	})
@@ -466,13 +469,13 @@ func (m *Manager) Relay(ctx context.Context, c Caller, roomID string, targetUser
 
 // ChangeMedia records the caller's media status and announces it to every
 // participant.
-func (m *Manager) ChangeMedia(ctx context.Context, c Caller, roomID string, media *signalingv1.MediaStatus) error {
+func (m *Manager) ChangeMedia(ctx context.Context, c Caller, roomID int64, media *signalingv1.MediaStatus) error {
 	return m.asParticipant(ctx, c, roomID, func(r store.Room, i int) (store.Change, error) {
 		p := r.Room.Participants[i]
 		p.MediaStatus = proto.CloneOf(media)
 		return store.Change{
 			Put: []store.Room{r},
-			Events: []*signalingv1.Event{{Sessions: slices.Clone(r.Sessions), Payload: &signalingv1.Event_MediaChanged{
+			Events: []*signalingv1.Event{{Sessions: slices.Clone(r.Sessions), SeqId: c.SeqID, Payload: &signalingv1.Event_MediaChanged{
 				MediaChanged: &signalingv1.MediaChanged{VideoRoomId: roomID, UserId: p.GetUserId(), Nickname: p.GetNickname(), MediaStatus: proto.CloneOf(media)},
 			}}},
 		}, nil
@@ -480,7 +483,7 @@ func (m *Manager) ChangeMedia(ctx context.Context, c Caller, roomID string, medi
 }
 
 // Close closes the room at once (reason "closed").
-func (m *Manager) Close(ctx context.Context, roomID string) error {
+func (m *Manager) Close(ctx context.Context, roomID int64) error {
 	err := m.store.Apply(ctx, func(v *store.View) (store.Change, error) {
 		r, err := v.Room(roomID)
 		if err != nil {
@@ -525,14 +528,14 @@ func (m *Manager) Sync(ctx context.Context, edgeID string, sessions map[string]b
 // leaveSeats takes the seats' participants out of their rooms, room by
 // room in id order.
 func leaveSeats(v *store.View, seats []store.Seat, reason string) (store.Change, error) {
-	byRoom := make(map[string]map[store.Seat]bool)
+	byRoom := make(map[int64]map[store.Seat]bool)
 	for _, s := range seats {
 		if byRoom[s.RoomID] == nil {
 			byRoom[s.RoomID] = make(map[store.Seat]bool)
 		}
 		byRoom[s.RoomID][s] = true
 	}
-	ids := make([]string, 0, len(byRoom))
+	ids := make([]int64, 0, len(byRoom))
 	for id := range byRoom {
 		ids = append(ids, id)
 	}
@@ -555,7 +558,8 @@ func leaveSeats(v *store.View, seats []store.Seat, reason string) (store.Change,
 // sweep ends the leases and the empty rooms whose deadline passed.
 func (m *Manager) sweep(ctx context.Context) {
 	now := m.now()
-	var edges, rooms []string
+	var edges []string
+	var rooms []int64
 	m.mu.Lock()
 	for id, e := range m.edges {
 		if e.streams == 0 && !e.leaseEnd.After(now) {
@@ -623,10 +627,10 @@ func (m *Manager) dropEdges(ctx context.Context, ids []string) {
 	}
 }
 
-// closeEmpty closes the rooms that are still empty past their timeout
-// (reason "timeout") and forgets those closed, gone or joined.
-func (m *Manager) closeEmpty(ctx context.Context, ids []string) {
-	var forget []string
+// closeEmpty closes the rooms still unanswered past their timeout
+// (reason "timeout") and forgets those closed, gone or answered.
+func (m *Manager) closeEmpty(ctx context.Context, ids []int64) {
+	var forget []int64
 	err := m.store.Apply(ctx, func(v *store.View) (store.Change, error) {
 		forget = forget[:0]
 		now := m.now()
@@ -639,10 +643,14 @@ func (m *Manager) closeEmpty(ctx context.Context, ids []string) {
 				continue
 			case err != nil:
 				return store.Change{}, err
-			case len(r.Sessions) > 0: // joined: the last one out closes it
+			case answered(r.Room): // the last one out closes it
 				forget = append(forget, id)
 				continue
-			case r.Room.GetCreatedAt().AsTime().Add(m.emptyTimeout).After(now):
+			}
+			m.mu.Lock()
+			end, waiting := m.empty[id]
+			m.mu.Unlock()
+			if waiting && end.After(now) {
 				continue
 			}
 			m.log.Info("video room closed: nobody joined in time", "video_room_id", id, "chatroom_id", r.Room.GetChatroomId())

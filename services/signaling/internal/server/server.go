@@ -39,8 +39,10 @@ const (
 
 // Bounds of requests.
 const (
-	// MaxIDBytes bounds an edge id, a session id and a video room id.
+	// MaxIDBytes bounds an edge id and a session id.
 	MaxIDBytes = 256
+	// MaxSeqIDBytes bounds a caller's seq_id, as the edge bounds it.
+	MaxSeqIDBytes = 64
 	// MaxNameChars bounds a video room's name, in characters (runes).
 	MaxNameChars = 100
 	// MaxNicknameBytes bounds a caller's nickname, as auth bounds it.
@@ -63,7 +65,7 @@ type Options struct {
 	MaxSignalBytes int
 	// UserRooms asks chat for a caller's chat rooms. Required.
 	UserRooms UserRooms
-	// ICE is what JoinVideoRoom hands out.
+	// ICE is what CreateVideoRoom and JoinVideoRoom hand out.
 	ICE ICE
 	// Now is the clock of the TURN credentials; nil means time.Now.
 	Now func() time.Time
@@ -190,12 +192,15 @@ func (s *Server) CreateVideoRoom(ctx context.Context, req *signalingv1.CreateVid
 	if err := s.checkMember(ctx, c.UserID, req.GetChatroomId()); err != nil {
 		return nil, s.toStatus(ctx, "CreateVideoRoom", err)
 	}
-	room, err := s.rooms.Create(ctx, rooms.NewRoom{ChatroomID: req.GetChatroomId(), Name: name, HostUserID: c.UserID, MaxParticipants: max,
-		Origin: &signalingv1.SessionRef{EdgeId: c.EdgeID, SessionId: c.SessionID}})
+	media := req.GetMediaStatus()
+	if media == nil {
+		media = &signalingv1.MediaStatus{AudioEnabled: true, VideoEnabled: true}
+	}
+	room, err := s.rooms.Create(ctx, rooms.NewRoom{ChatroomID: req.GetChatroomId(), Name: name, MaxParticipants: max, Host: c, Media: media})
 	if err != nil {
 		return nil, s.toStatus(ctx, "CreateVideoRoom", err)
 	}
-	return &signalingv1.CreateVideoRoomResponse{Room: room}, nil
+	return &signalingv1.CreateVideoRoomResponse{Room: room, IceServers: s.ice.servers(c.UserID, s.now())}, nil
 }
 
 // JoinVideoRoom implements SignalingService.
@@ -280,7 +285,7 @@ func (s *Server) ListVideoRooms(ctx context.Context, req *signalingv1.ListVideoR
 
 // CloseVideoRoom implements SignalingAdminService.
 func (s *Server) CloseVideoRoom(ctx context.Context, req *signalingv1.CloseVideoRoomRequest) (*signalingv1.CloseVideoRoomResponse, error) {
-	if err := checkID("video_room_id", req.GetVideoRoomId()); err != nil {
+	if err := positive("video_room_id", req.GetVideoRoomId()); err != nil {
 		return nil, err
 	}
 	if err := s.rooms.Close(ctx, req.GetVideoRoomId()); err != nil {
@@ -354,12 +359,15 @@ func caller(c *signalingv1.Caller) (rooms.Caller, error) {
 	if n := len(c.GetNickname()); n > MaxNicknameBytes {
 		return rooms.Caller{}, status.Errorf(codes.InvalidArgument, "caller.nickname has %d bytes, at most %d allowed", n, MaxNicknameBytes)
 	}
-	return rooms.Caller{EdgeID: c.GetEdgeId(), SessionID: c.GetSessionId(), UserID: c.GetUserId(), Nickname: c.GetNickname()}, nil
+	if n := len(c.GetSeqId()); n > MaxSeqIDBytes {
+		return rooms.Caller{}, status.Errorf(codes.InvalidArgument, "caller.seq_id has %d bytes, at most %d allowed", n, MaxSeqIDBytes)
+	}
+	return rooms.Caller{EdgeID: c.GetEdgeId(), SessionID: c.GetSessionId(), UserID: c.GetUserId(), Nickname: c.GetNickname(), SeqID: c.GetSeqId()}, nil
 }
 
 // callerIn validates a request's caller and the video room it names.
-func callerIn(c *signalingv1.Caller, videoRoomID string) (rooms.Caller, error) {
-	if err := checkID("video_room_id", videoRoomID); err != nil {
+func callerIn(c *signalingv1.Caller, videoRoomID int64) (rooms.Caller, error) {
+	if err := positive("video_room_id", videoRoomID); err != nil {
 		return rooms.Caller{}, err
 	}
 	return caller(c)

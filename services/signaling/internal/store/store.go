@@ -50,7 +50,7 @@ const (
 // Bucket names, declared once.
 var (
 	bucketEvents = []byte("events") // seq → Event
-	bucketRooms  = []byte("rooms")  // video room id → room record (see encodeRoom)
+	bucketRooms  = []byte("rooms")  // roomKey(video room id) → room record (see encodeRoom); its sequence gives the ids
 	bucketSeats  = []byte("seats")  // seatKey(edge, session, room) → user id: the participants by session
 )
 
@@ -68,7 +68,7 @@ type Seat struct {
 	// EdgeID and SessionID name the participant's session.
 	EdgeID, SessionID string
 	// RoomID is the video room.
-	RoomID string
+	RoomID int64
 	// UserID is the participant.
 	UserID int64
 }
@@ -78,7 +78,7 @@ type Seat struct {
 // seq). Puts are applied before deletes.
 type Change struct {
 	Put    []Room
-	Delete []string
+	Delete []int64
 	Events []*signalingv1.Event
 }
 
@@ -155,7 +155,7 @@ func Open(path string, opts Options) (*Store, error) {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		return nil
+		return s.dropStringIDRooms(tx)
 	})
 	if err == nil {
 		s.events, err = eventlog.Open(db, eventlog.Config[*signalingv1.Event]{
@@ -263,15 +263,15 @@ func (s *Store) write(tx *bolt.Tx, ch Change) error {
 		}
 		v, err := encodeRoom(r)
 		if err != nil {
-			return fmt.Errorf("put room %s: %w", id, err)
+			return fmt.Errorf("put room %d: %w", id, err)
 		}
-		if err := rooms.Put([]byte(id), v); err != nil {
-			return fmt.Errorf("put room %s: %w", id, err)
+		if err := rooms.Put(roomKey(id), v); err != nil {
+			return fmt.Errorf("put room %d: %w", id, err)
 		}
 		for i, ss := range r.Sessions {
 			user := binary.BigEndian.AppendUint64(nil, uint64(r.Room.GetParticipants()[i].GetUserId()))
 			if err := seats.Put(seatKey(ss.GetEdgeId(), ss.GetSessionId(), id), user); err != nil {
-				return fmt.Errorf("put seat in room %s: %w", id, err)
+				return fmt.Errorf("put seat in room %d: %w", id, err)
 			}
 		}
 	}
@@ -279,8 +279,8 @@ func (s *Store) write(tx *bolt.Tx, ch Change) error {
 		if err := unseat(rooms, seats, id); err != nil {
 			return err
 		}
-		if err := rooms.Delete([]byte(id)); err != nil {
-			return fmt.Errorf("delete room %s: %w", id, err)
+		if err := rooms.Delete(roomKey(id)); err != nil {
+			return fmt.Errorf("delete room %d: %w", id, err)
 		}
 	}
 	for _, ev := range ch.Events {
@@ -291,19 +291,68 @@ func (s *Store) write(tx *bolt.Tx, ch Change) error {
 	return nil
 }
 
+// dropStringIDRooms deletes the rooms, and their seats, of the releases
+// whose video room ids were strings: their ids cannot be told to clients
+// that expect integers. Calls open across that upgrade end; the events of
+// the log are kept (edges deliver nothing for a room id they cannot read).
+func (s *Store) dropStringIDRooms(tx *bolt.Tx) error {
+	rooms, err := deleteKeys(tx.Bucket(bucketRooms), func(k []byte) bool { return len(k) != roomKeyLen })
+	if err != nil {
+		return fmt.Errorf("drop the rooms of string ids: %w", err)
+	}
+	if _, err := deleteKeys(tx.Bucket(bucketSeats), func(k []byte) bool {
+		_, err := parseSeat(k, make([]byte, 8))
+		return err != nil
+	}); err != nil {
+		return fmt.Errorf("drop the seats of string ids: %w", err)
+	}
+	if rooms > 0 {
+		s.log.Warn("dropped the video rooms of string ids (an upgrade ends the calls open across it)", "rooms", rooms)
+	}
+	return nil
+}
+
+// deleteKeys deletes the keys of b that stale selects and returns how
+// many it deleted.
+func deleteKeys(b *bolt.Bucket, stale func(k []byte) bool) (int, error) {
+	var keys [][]byte
+	err := b.ForEach(func(k, _ []byte) error {
+		if stale(k) {
+			keys = append(keys, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(keys), nil
+}
+
+// roomKeyLen is the length of a room key: the id, big-endian.
+const roomKeyLen = 8
+
+func roomKey(id int64) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, roomKeyLen), uint64(id))
+}
+
 // unseat deletes the seats of the stored room id, if any.
-func unseat(rooms, seats *bolt.Bucket, id string) error {
-	v := rooms.Get([]byte(id))
+func unseat(rooms, seats *bolt.Bucket, id int64) error {
+	v := rooms.Get(roomKey(id))
 	if v == nil {
 		return nil
 	}
 	old, err := decodeRoom(v)
 	if err != nil {
-		return fmt.Errorf("room %s: %w", id, err)
+		return fmt.Errorf("room %d: %w", id, err)
 	}
 	for _, ss := range old.Sessions {
 		if err := seats.Delete(seatKey(ss.GetEdgeId(), ss.GetSessionId(), id)); err != nil {
-			return fmt.Errorf("delete seat in room %s: %w", id, err)
+			return fmt.Errorf("delete seat in room %d: %w", id, err)
 		}
 	}
 	return nil
@@ -316,8 +365,20 @@ type View struct {
 }
 
 // Room returns the room id; ErrNotFound when there is none.
-func (v *View) Room(id string) (Room, error) {
+func (v *View) Room(id int64) (Room, error) {
 	return getRoom(v.tx, id)
+}
+
+// NewRoomID returns a new video room id: the next of the store's
+// sequence, which commits with the op's change. A committed room's id is
+// never given again; the id of an op refused, or of a batch that commits
+// nothing, returns to the sequence unseen.
+func (v *View) NewRoomID() (int64, error) {
+	n, err := v.tx.Bucket(bucketRooms).NextSequence()
+	if err != nil {
+		return 0, fmt.Errorf("new video room id: %w", err)
+	}
+	return int64(n), nil
 }
 
 // EdgeSeats returns the seats of every session of the edge.
@@ -331,7 +392,7 @@ func (v *View) SessionSeats(edgeID, sessionID string) ([]Seat, error) {
 }
 
 // Room returns the room id; ErrNotFound when there is none.
-func (s *Store) Room(ctx context.Context, id string) (Room, error) {
+func (s *Store) Room(ctx context.Context, id int64) (Room, error) {
 	if err := ctx.Err(); err != nil {
 		return Room{}, err
 	}
@@ -353,7 +414,7 @@ func (s *Store) Rooms(ctx context.Context) ([]Room, error) {
 		return tx.Bucket(bucketRooms).ForEach(func(k, v []byte) error {
 			r, err := decodeRoom(v)
 			if err != nil {
-				return fmt.Errorf("room %s: %w", k, err)
+				return fmt.Errorf("room %x: %w", k, err)
 			}
 			out = append(out, r)
 			return nil
@@ -372,14 +433,14 @@ func (s *Store) EventsAfter(ctx context.Context, after uint64, limit int) (event
 	return s.events.EventsAfter(ctx, after, limit)
 }
 
-func getRoom(tx *bolt.Tx, id string) (Room, error) {
-	v := tx.Bucket(bucketRooms).Get([]byte(id))
+func getRoom(tx *bolt.Tx, id int64) (Room, error) {
+	v := tx.Bucket(bucketRooms).Get(roomKey(id))
 	if v == nil {
-		return Room{}, fmt.Errorf("room %q: %w", id, ErrNotFound)
+		return Room{}, fmt.Errorf("room %d: %w", id, ErrNotFound)
 	}
 	r, err := decodeRoom(v)
 	if err != nil {
-		return Room{}, fmt.Errorf("room %q: %w", id, err)
+		return Room{}, fmt.Errorf("room %d: %w", id, err)
 	}
 	return r, nil
 }
@@ -398,7 +459,7 @@ func seatsWithPrefix(tx *bolt.Tx, prefix []byte) ([]Seat, error) {
 }
 
 // Seat keys are the edge id and the session id, each after its length as
-// a uvarint, then the room id: a prefix selects an edge's seats or a
+// a uvarint, then the room key: a prefix selects an edge's seats or a
 // session's, whatever bytes the ids hold.
 func edgePrefix(edgeID string) []byte {
 	return append(binary.AppendUvarint(nil, uint64(len(edgeID))), edgeID...)
@@ -409,8 +470,8 @@ func sessionPrefix(edgeID, sessionID string) []byte {
 	return append(b, sessionID...)
 }
 
-func seatKey(edgeID, sessionID, roomID string) []byte {
-	return append(sessionPrefix(edgeID, sessionID), roomID...)
+func seatKey(edgeID, sessionID string, roomID int64) []byte {
+	return append(sessionPrefix(edgeID, sessionID), roomKey(roomID)...)
 }
 
 func parseSeat(k, v []byte) (Seat, error) {
@@ -424,10 +485,13 @@ func parseSeat(k, v []byte) (Seat, error) {
 		parts[i] = string(rest[w : w+int(n)])
 		rest = rest[w+int(n):]
 	}
+	if len(rest) != roomKeyLen {
+		return Seat{}, fmt.Errorf("seat %x: room key of %d bytes, want %d", k, len(rest), roomKeyLen)
+	}
 	if len(v) != 8 {
 		return Seat{}, fmt.Errorf("seat %x: value of %d bytes, want 8", k, len(v))
 	}
-	return Seat{EdgeID: parts[0], SessionID: parts[1], RoomID: string(rest), UserID: int64(binary.BigEndian.Uint64(v))}, nil
+	return Seat{EdgeID: parts[0], SessionID: parts[1], RoomID: int64(binary.BigEndian.Uint64(rest)), UserID: int64(binary.BigEndian.Uint64(v))}, nil
 }
 
 // A room record is the protobuf encoding of a message with the VideoRoom

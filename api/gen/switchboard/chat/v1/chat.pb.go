@@ -503,7 +503,10 @@ type Origin struct {
 	// edge_id names the edge.
 	EdgeId string `protobuf:"bytes,1,opt,name=edge_id,json=edgeId,proto3" json:"edge_id,omitempty"`
 	// session_id names the session on that edge.
-	SessionId     string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// seq_id is the client's seq_id of the request. A message's NEW_MESSAGE
+	// echoes it to every member, as the protocol document shows.
+	SeqId         string `protobuf:"bytes,3,opt,name=seq_id,json=seqId,proto3" json:"seq_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -548,6 +551,13 @@ func (x *Origin) GetEdgeId() string {
 func (x *Origin) GetSessionId() string {
 	if x != nil {
 		return x.SessionId
+	}
+	return ""
+}
+
+func (x *Origin) GetSeqId() string {
+	if x != nil {
+		return x.SeqId
 	}
 	return ""
 }
@@ -3420,11 +3430,12 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\acontent\x18\x05 \x01(\tR\acontent\x12C\n" +
 	"\fmessage_type\x18\x06 \x01(\x0e2 .switchboard.chat.v1.MessageTypeR\vmessageType\x129\n" +
 	"\n" +
-	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"@\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"W\n" +
 	"\x06Origin\x12\x17\n" +
 	"\aedge_id\x18\x01 \x01(\tR\x06edgeId\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x02 \x01(\tR\tsessionId\"\x94\x01\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x15\n" +
+	"\x06seq_id\x18\x03 \x01(\tR\x05seqId\"\x94\x01\n" +
 	"\x0fJoinRoomRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\x03R\x06roomId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\x03R\x06userId\x12\x1a\n" +

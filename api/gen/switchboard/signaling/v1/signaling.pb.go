@@ -156,7 +156,11 @@ type Caller struct {
 	// user_id is the session's user.
 	UserId int64 `protobuf:"varint,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// nickname is the user's display name, shown to the other participants.
-	Nickname      string `protobuf:"bytes,4,opt,name=nickname,proto3" json:"nickname,omitempty"`
+	Nickname string `protobuf:"bytes,4,opt,name=nickname,proto3" json:"nickname,omitempty"`
+	// seq_id is the client's seq_id of the request. The events the request
+	// causes carry it (Event.seq_id), and the envelopes the edges make of
+	// them echo it, as the protocol document shows.
+	SeqId         string `protobuf:"bytes,5,opt,name=seq_id,json=seqId,proto3" json:"seq_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -215,6 +219,13 @@ func (x *Caller) GetUserId() int64 {
 func (x *Caller) GetNickname() string {
 	if x != nil {
 		return x.Nickname
+	}
+	return ""
+}
+
+func (x *Caller) GetSeqId() string {
+	if x != nil {
+		return x.SeqId
 	}
 	return ""
 }
@@ -414,8 +425,10 @@ func (x *Participant) GetJoinedAt() *timestamppb.Timestamp {
 // VideoRoom is an open video room.
 type VideoRoom struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// video_room_id identifies the video room.
-	VideoRoomId string `protobuf:"bytes,1,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
+	// video_room_id identifies the video room: a positive integer the
+	// service assigns in increasing order, never reused for the life of its
+	// store.
+	VideoRoomId int64 `protobuf:"varint,8,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
 	// chatroom_id is the chat room whose members may join.
 	ChatroomId int64 `protobuf:"varint,2,opt,name=chatroom_id,json=chatroomId,proto3" json:"chatroom_id,omitempty"`
 	// name is the video room's name.
@@ -462,11 +475,11 @@ func (*VideoRoom) Descriptor() ([]byte, []int) {
 	return file_switchboard_signaling_v1_signaling_proto_rawDescGZIP(), []int{4}
 }
 
-func (x *VideoRoom) GetVideoRoomId() string {
+func (x *VideoRoom) GetVideoRoomId() int64 {
 	if x != nil {
 		return x.VideoRoomId
 	}
-	return ""
+	return 0
 }
 
 func (x *VideoRoom) GetChatroomId() int64 {
@@ -721,7 +734,13 @@ type Event struct {
 	Payload isEvent_Payload `protobuf_oneof:"payload"`
 	// origin, when set, is the session whose request caused the event: it
 	// was answered directly, so an edge does not deliver the event to it.
-	Origin        *SessionRef `protobuf:"bytes,10,opt,name=origin,proto3" json:"origin,omitempty"`
+	Origin *SessionRef `protobuf:"bytes,10,opt,name=origin,proto3" json:"origin,omitempty"`
+	// seq_id, when set, is the client's seq_id of the request that caused
+	// the event (Caller.seq_id): the envelope every recipient gets echoes it,
+	// as the protocol document shows for VIDEO_ROOM_CREATED,
+	// VIDEO_PARTICIPANT_JOINED, the relayed signals and
+	// PARTICIPANT_MEDIA_CHANGED. Empty: the envelope gets a server seq_id.
+	SeqId         string `protobuf:"bytes,11,opt,name=seq_id,json=seqId,proto3" json:"seq_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -845,6 +864,13 @@ func (x *Event) GetOrigin() *SessionRef {
 	return nil
 }
 
+func (x *Event) GetSeqId() string {
+	if x != nil {
+		return x.SeqId
+	}
+	return ""
+}
+
 type isEvent_Payload interface {
 	isEvent_Payload()
 }
@@ -941,7 +967,7 @@ func (x *VideoRoomCreated) GetRoom() *VideoRoom {
 type VideoRoomClosed struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// video_room_id is the closed room.
-	VideoRoomId string `protobuf:"bytes,1,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
+	VideoRoomId int64 `protobuf:"varint,4,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
 	// chatroom_id is its chat room.
 	ChatroomId int64 `protobuf:"varint,2,opt,name=chatroom_id,json=chatroomId,proto3" json:"chatroom_id,omitempty"`
 	// reason is why: "empty" (the last participant left), "timeout" (nobody
@@ -981,11 +1007,11 @@ func (*VideoRoomClosed) Descriptor() ([]byte, []int) {
 	return file_switchboard_signaling_v1_signaling_proto_rawDescGZIP(), []int{10}
 }
 
-func (x *VideoRoomClosed) GetVideoRoomId() string {
+func (x *VideoRoomClosed) GetVideoRoomId() int64 {
 	if x != nil {
 		return x.VideoRoomId
 	}
-	return ""
+	return 0
 }
 
 func (x *VideoRoomClosed) GetChatroomId() int64 {
@@ -1006,7 +1032,7 @@ func (x *VideoRoomClosed) GetReason() string {
 type ParticipantJoined struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// video_room_id is the room.
-	VideoRoomId string `protobuf:"bytes,1,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
+	VideoRoomId int64 `protobuf:"varint,4,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
 	// participant is the new participant.
 	Participant *Participant `protobuf:"bytes,2,opt,name=participant,proto3" json:"participant,omitempty"`
 	// participants_count counts the participants, the new one included.
@@ -1045,11 +1071,11 @@ func (*ParticipantJoined) Descriptor() ([]byte, []int) {
 	return file_switchboard_signaling_v1_signaling_proto_rawDescGZIP(), []int{11}
 }
 
-func (x *ParticipantJoined) GetVideoRoomId() string {
+func (x *ParticipantJoined) GetVideoRoomId() int64 {
 	if x != nil {
 		return x.VideoRoomId
 	}
-	return ""
+	return 0
 }
 
 func (x *ParticipantJoined) GetParticipant() *Participant {
@@ -1070,7 +1096,7 @@ func (x *ParticipantJoined) GetParticipantsCount() int32 {
 type ParticipantLeft struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// video_room_id is the room.
-	VideoRoomId string `protobuf:"bytes,1,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
+	VideoRoomId int64 `protobuf:"varint,6,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
 	// user_id is the user who left.
 	UserId int64 `protobuf:"varint,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// nickname is the user's display name.
@@ -1115,11 +1141,11 @@ func (*ParticipantLeft) Descriptor() ([]byte, []int) {
 	return file_switchboard_signaling_v1_signaling_proto_rawDescGZIP(), []int{12}
 }
 
-func (x *ParticipantLeft) GetVideoRoomId() string {
+func (x *ParticipantLeft) GetVideoRoomId() int64 {
 	if x != nil {
 		return x.VideoRoomId
 	}
-	return ""
+	return 0
 }
 
 func (x *ParticipantLeft) GetUserId() int64 {
@@ -1154,7 +1180,7 @@ func (x *ParticipantLeft) GetReason() string {
 type MediaChanged struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// video_room_id is the room.
-	VideoRoomId string `protobuf:"bytes,1,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
+	VideoRoomId int64 `protobuf:"varint,5,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
 	// user_id is the participant.
 	UserId int64 `protobuf:"varint,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// nickname is the participant's display name.
@@ -1195,11 +1221,11 @@ func (*MediaChanged) Descriptor() ([]byte, []int) {
 	return file_switchboard_signaling_v1_signaling_proto_rawDescGZIP(), []int{13}
 }
 
-func (x *MediaChanged) GetVideoRoomId() string {
+func (x *MediaChanged) GetVideoRoomId() int64 {
 	if x != nil {
 		return x.VideoRoomId
 	}
-	return ""
+	return 0
 }
 
 func (x *MediaChanged) GetUserId() int64 {
@@ -1227,7 +1253,7 @@ func (x *MediaChanged) GetMediaStatus() *MediaStatus {
 type Signal struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// video_room_id is the room.
-	VideoRoomId string `protobuf:"bytes,1,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
+	VideoRoomId int64 `protobuf:"varint,6,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
 	// kind is what the payload is.
 	Kind SignalKind `protobuf:"varint,2,opt,name=kind,proto3,enum=switchboard.signaling.v1.SignalKind" json:"kind,omitempty"`
 	// from_user_id is the sender.
@@ -1272,11 +1298,11 @@ func (*Signal) Descriptor() ([]byte, []int) {
 	return file_switchboard_signaling_v1_signaling_proto_rawDescGZIP(), []int{14}
 }
 
-func (x *Signal) GetVideoRoomId() string {
+func (x *Signal) GetVideoRoomId() int64 {
 	if x != nil {
 		return x.VideoRoomId
 	}
-	return ""
+	return 0
 }
 
 func (x *Signal) GetKind() SignalKind {
@@ -1482,7 +1508,9 @@ func (*SessionClosedResponse) Descriptor() ([]byte, []int) {
 	return file_switchboard_signaling_v1_signaling_proto_rawDescGZIP(), []int{18}
 }
 
-// CreateVideoRoomRequest opens a video room.
+// CreateVideoRoomRequest opens a video room. Its creator is its first
+// participant, in the calling session: the protocol document's host sends
+// offers without joining, and the first joiner makes two participants.
 type CreateVideoRoomRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// caller is the session asking.
@@ -1494,8 +1522,11 @@ type CreateVideoRoomRequest struct {
 	// max_participants bounds the participants, from 2 to the service's
 	// ceiling; 0 takes the ceiling.
 	MaxParticipants int32 `protobuf:"varint,4,opt,name=max_participants,json=maxParticipants,proto3" json:"max_participants,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// media_status is the creator's initial media status; unset: audio and
+	// video enabled.
+	MediaStatus   *MediaStatus `protobuf:"bytes,5,opt,name=media_status,json=mediaStatus,proto3" json:"media_status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateVideoRoomRequest) Reset() {
@@ -1556,11 +1587,21 @@ func (x *CreateVideoRoomRequest) GetMaxParticipants() int32 {
 	return 0
 }
 
+func (x *CreateVideoRoomRequest) GetMediaStatus() *MediaStatus {
+	if x != nil {
+		return x.MediaStatus
+	}
+	return nil
+}
+
 // CreateVideoRoomResponse returns the new room.
 type CreateVideoRoomResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// room is the new room.
-	Room          *VideoRoom `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	// room is the new room, its creator its one participant.
+	Room *VideoRoom `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	// ice_servers are the STUN and TURN servers the creator uses, as in
+	// JoinVideoRoomResponse.
+	IceServers    []*IceServer `protobuf:"bytes,2,rep,name=ice_servers,json=iceServers,proto3" json:"ice_servers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1602,13 +1643,20 @@ func (x *CreateVideoRoomResponse) GetRoom() *VideoRoom {
 	return nil
 }
 
+func (x *CreateVideoRoomResponse) GetIceServers() []*IceServer {
+	if x != nil {
+		return x.IceServers
+	}
+	return nil
+}
+
 // JoinVideoRoomRequest makes the caller a participant.
 type JoinVideoRoomRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// caller is the session joining.
 	Caller *Caller `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
 	// video_room_id is the room.
-	VideoRoomId string `protobuf:"bytes,2,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
+	VideoRoomId int64 `protobuf:"varint,4,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
 	// media_status is the joiner's initial media status.
 	MediaStatus   *MediaStatus `protobuf:"bytes,3,opt,name=media_status,json=mediaStatus,proto3" json:"media_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1652,11 +1700,11 @@ func (x *JoinVideoRoomRequest) GetCaller() *Caller {
 	return nil
 }
 
-func (x *JoinVideoRoomRequest) GetVideoRoomId() string {
+func (x *JoinVideoRoomRequest) GetVideoRoomId() int64 {
 	if x != nil {
 		return x.VideoRoomId
 	}
-	return ""
+	return 0
 }
 
 func (x *JoinVideoRoomRequest) GetMediaStatus() *MediaStatus {
@@ -1728,7 +1776,7 @@ type LeaveVideoRoomRequest struct {
 	// caller is the session leaving.
 	Caller *Caller `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
 	// video_room_id is the room.
-	VideoRoomId   string `protobuf:"bytes,2,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
+	VideoRoomId   int64 `protobuf:"varint,3,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1770,11 +1818,11 @@ func (x *LeaveVideoRoomRequest) GetCaller() *Caller {
 	return nil
 }
 
-func (x *LeaveVideoRoomRequest) GetVideoRoomId() string {
+func (x *LeaveVideoRoomRequest) GetVideoRoomId() int64 {
 	if x != nil {
 		return x.VideoRoomId
 	}
-	return ""
+	return 0
 }
 
 // LeaveVideoRoomResponse is empty.
@@ -1820,7 +1868,7 @@ type RelayRequest struct {
 	// caller is the sending session; it must be a participant.
 	Caller *Caller `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
 	// video_room_id is the room.
-	VideoRoomId string `protobuf:"bytes,2,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
+	VideoRoomId int64 `protobuf:"varint,6,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
 	// target_user_id is the participant to deliver to.
 	TargetUserId int64 `protobuf:"varint,3,opt,name=target_user_id,json=targetUserId,proto3" json:"target_user_id,omitempty"`
 	// kind is what the payload is.
@@ -1869,11 +1917,11 @@ func (x *RelayRequest) GetCaller() *Caller {
 	return nil
 }
 
-func (x *RelayRequest) GetVideoRoomId() string {
+func (x *RelayRequest) GetVideoRoomId() int64 {
 	if x != nil {
 		return x.VideoRoomId
 	}
-	return ""
+	return 0
 }
 
 func (x *RelayRequest) GetTargetUserId() int64 {
@@ -1940,7 +1988,7 @@ type ChangeMediaStatusRequest struct {
 	// caller is the participant's session.
 	Caller *Caller `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
 	// video_room_id is the room.
-	VideoRoomId string `protobuf:"bytes,2,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
+	VideoRoomId int64 `protobuf:"varint,4,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
 	// media_status is the new status.
 	MediaStatus   *MediaStatus `protobuf:"bytes,3,opt,name=media_status,json=mediaStatus,proto3" json:"media_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1984,11 +2032,11 @@ func (x *ChangeMediaStatusRequest) GetCaller() *Caller {
 	return nil
 }
 
-func (x *ChangeMediaStatusRequest) GetVideoRoomId() string {
+func (x *ChangeMediaStatusRequest) GetVideoRoomId() int64 {
 	if x != nil {
 		return x.VideoRoomId
 	}
-	return ""
+	return 0
 }
 
 func (x *ChangeMediaStatusRequest) GetMediaStatus() *MediaStatus {
@@ -2131,7 +2179,7 @@ func (x *ListVideoRoomsResponse) GetRooms() []*VideoRoom {
 type CloseVideoRoomRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// video_room_id is the room.
-	VideoRoomId   string `protobuf:"bytes,1,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
+	VideoRoomId   int64 `protobuf:"varint,2,opt,name=video_room_id,json=videoRoomId,proto3" json:"video_room_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2166,11 +2214,11 @@ func (*CloseVideoRoomRequest) Descriptor() ([]byte, []int) {
 	return file_switchboard_signaling_v1_signaling_proto_rawDescGZIP(), []int{31}
 }
 
-func (x *CloseVideoRoomRequest) GetVideoRoomId() string {
+func (x *CloseVideoRoomRequest) GetVideoRoomId() int64 {
 	if x != nil {
 		return x.VideoRoomId
 	}
-	return ""
+	return 0
 }
 
 // CloseVideoRoomResponse is empty.
@@ -2214,13 +2262,14 @@ var File_switchboard_signaling_v1_signaling_proto protoreflect.FileDescriptor
 
 const file_switchboard_signaling_v1_signaling_proto_rawDesc = "" +
 	"\n" +
-	"(switchboard/signaling/v1/signaling.proto\x12\x18switchboard.signaling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"u\n" +
+	"(switchboard/signaling/v1/signaling.proto\x12\x18switchboard.signaling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x01\n" +
 	"\x06Caller\x12\x17\n" +
 	"\aedge_id\x18\x01 \x01(\tR\x06edgeId\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x17\n" +
 	"\auser_id\x18\x03 \x01(\x03R\x06userId\x12\x1a\n" +
-	"\bnickname\x18\x04 \x01(\tR\bnickname\"D\n" +
+	"\bnickname\x18\x04 \x01(\tR\bnickname\x12\x15\n" +
+	"\x06seq_id\x18\x05 \x01(\tR\x05seqId\"D\n" +
 	"\n" +
 	"SessionRef\x12\x17\n" +
 	"\aedge_id\x18\x01 \x01(\tR\x06edgeId\x12\x1d\n" +
@@ -2234,9 +2283,9 @@ const file_switchboard_signaling_v1_signaling_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x02 \x01(\tR\bnickname\x12H\n" +
 	"\fmedia_status\x18\x03 \x01(\v2%.switchboard.signaling.v1.MediaStatusR\vmediaStatus\x127\n" +
-	"\tjoined_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bjoinedAt\"\xb7\x02\n" +
+	"\tjoined_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bjoinedAt\"\xbd\x02\n" +
 	"\tVideoRoom\x12\"\n" +
-	"\rvideo_room_id\x18\x01 \x01(\tR\vvideoRoomId\x12\x1f\n" +
+	"\rvideo_room_id\x18\b \x01(\x03R\vvideoRoomId\x12\x1f\n" +
 	"\vchatroom_id\x18\x02 \x01(\x03R\n" +
 	"chatroomId\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12 \n" +
@@ -2245,7 +2294,7 @@ const file_switchboard_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x10max_participants\x18\x05 \x01(\x05R\x0fmaxParticipants\x12I\n" +
 	"\fparticipants\x18\x06 \x03(\v2%.switchboard.signaling.v1.ParticipantR\fparticipants\x129\n" +
 	"\n" +
-	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"[\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAtJ\x04\b\x01\x10\x02\"[\n" +
 	"\tIceServer\x12\x12\n" +
 	"\x04urls\x18\x01 \x03(\tR\x04urls\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x1e\n" +
@@ -2260,7 +2309,7 @@ const file_switchboard_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x11SubscribeResponse\x127\n" +
 	"\x06events\x18\x01 \x03(\v2\x1f.switchboard.signaling.v1.EventR\x06events\x12\x19\n" +
 	"\bhead_seq\x18\x02 \x01(\x04R\aheadSeq\x12\x1c\n" +
-	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\xa5\x05\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\xbc\x05\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1f\n" +
 	"\vchatroom_id\x18\x02 \x01(\x03R\n" +
@@ -2274,38 +2323,39 @@ const file_switchboard_signaling_v1_signaling_proto_rawDesc = "" +
 	"\rmedia_changed\x18\b \x01(\v2&.switchboard.signaling.v1.MediaChangedH\x00R\fmediaChanged\x12:\n" +
 	"\x06signal\x18\t \x01(\v2 .switchboard.signaling.v1.SignalH\x00R\x06signal\x12<\n" +
 	"\x06origin\x18\n" +
-	" \x01(\v2$.switchboard.signaling.v1.SessionRefR\x06originB\t\n" +
+	" \x01(\v2$.switchboard.signaling.v1.SessionRefR\x06origin\x12\x15\n" +
+	"\x06seq_id\x18\v \x01(\tR\x05seqIdB\t\n" +
 	"\apayload\"K\n" +
 	"\x10VideoRoomCreated\x127\n" +
-	"\x04room\x18\x01 \x01(\v2#.switchboard.signaling.v1.VideoRoomR\x04room\"n\n" +
+	"\x04room\x18\x01 \x01(\v2#.switchboard.signaling.v1.VideoRoomR\x04room\"t\n" +
 	"\x0fVideoRoomClosed\x12\"\n" +
-	"\rvideo_room_id\x18\x01 \x01(\tR\vvideoRoomId\x12\x1f\n" +
+	"\rvideo_room_id\x18\x04 \x01(\x03R\vvideoRoomId\x12\x1f\n" +
 	"\vchatroom_id\x18\x02 \x01(\x03R\n" +
 	"chatroomId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xaf\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reasonJ\x04\b\x01\x10\x02\"\xb5\x01\n" +
 	"\x11ParticipantJoined\x12\"\n" +
-	"\rvideo_room_id\x18\x01 \x01(\tR\vvideoRoomId\x12G\n" +
+	"\rvideo_room_id\x18\x04 \x01(\x03R\vvideoRoomId\x12G\n" +
 	"\vparticipant\x18\x02 \x01(\v2%.switchboard.signaling.v1.ParticipantR\vparticipant\x12-\n" +
-	"\x12participants_count\x18\x03 \x01(\x05R\x11participantsCount\"\xb1\x01\n" +
+	"\x12participants_count\x18\x03 \x01(\x05R\x11participantsCountJ\x04\b\x01\x10\x02\"\xb7\x01\n" +
 	"\x0fParticipantLeft\x12\"\n" +
-	"\rvideo_room_id\x18\x01 \x01(\tR\vvideoRoomId\x12\x17\n" +
+	"\rvideo_room_id\x18\x06 \x01(\x03R\vvideoRoomId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\x03R\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x03 \x01(\tR\bnickname\x12-\n" +
 	"\x12participants_count\x18\x04 \x01(\x05R\x11participantsCount\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\"\xb1\x01\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reasonJ\x04\b\x01\x10\x02\"\xb7\x01\n" +
 	"\fMediaChanged\x12\"\n" +
-	"\rvideo_room_id\x18\x01 \x01(\tR\vvideoRoomId\x12\x17\n" +
+	"\rvideo_room_id\x18\x05 \x01(\x03R\vvideoRoomId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\x03R\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x03 \x01(\tR\bnickname\x12H\n" +
-	"\fmedia_status\x18\x04 \x01(\v2%.switchboard.signaling.v1.MediaStatusR\vmediaStatus\"\xc0\x01\n" +
+	"\fmedia_status\x18\x04 \x01(\v2%.switchboard.signaling.v1.MediaStatusR\vmediaStatusJ\x04\b\x01\x10\x02\"\xc6\x01\n" +
 	"\x06Signal\x12\"\n" +
-	"\rvideo_room_id\x18\x01 \x01(\tR\vvideoRoomId\x128\n" +
+	"\rvideo_room_id\x18\x06 \x01(\x03R\vvideoRoomId\x128\n" +
 	"\x04kind\x18\x02 \x01(\x0e2$.switchboard.signaling.v1.SignalKindR\x04kind\x12 \n" +
 	"\ffrom_user_id\x18\x03 \x01(\x03R\n" +
 	"fromUserId\x12\x1c\n" +
 	"\n" +
 	"to_user_id\x18\x04 \x01(\x03R\btoUserId\x12\x18\n" +
-	"\apayload\x18\x05 \x01(\fR\apayload\"O\n" +
+	"\apayload\x18\x05 \x01(\fR\apayloadJ\x04\b\x01\x10\x02\"O\n" +
 	"\x13SyncSessionsRequest\x12\x17\n" +
 	"\aedge_id\x18\x01 \x01(\tR\x06edgeId\x12\x1f\n" +
 	"\vsession_ids\x18\x02 \x03(\tR\n" +
@@ -2313,46 +2363,49 @@ const file_switchboard_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x14SyncSessionsResponse\"V\n" +
 	"\x14SessionClosedRequest\x12>\n" +
 	"\asession\x18\x01 \x01(\v2$.switchboard.signaling.v1.SessionRefR\asession\"\x17\n" +
-	"\x15SessionClosedResponse\"\xb2\x01\n" +
+	"\x15SessionClosedResponse\"\xfc\x01\n" +
 	"\x16CreateVideoRoomRequest\x128\n" +
 	"\x06caller\x18\x01 \x01(\v2 .switchboard.signaling.v1.CallerR\x06caller\x12\x1f\n" +
 	"\vchatroom_id\x18\x02 \x01(\x03R\n" +
 	"chatroomId\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12)\n" +
-	"\x10max_participants\x18\x04 \x01(\x05R\x0fmaxParticipants\"R\n" +
+	"\x10max_participants\x18\x04 \x01(\x05R\x0fmaxParticipants\x12H\n" +
+	"\fmedia_status\x18\x05 \x01(\v2%.switchboard.signaling.v1.MediaStatusR\vmediaStatus\"\x98\x01\n" +
 	"\x17CreateVideoRoomResponse\x127\n" +
-	"\x04room\x18\x01 \x01(\v2#.switchboard.signaling.v1.VideoRoomR\x04room\"\xbe\x01\n" +
+	"\x04room\x18\x01 \x01(\v2#.switchboard.signaling.v1.VideoRoomR\x04room\x12D\n" +
+	"\vice_servers\x18\x02 \x03(\v2#.switchboard.signaling.v1.IceServerR\n" +
+	"iceServers\"\xc4\x01\n" +
 	"\x14JoinVideoRoomRequest\x128\n" +
 	"\x06caller\x18\x01 \x01(\v2 .switchboard.signaling.v1.CallerR\x06caller\x12\"\n" +
-	"\rvideo_room_id\x18\x02 \x01(\tR\vvideoRoomId\x12H\n" +
-	"\fmedia_status\x18\x03 \x01(\v2%.switchboard.signaling.v1.MediaStatusR\vmediaStatus\"\x96\x01\n" +
+	"\rvideo_room_id\x18\x04 \x01(\x03R\vvideoRoomId\x12H\n" +
+	"\fmedia_status\x18\x03 \x01(\v2%.switchboard.signaling.v1.MediaStatusR\vmediaStatusJ\x04\b\x02\x10\x03\"\x96\x01\n" +
 	"\x15JoinVideoRoomResponse\x127\n" +
 	"\x04room\x18\x01 \x01(\v2#.switchboard.signaling.v1.VideoRoomR\x04room\x12D\n" +
 	"\vice_servers\x18\x02 \x03(\v2#.switchboard.signaling.v1.IceServerR\n" +
-	"iceServers\"u\n" +
+	"iceServers\"{\n" +
 	"\x15LeaveVideoRoomRequest\x128\n" +
 	"\x06caller\x18\x01 \x01(\v2 .switchboard.signaling.v1.CallerR\x06caller\x12\"\n" +
-	"\rvideo_room_id\x18\x02 \x01(\tR\vvideoRoomId\"\x18\n" +
-	"\x16LeaveVideoRoomResponse\"\xe6\x01\n" +
+	"\rvideo_room_id\x18\x03 \x01(\x03R\vvideoRoomIdJ\x04\b\x02\x10\x03\"\x18\n" +
+	"\x16LeaveVideoRoomResponse\"\xec\x01\n" +
 	"\fRelayRequest\x128\n" +
 	"\x06caller\x18\x01 \x01(\v2 .switchboard.signaling.v1.CallerR\x06caller\x12\"\n" +
-	"\rvideo_room_id\x18\x02 \x01(\tR\vvideoRoomId\x12$\n" +
+	"\rvideo_room_id\x18\x06 \x01(\x03R\vvideoRoomId\x12$\n" +
 	"\x0etarget_user_id\x18\x03 \x01(\x03R\ftargetUserId\x128\n" +
 	"\x04kind\x18\x04 \x01(\x0e2$.switchboard.signaling.v1.SignalKindR\x04kind\x12\x18\n" +
-	"\apayload\x18\x05 \x01(\fR\apayload\"\x0f\n" +
-	"\rRelayResponse\"\xc2\x01\n" +
+	"\apayload\x18\x05 \x01(\fR\apayloadJ\x04\b\x02\x10\x03\"\x0f\n" +
+	"\rRelayResponse\"\xc8\x01\n" +
 	"\x18ChangeMediaStatusRequest\x128\n" +
 	"\x06caller\x18\x01 \x01(\v2 .switchboard.signaling.v1.CallerR\x06caller\x12\"\n" +
-	"\rvideo_room_id\x18\x02 \x01(\tR\vvideoRoomId\x12H\n" +
-	"\fmedia_status\x18\x03 \x01(\v2%.switchboard.signaling.v1.MediaStatusR\vmediaStatus\"\x1b\n" +
+	"\rvideo_room_id\x18\x04 \x01(\x03R\vvideoRoomId\x12H\n" +
+	"\fmedia_status\x18\x03 \x01(\v2%.switchboard.signaling.v1.MediaStatusR\vmediaStatusJ\x04\b\x02\x10\x03\"\x1b\n" +
 	"\x19ChangeMediaStatusResponse\"8\n" +
 	"\x15ListVideoRoomsRequest\x12\x1f\n" +
 	"\vchatroom_id\x18\x01 \x01(\x03R\n" +
 	"chatroomId\"S\n" +
 	"\x16ListVideoRoomsResponse\x129\n" +
-	"\x05rooms\x18\x01 \x03(\v2#.switchboard.signaling.v1.VideoRoomR\x05rooms\";\n" +
+	"\x05rooms\x18\x01 \x03(\v2#.switchboard.signaling.v1.VideoRoomR\x05rooms\"A\n" +
 	"\x15CloseVideoRoomRequest\x12\"\n" +
-	"\rvideo_room_id\x18\x01 \x01(\tR\vvideoRoomId\"\x18\n" +
+	"\rvideo_room_id\x18\x02 \x01(\x03R\vvideoRoomIdJ\x04\b\x01\x10\x02\"\x18\n" +
 	"\x16CloseVideoRoomResponse*\xd4\x01\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12%\n" +
@@ -2453,42 +2506,44 @@ var file_switchboard_signaling_v1_signaling_proto_depIdxs = []int32{
 	1,  // 16: switchboard.signaling.v1.Signal.kind:type_name -> switchboard.signaling.v1.SignalKind
 	3,  // 17: switchboard.signaling.v1.SessionClosedRequest.session:type_name -> switchboard.signaling.v1.SessionRef
 	2,  // 18: switchboard.signaling.v1.CreateVideoRoomRequest.caller:type_name -> switchboard.signaling.v1.Caller
-	6,  // 19: switchboard.signaling.v1.CreateVideoRoomResponse.room:type_name -> switchboard.signaling.v1.VideoRoom
-	2,  // 20: switchboard.signaling.v1.JoinVideoRoomRequest.caller:type_name -> switchboard.signaling.v1.Caller
-	4,  // 21: switchboard.signaling.v1.JoinVideoRoomRequest.media_status:type_name -> switchboard.signaling.v1.MediaStatus
-	6,  // 22: switchboard.signaling.v1.JoinVideoRoomResponse.room:type_name -> switchboard.signaling.v1.VideoRoom
-	7,  // 23: switchboard.signaling.v1.JoinVideoRoomResponse.ice_servers:type_name -> switchboard.signaling.v1.IceServer
-	2,  // 24: switchboard.signaling.v1.LeaveVideoRoomRequest.caller:type_name -> switchboard.signaling.v1.Caller
-	2,  // 25: switchboard.signaling.v1.RelayRequest.caller:type_name -> switchboard.signaling.v1.Caller
-	1,  // 26: switchboard.signaling.v1.RelayRequest.kind:type_name -> switchboard.signaling.v1.SignalKind
-	2,  // 27: switchboard.signaling.v1.ChangeMediaStatusRequest.caller:type_name -> switchboard.signaling.v1.Caller
-	4,  // 28: switchboard.signaling.v1.ChangeMediaStatusRequest.media_status:type_name -> switchboard.signaling.v1.MediaStatus
-	6,  // 29: switchboard.signaling.v1.ListVideoRoomsResponse.rooms:type_name -> switchboard.signaling.v1.VideoRoom
-	8,  // 30: switchboard.signaling.v1.SignalingService.Subscribe:input_type -> switchboard.signaling.v1.SubscribeRequest
-	17, // 31: switchboard.signaling.v1.SignalingService.SyncSessions:input_type -> switchboard.signaling.v1.SyncSessionsRequest
-	19, // 32: switchboard.signaling.v1.SignalingService.SessionClosed:input_type -> switchboard.signaling.v1.SessionClosedRequest
-	21, // 33: switchboard.signaling.v1.SignalingService.CreateVideoRoom:input_type -> switchboard.signaling.v1.CreateVideoRoomRequest
-	23, // 34: switchboard.signaling.v1.SignalingService.JoinVideoRoom:input_type -> switchboard.signaling.v1.JoinVideoRoomRequest
-	25, // 35: switchboard.signaling.v1.SignalingService.LeaveVideoRoom:input_type -> switchboard.signaling.v1.LeaveVideoRoomRequest
-	27, // 36: switchboard.signaling.v1.SignalingService.Relay:input_type -> switchboard.signaling.v1.RelayRequest
-	29, // 37: switchboard.signaling.v1.SignalingService.ChangeMediaStatus:input_type -> switchboard.signaling.v1.ChangeMediaStatusRequest
-	31, // 38: switchboard.signaling.v1.SignalingAdminService.ListVideoRooms:input_type -> switchboard.signaling.v1.ListVideoRoomsRequest
-	33, // 39: switchboard.signaling.v1.SignalingAdminService.CloseVideoRoom:input_type -> switchboard.signaling.v1.CloseVideoRoomRequest
-	9,  // 40: switchboard.signaling.v1.SignalingService.Subscribe:output_type -> switchboard.signaling.v1.SubscribeResponse
-	18, // 41: switchboard.signaling.v1.SignalingService.SyncSessions:output_type -> switchboard.signaling.v1.SyncSessionsResponse
-	20, // 42: switchboard.signaling.v1.SignalingService.SessionClosed:output_type -> switchboard.signaling.v1.SessionClosedResponse
-	22, // 43: switchboard.signaling.v1.SignalingService.CreateVideoRoom:output_type -> switchboard.signaling.v1.CreateVideoRoomResponse
-	24, // 44: switchboard.signaling.v1.SignalingService.JoinVideoRoom:output_type -> switchboard.signaling.v1.JoinVideoRoomResponse
-	26, // 45: switchboard.signaling.v1.SignalingService.LeaveVideoRoom:output_type -> switchboard.signaling.v1.LeaveVideoRoomResponse
-	28, // 46: switchboard.signaling.v1.SignalingService.Relay:output_type -> switchboard.signaling.v1.RelayResponse
-	30, // 47: switchboard.signaling.v1.SignalingService.ChangeMediaStatus:output_type -> switchboard.signaling.v1.ChangeMediaStatusResponse
-	32, // 48: switchboard.signaling.v1.SignalingAdminService.ListVideoRooms:output_type -> switchboard.signaling.v1.ListVideoRoomsResponse
-	34, // 49: switchboard.signaling.v1.SignalingAdminService.CloseVideoRoom:output_type -> switchboard.signaling.v1.CloseVideoRoomResponse
-	40, // [40:50] is the sub-list for method output_type
-	30, // [30:40] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	4,  // 19: switchboard.signaling.v1.CreateVideoRoomRequest.media_status:type_name -> switchboard.signaling.v1.MediaStatus
+	6,  // 20: switchboard.signaling.v1.CreateVideoRoomResponse.room:type_name -> switchboard.signaling.v1.VideoRoom
+	7,  // 21: switchboard.signaling.v1.CreateVideoRoomResponse.ice_servers:type_name -> switchboard.signaling.v1.IceServer
+	2,  // 22: switchboard.signaling.v1.JoinVideoRoomRequest.caller:type_name -> switchboard.signaling.v1.Caller
+	4,  // 23: switchboard.signaling.v1.JoinVideoRoomRequest.media_status:type_name -> switchboard.signaling.v1.MediaStatus
+	6,  // 24: switchboard.signaling.v1.JoinVideoRoomResponse.room:type_name -> switchboard.signaling.v1.VideoRoom
+	7,  // 25: switchboard.signaling.v1.JoinVideoRoomResponse.ice_servers:type_name -> switchboard.signaling.v1.IceServer
+	2,  // 26: switchboard.signaling.v1.LeaveVideoRoomRequest.caller:type_name -> switchboard.signaling.v1.Caller
+	2,  // 27: switchboard.signaling.v1.RelayRequest.caller:type_name -> switchboard.signaling.v1.Caller
+	1,  // 28: switchboard.signaling.v1.RelayRequest.kind:type_name -> switchboard.signaling.v1.SignalKind
+	2,  // 29: switchboard.signaling.v1.ChangeMediaStatusRequest.caller:type_name -> switchboard.signaling.v1.Caller
+	4,  // 30: switchboard.signaling.v1.ChangeMediaStatusRequest.media_status:type_name -> switchboard.signaling.v1.MediaStatus
+	6,  // 31: switchboard.signaling.v1.ListVideoRoomsResponse.rooms:type_name -> switchboard.signaling.v1.VideoRoom
+	8,  // 32: switchboard.signaling.v1.SignalingService.Subscribe:input_type -> switchboard.signaling.v1.SubscribeRequest
+	17, // 33: switchboard.signaling.v1.SignalingService.SyncSessions:input_type -> switchboard.signaling.v1.SyncSessionsRequest
+	19, // 34: switchboard.signaling.v1.SignalingService.SessionClosed:input_type -> switchboard.signaling.v1.SessionClosedRequest
+	21, // 35: switchboard.signaling.v1.SignalingService.CreateVideoRoom:input_type -> switchboard.signaling.v1.CreateVideoRoomRequest
+	23, // 36: switchboard.signaling.v1.SignalingService.JoinVideoRoom:input_type -> switchboard.signaling.v1.JoinVideoRoomRequest
+	25, // 37: switchboard.signaling.v1.SignalingService.LeaveVideoRoom:input_type -> switchboard.signaling.v1.LeaveVideoRoomRequest
+	27, // 38: switchboard.signaling.v1.SignalingService.Relay:input_type -> switchboard.signaling.v1.RelayRequest
+	29, // 39: switchboard.signaling.v1.SignalingService.ChangeMediaStatus:input_type -> switchboard.signaling.v1.ChangeMediaStatusRequest
+	31, // 40: switchboard.signaling.v1.SignalingAdminService.ListVideoRooms:input_type -> switchboard.signaling.v1.ListVideoRoomsRequest
+	33, // 41: switchboard.signaling.v1.SignalingAdminService.CloseVideoRoom:input_type -> switchboard.signaling.v1.CloseVideoRoomRequest
+	9,  // 42: switchboard.signaling.v1.SignalingService.Subscribe:output_type -> switchboard.signaling.v1.SubscribeResponse
+	18, // 43: switchboard.signaling.v1.SignalingService.SyncSessions:output_type -> switchboard.signaling.v1.SyncSessionsResponse
+	20, // 44: switchboard.signaling.v1.SignalingService.SessionClosed:output_type -> switchboard.signaling.v1.SessionClosedResponse
+	22, // 45: switchboard.signaling.v1.SignalingService.CreateVideoRoom:output_type -> switchboard.signaling.v1.CreateVideoRoomResponse
+	24, // 46: switchboard.signaling.v1.SignalingService.JoinVideoRoom:output_type -> switchboard.signaling.v1.JoinVideoRoomResponse
+	26, // 47: switchboard.signaling.v1.SignalingService.LeaveVideoRoom:output_type -> switchboard.signaling.v1.LeaveVideoRoomResponse
+	28, // 48: switchboard.signaling.v1.SignalingService.Relay:output_type -> switchboard.signaling.v1.RelayResponse
+	30, // 49: switchboard.signaling.v1.SignalingService.ChangeMediaStatus:output_type -> switchboard.signaling.v1.ChangeMediaStatusResponse
+	32, // 50: switchboard.signaling.v1.SignalingAdminService.ListVideoRooms:output_type -> switchboard.signaling.v1.ListVideoRoomsResponse
+	34, // 51: switchboard.signaling.v1.SignalingAdminService.CloseVideoRoom:output_type -> switchboard.signaling.v1.CloseVideoRoomResponse
+	42, // [42:52] is the sub-list for method output_type
+	32, // [32:42] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_signaling_v1_signaling_proto_init() }

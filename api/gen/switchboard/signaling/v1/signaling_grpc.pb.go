@@ -53,7 +53,8 @@ type SignalingServiceClient interface {
 	// SessionClosed takes an ended session out of every video room it is in.
 	SessionClosed(ctx context.Context, in *SessionClosedRequest, opts ...grpc.CallOption) (*SessionClosedResponse, error)
 	// CreateVideoRoom opens a video room in a chat room the caller is a member
-	// of; VIDEO_ROOM_CREATED goes to the chat room's members.
+	// of, with the caller's session as its first participant;
+	// VIDEO_ROOM_CREATED goes to the chat room's members.
 	CreateVideoRoom(ctx context.Context, in *CreateVideoRoomRequest, opts ...grpc.CallOption) (*CreateVideoRoomResponse, error)
 	// JoinVideoRoom makes the caller's session a participant;
 	// VIDEO_PARTICIPANT_JOINED goes to every participant. A user is one
@@ -193,7 +194,8 @@ type SignalingServiceServer interface {
 	// SessionClosed takes an ended session out of every video room it is in.
 	SessionClosed(context.Context, *SessionClosedRequest) (*SessionClosedResponse, error)
 	// CreateVideoRoom opens a video room in a chat room the caller is a member
-	// of; VIDEO_ROOM_CREATED goes to the chat room's members.
+	// of, with the caller's session as its first participant;
+	// VIDEO_ROOM_CREATED goes to the chat room's members.
 	CreateVideoRoom(context.Context, *CreateVideoRoomRequest) (*CreateVideoRoomResponse, error)
 	// JoinVideoRoom makes the caller's session a participant;
 	// VIDEO_PARTICIPANT_JOINED goes to every participant. A user is one
