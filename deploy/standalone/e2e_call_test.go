@@ -277,8 +277,9 @@ func TestRealCall(t *testing.T) {
 	bob.join(1)
 	skipUntil(t, alice, "USER_JOINED")
 
-	// The document's flow: alice creates the room (she is in it), bob
-	// joins, alice offers; the room's id is a JSON number throughout.
+	// The protocol document's flow: alice creates the room (she is in it),
+	// bob joins, alice offers to him; the room's id is a JSON number
+	// throughout.
 	seq := alice.send("CREATE_VIDEO_ROOM", map[string]any{"chatroom_id": 1, "video_room_name": "call", "max_participants": 2})
 	room := videoRoomID(t, alice.expect("VIDEO_ROOM_CREATED", seq))
 	skipUntil(t, bob, "VIDEO_ROOM_CREATED")
@@ -286,6 +287,9 @@ func TestRealCall(t *testing.T) {
 	joined := bob.expect("JOIN_VIDEO_ROOM_SUCCESS", seq)
 	if ps, _ := joined.Data["participants"].([]any); len(ps) != 2 {
 		t.Fatalf("bob's JOIN_VIDEO_ROOM_SUCCESS = %s, want alice and bob listed", joined.raw)
+	}
+	if env := alice.expect("VIDEO_PARTICIPANT_JOINED", seq); num(env.Data["user_id"]) != bobID || num(env.Data["participants_count"]) != 2 {
+		t.Fatalf("alice: got %s, want bob joined, 2 participants", env.raw)
 	}
 
 	api := loopbackAPI(t)
@@ -302,37 +306,37 @@ func TestRealCall(t *testing.T) {
 	wg.Go(func() { pa.readSignals(done) })
 	wg.Go(func() { pb.readSignals(done) })
 
-	// The newcomer, bob, offers to alice, who was listed in his
-	// JOIN_VIDEO_ROOM_SUCCESS; the data channel is his.
-	dc, err := pb.pc.CreateDataChannel("chat", nil)
+	// alice, in the room, offers to the newcomer bob, whose arrival
+	// VIDEO_PARTICIPANT_JOINED told her; the data channel is hers.
+	dc, err := pa.pc.CreateDataChannel("chat", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dc.OnOpen(func() {
-		if err := dc.SendText("ping from bob"); err != nil {
-			t.Errorf("bob: data channel send: %v", err)
+		if err := dc.SendText("ping from alice"); err != nil {
+			t.Errorf("alice: data channel send: %v", err)
 		}
 	})
-	dc.OnMessage(func(m webrtc.DataChannelMessage) { pb.gotMessage <- string(m.Data) })
-	offer, err := pb.pc.CreateOffer(nil)
+	dc.OnMessage(func(m webrtc.DataChannelMessage) { pa.gotMessage <- string(m.Data) })
+	offer, err := pa.pc.CreateOffer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pb.pc.SetLocalDescription(offer); err != nil {
+	if err := pa.pc.SetLocalDescription(offer); err != nil {
 		t.Fatal(err)
 	}
-	pb.signal("SDP_OFFER", "sdp", offer)
+	pa.signal("SDP_OFFER", "sdp", offer)
 
 	waitFor(t, "ICE connected at alice", pa.iceConnected)
 	waitFor(t, "ICE connected at bob", pb.iceConnected)
 	waitFor(t, "DTLS connected at alice", pa.connected)
 	waitFor(t, "DTLS connected at bob", pb.connected)
 
-	if got := waitFor(t, "data-channel message at alice", pa.gotMessage); got != "ping from bob" {
-		t.Errorf("alice's data channel got %q, want %q", got, "ping from bob")
+	if got := waitFor(t, "data-channel message at bob", pb.gotMessage); got != "ping from alice" {
+		t.Errorf("bob's data channel got %q, want %q", got, "ping from alice")
 	}
-	if got := waitFor(t, "data-channel message at bob", pb.gotMessage); got != "pong from alice" {
-		t.Errorf("bob's data channel got %q, want %q", got, "pong from alice")
+	if got := waitFor(t, "data-channel message at alice", pa.gotMessage); got != "pong from bob" {
+		t.Errorf("alice's data channel got %q, want %q", got, "pong from bob")
 	}
 
 	stop := make(chan struct{})
