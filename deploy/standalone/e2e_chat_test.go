@@ -323,7 +323,17 @@ func inflate(t *testing.T, env envelope) map[string]any {
 	if err := json.Unmarshal([]byte(env.raw), &raw); err != nil || !raw.Compressed {
 		t.Fatalf("%s: not a compressed envelope (%v)", env.raw[:min(len(env.raw), 200)], err)
 	}
-	z, err := base64.StdEncoding.DecodeString(raw.Data)
+	var data map[string]any
+	if err := json.Unmarshal(inflateString(t, raw.Data), &data); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// inflateString decodes the base64 of gzip data.
+func inflateString(t *testing.T, s string) []byte {
+	t.Helper()
+	z, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,11 +345,7 @@ func inflate(t *testing.T, env envelope) map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var data map[string]any
-	if err := json.Unmarshal(plain, &data); err != nil {
-		t.Fatal(err)
-	}
-	return data
+	return plain
 }
 
 func TestCompression(t *testing.T) {
