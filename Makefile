@@ -24,7 +24,8 @@ COMMANDS := \
 	bridged=./bridge/cmd/bridged \
 	medianode=./bridge/cmd/medianode \
 	sbctl=./cli/cmd/sbctl \
-	sbload=./cli/cmd/sbload
+	sbload=./cli/cmd/sbload \
+	sbbare=./cli/cmd/sbbare
 
 # A development secret for `make run` and `make token` only; set JWT_SECRET
 # to your Laravel backend's secret to accept its tokens.

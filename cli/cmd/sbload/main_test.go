@@ -9,14 +9,14 @@ import (
 	"strings"
 	"testing"
 
-	"switchboard.dev/cli/internal/edgetest"
+	"switchboard.dev/cli/internal/bare"
 	"switchboard.dev/cli/internal/servicetest"
 )
 
 const secret = "dev-secret"
 
 func TestRunPrintsOneJSONLine(t *testing.T) {
-	edge := edgetest.Start(t, edgetest.Options{Secret: secret})
+	edge := startBare(t, bare.Options{Secret: secret})
 	chat := servicetest.NewChatAdmin()
 	env := map[string]string{"JWT_SECRET": secret, "EDGE_ADDR": edge.Addr(), "CHAT_ADDR": chat.Start(t)}
 	var stdout, stderr bytes.Buffer
@@ -51,7 +51,7 @@ func TestRunPrintsOneJSONLine(t *testing.T) {
 // edge leaves out the quadratic USER_JOINED traffic of filling the room,
 // which under -race would take most of the test's time.
 func TestRunOneRoomOfThousand(t *testing.T) {
-	edge := edgetest.Start(t, edgetest.Options{Secret: secret, CompressOver: 250, QuietJoins: true})
+	edge := startBare(t, bare.Options{Secret: secret, CompressOver: 250, QuietJoins: true})
 	chat := servicetest.NewChatAdmin()
 	env := map[string]string{"JWT_SECRET": secret, "EDGE_ADDR": edge.Addr(), "CHAT_ADDR": chat.Start(t)}
 	var stdout, stderr bytes.Buffer
@@ -85,7 +85,7 @@ func TestRunOneRoomOfThousand(t *testing.T) {
 }
 
 func TestRunIdleFlag(t *testing.T) {
-	edge := edgetest.Start(t, edgetest.Options{Secret: secret})
+	edge := startBare(t, bare.Options{Secret: secret})
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"--idle", "--addr", edge.Addr(), "--secret", secret, "--clients", "5",
 		"--duration", "50ms", "--settle", "20ms", "--pid", strconv.Itoa(os.Getpid())}, func(string) string { return "" }, &stdout, &stderr)
@@ -131,4 +131,15 @@ func TestRunErrors(t *testing.T) {
 			t.Errorf("sbload %v = exit %d, stderr %q, stdout %q; want exit %d, %q, no stdout", tt.args, code, stderr.String(), stdout.String(), tt.code, tt.stderr)
 		}
 	}
+}
+
+// startBare serves the bare fanout server on loopback until the test ends.
+func startBare(t testing.TB, opts bare.Options) *bare.Server {
+	t.Helper()
+	srv, err := bare.Listen("127.0.0.1:0", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
-	"switchboard.dev/cli/internal/edgetest"
+	"switchboard.dev/cli/internal/bare"
 	"switchboard.dev/cli/internal/servicetest"
 )
 
@@ -37,24 +37,24 @@ func testConfig(edgeAddr, chatAddr string) Config {
 func TestRunEndToEnd(t *testing.T) {
 	tests := []struct {
 		name string
-		opts edgetest.Options
+		opts bare.Options
 		cfg  func(*Config)
 	}{
-		{"plain", edgetest.Options{Secret: secret}, func(*Config) {}},
+		{"plain", bare.Options{Secret: secret}, func(*Config) {}},
 		// The fake edge lingers to coalesce (300 msg/s a room: about 6 a
 		// batch); every batch exceeds 300 bytes, single messages do not. The
 		// rate stays modest so that deliveries keep within the drain on a
 		// busy machine under -race.
-		{"batch and gzip", edgetest.Options{Secret: secret, CompressOver: 300, BatchLinger: 20 * time.Millisecond}, func(c *Config) {
+		{"batch and gzip", bare.Options{Secret: secret, CompressOver: 300, BatchLinger: 20 * time.Millisecond}, func(c *Config) {
 			c.Batch, c.Compression, c.Rate = true, true, 600
 		}},
-		{"uneven rooms, small size", edgetest.Options{Secret: secret}, func(c *Config) {
+		{"uneven rooms, small size", bare.Options{Secret: secret}, func(c *Config) {
 			c.Clients, c.Rooms, c.Size, c.Parallelism = 7, 3, MinSize, 2
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			edge := edgetest.Start(t, tt.opts)
+			edge := startBare(t, tt.opts)
 			chat := servicetest.NewChatAdmin()
 			cfg := testConfig(edge.Addr(), chat.Start(t))
 			tt.cfg(&cfg)
@@ -76,6 +76,12 @@ func TestRunEndToEnd(t *testing.T) {
 			}
 			if cfg.Batch && (edge.Batches() == 0 || edge.Compressed() == 0) {
 				t.Errorf("edge wrote %d batches, %d compressed envelopes; want both > 0 to exercise the scanner", edge.Batches(), edge.Compressed())
+			}
+			// The last messages sent may be after the measured window: the
+			// run does not wait for them, so the edge may still be reading them.
+			deadline := time.Now().Add(5 * time.Second)
+			for int64(edge.Received()) < rep.Sent && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
 			}
 			if got := int64(edge.Received()); got != rep.Sent {
 				t.Errorf("edge received %d messages, sbload says it sent %d", got, rep.Sent)
@@ -125,7 +131,7 @@ func TestRunEndToEnd(t *testing.T) {
 }
 
 func TestRunRoomsAlreadyExist(t *testing.T) {
-	edge := edgetest.Start(t, edgetest.Options{Secret: secret})
+	edge := startBare(t, bare.Options{Secret: secret})
 	chat := servicetest.NewChatAdmin()
 	chat.PutRoom(&chatv1.Room{Id: 1_000_000, Name: "old", MaxMembers: 0})
 	chat.PutRoom(&chatv1.Room{Id: 1_000_001, Name: "old", MaxMembers: 100})
@@ -138,7 +144,7 @@ func TestRunRoomsAlreadyExist(t *testing.T) {
 }
 
 func TestRunRefusesExistingRoomTooSmall(t *testing.T) {
-	edge := edgetest.Start(t, edgetest.Options{Secret: secret})
+	edge := startBare(t, bare.Options{Secret: secret})
 	chat := servicetest.NewChatAdmin()
 	chat.PutRoom(&chatv1.Room{Id: 1_000_001, Name: "old", MaxMembers: 2})
 	cfg := testConfig(edge.Addr(), chat.Start(t))
@@ -149,7 +155,7 @@ func TestRunRefusesExistingRoomTooSmall(t *testing.T) {
 }
 
 func TestRunSetupFailures(t *testing.T) {
-	edge := edgetest.Start(t, edgetest.Options{Secret: "another secret"})
+	edge := startBare(t, bare.Options{Secret: "another secret"})
 	cfg := testConfig(edge.Addr(), "")
 	_, err := Run(context.Background(), cfg)
 	if err == nil || !strings.Contains(err.Error(), "setup: 6 of 6 clients failed") || !strings.Contains(err.Error(), "INVALID_TOKEN") {
@@ -203,7 +209,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestRunIdle(t *testing.T) {
-	edge := edgetest.Start(t, edgetest.Options{Secret: secret})
+	edge := startBare(t, bare.Options{Secret: secret})
 	cfg := Config{
 		Addr:        edge.Addr(),
 		Secret:      secret,
@@ -244,7 +250,7 @@ func TestRunIdle(t *testing.T) {
 }
 
 func TestRunIdleCountsFailures(t *testing.T) {
-	edge := edgetest.Start(t, edgetest.Options{Secret: "another secret"})
+	edge := startBare(t, bare.Options{Secret: "another secret"})
 	rep, err := RunIdle(context.Background(), Config{
 		Addr: edge.Addr(), Secret: secret, Clients: 3, RoomBase: 1,
 		Duration: 10 * time.Millisecond, Settle: 10 * time.Millisecond,
@@ -282,4 +288,15 @@ func TestFillerCompressesLikeText(t *testing.T) {
 	if ratio := float64(len(a)) / float64(buf.Len()); ratio < 1.5 || ratio > 5 {
 		t.Errorf("filler compresses %.1f:1, want text-like (1.5..5)", ratio)
 	}
+}
+
+// startBare serves the bare fanout server on loopback until the test ends.
+func startBare(t testing.TB, opts bare.Options) *bare.Server {
+	t.Helper()
+	srv, err := bare.Listen("127.0.0.1:0", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
 }

@@ -1,9 +1,16 @@
-// Package edgetest runs a small fake of the TCP edge for tests: it speaks
-// the JSON-lines protocol (CONNECT with HS256 tokens, JOIN_ROOM, SEND_MESSAGE
-// fanout to every session in the room, PING) and optionally coalesces
-// messages into BATCH_MESSAGES and gzips large envelopes, like the edge does
-// for the sessions that ask.
-package edgetest
+// Package bare is the reference Switchboard's benchmarks are compared with:
+// a bare in-memory NDJSON fanout server, written the way a plain Go chat
+// server is (a goroutine reading each connection, encoding/json, one hub
+// of rooms under a mutex, every broadcast serialized once, and per
+// connection a buffered channel and a writer goroutine that flushes when
+// the channel drains). It has no store, no gRPC, no limits and no
+// presence: it is what delivering costs with none of that. It speaks
+// enough of the edge protocol for sbload: CONNECT with HS256 tokens,
+// JOIN_ROOM, SEND_MESSAGE fanned out to every session of the room (the
+// sender's copy echoing its seq_id), PING. For sbload's own tests it can
+// also coalesce messages into BATCH_MESSAGES and gzip large envelopes,
+// like the edge does for the sessions that ask.
+package bare
 
 import (
 	"bufio"
@@ -16,7 +23,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -25,8 +31,8 @@ import (
 // maxBatch bounds a coalesced BATCH_MESSAGES, as the edge does.
 const maxBatch = 100
 
-// Edge is a running fake edge.
-type Edge struct {
+// Server is a running bare fanout server.
+type Server struct {
 	lis      net.Listener
 	secret   []byte
 	compress int
@@ -45,7 +51,7 @@ type Edge struct {
 	compressed atomic.Int64
 }
 
-// Options configure a fake edge.
+// Options configure a Server.
 type Options struct {
 	// Secret verifies the HS256 tokens of CONNECT.
 	Secret string
@@ -60,14 +66,13 @@ type Options struct {
 	QuietJoins bool
 }
 
-// Start runs a fake edge on 127.0.0.1:0 until the test ends.
-func Start(t testing.TB, opts Options) *Edge {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+// Listen serves on addr ("127.0.0.1:0" picks a port) until Close.
+func Listen(addr string, opts Options) (*Server, error) {
+	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Fatalf("listen: %v", err)
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	e := &Edge{
+	e := &Server{
 		lis:      lis,
 		secret:   []byte(opts.Secret),
 		compress: opts.CompressOver,
@@ -78,27 +83,26 @@ func Start(t testing.TB, opts Options) *Edge {
 	}
 	e.wg.Add(1)
 	go e.accept()
-	t.Cleanup(e.Close)
-	return e
+	return e, nil
 }
 
-// Addr is the edge's TCP address.
-func (e *Edge) Addr() string { return e.lis.Addr().String() }
+// Addr is the server's TCP address.
+func (e *Server) Addr() string { return e.lis.Addr().String() }
 
 // Sessions is the number of authenticated sessions open now.
-func (e *Edge) Sessions() int { return int(e.sessions.Load()) }
+func (e *Server) Sessions() int { return int(e.sessions.Load()) }
 
 // Received is the number of SEND_MESSAGE requests fanned out.
-func (e *Edge) Received() int { return int(e.received.Load()) }
+func (e *Server) Received() int { return int(e.received.Load()) }
 
 // Batches is the number of coalesced BATCH_MESSAGES written.
-func (e *Edge) Batches() int { return int(e.batches.Load()) }
+func (e *Server) Batches() int { return int(e.batches.Load()) }
 
 // Compressed is the number of gzip-compressed envelopes written.
-func (e *Edge) Compressed() int { return int(e.compressed.Load()) }
+func (e *Server) Compressed() int { return int(e.compressed.Load()) }
 
-// Close stops the edge and closes every connection.
-func (e *Edge) Close() {
+// Close stops the server and closes every connection.
+func (e *Server) Close() {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -113,7 +117,7 @@ func (e *Edge) Close() {
 	e.wg.Wait()
 }
 
-func (e *Edge) accept() {
+func (e *Server) accept() {
 	defer e.wg.Done()
 	for {
 		c, err := e.lis.Accept()
@@ -141,7 +145,7 @@ type session struct {
 	rooms  map[int64]bool
 	out    chan frame
 	done   chan struct{}
-	edge   *Edge
+	srv    *Server
 	closed sync.Once
 }
 
@@ -196,9 +200,9 @@ type message struct {
 	CreatedAt   string `json:"created_at"`
 }
 
-func (e *Edge) serve(c net.Conn) {
+func (e *Server) serve(c net.Conn) {
 	defer e.wg.Done()
-	s := &session{conn: c, rooms: map[int64]bool{}, out: make(chan frame, 1024), done: make(chan struct{}), edge: e}
+	s := &session{conn: c, rooms: map[int64]bool{}, out: make(chan frame, 1024), done: make(chan struct{}), srv: e}
 	e.wg.Add(1)
 	go s.write()
 	defer func() {
@@ -232,7 +236,7 @@ func errData(code, msg string) map[string]any {
 }
 
 // handle answers one envelope and reports whether the session goes on.
-func (e *Edge) handle(s *session, env envelope) bool {
+func (e *Server) handle(s *session, env envelope) bool {
 	if s.user == 0 && env.Action != "CONNECT" {
 		s.send(frame{action: "ERROR", data: errData("NOT_AUTHENTICATED", "CONNECT first"), seq: env.SeqID})
 		return true
@@ -321,7 +325,7 @@ func (e *Edge) handle(s *session, env envelope) bool {
 }
 
 // others returns the sessions in room except skip; e.mu is held.
-func (e *Edge) others(room int64, skip *session) []*session {
+func (e *Server) others(room int64, skip *session) []*session {
 	var out []*session
 	for o := range e.rooms[room] {
 		if o != skip {
@@ -331,7 +335,7 @@ func (e *Edge) others(room int64, skip *session) []*session {
 	return out
 }
 
-func (e *Edge) verify(tok string) (int64, error) {
+func (e *Server) verify(tok string) (int64, error) {
 	claims := jwt.MapClaims{}
 	_, err := jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired()).
 		ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return e.secret, nil })
@@ -365,7 +369,7 @@ func (s *session) close() {
 
 // write encodes queued frames, coalescing consecutive messages for batch sessions.
 func (s *session) write() {
-	defer s.edge.wg.Done()
+	defer s.srv.wg.Done()
 	w := bufio.NewWriter(s.conn)
 	for {
 		var f frame
@@ -377,8 +381,8 @@ func (s *session) write() {
 		if s.batch && f.action == "NEW_MESSAGE" {
 			msgs := []any{f.data}
 			var next *frame
-			if s.edge.linger > 0 {
-				time.Sleep(s.edge.linger)
+			if s.srv.linger > 0 {
+				time.Sleep(s.srv.linger)
 			}
 		gather:
 			for len(msgs) < maxBatch {
@@ -395,7 +399,7 @@ func (s *session) write() {
 			}
 			if len(msgs) > 1 {
 				f = frame{action: "BATCH_MESSAGES", data: map[string]any{"messages": msgs}, seq: ""}
-				s.edge.batches.Add(1)
+				s.srv.batches.Add(1)
 			}
 			s.encode(w, f)
 			if next != nil {
@@ -435,8 +439,8 @@ func (s *session) encode(w *bufio.Writer, f frame) {
 
 // compresses reports whether the session gets data compressed, and counts it.
 func (s *session) compresses(data []byte) bool {
-	if s.gzip && s.edge.compress > 0 && len(data) > s.edge.compress {
-		s.edge.compressed.Add(1)
+	if s.gzip && s.srv.compress > 0 && len(data) > s.srv.compress {
+		s.srv.compressed.Add(1)
 		return true
 	}
 	return false
