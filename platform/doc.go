@@ -4,6 +4,7 @@
 // (envflag), the JSON logger (logger), resumable event streams
 // (eventstream) over durable bbolt event logs (eventlog), the
 // group-commit writer (groupcommit), streamed store
-// backups (backup) and the binaries' healthcheck subcommand (healthcheck).
+// backups (backup), the binaries' healthcheck subcommand (healthcheck) and
+// the profiles served on request (profiling).
 // It holds no service logic.
 package platform

@@ -12,6 +12,7 @@ import (
 	"switchboard.dev/platform/envflag"
 	"switchboard.dev/platform/healthcheck"
 	"switchboard.dev/platform/logger"
+	"switchboard.dev/platform/profiling"
 )
 
 func main() {
@@ -25,8 +26,9 @@ func main() {
 
 func run(ctx context.Context, args []string, getenv func(string) string) error {
 	var (
-		cfg      edge.Config
-		logLevel string
+		cfg       edge.Config
+		logLevel  string
+		pprofAddr string
 	)
 	fs := envflag.New("edged", os.Stderr, getenv)
 	cfg.RegisterFlags(fs)
@@ -35,6 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	fs.String(&cfg.PresenceAddr, "presence-addr", "PRESENCE_ADDR", edge.DefaultPresenceAddr, "presence service gRPC address")
 	fs.String(&cfg.SignalingAddr, "signaling-addr", "SIGNALING_ADDR", edge.DefaultSignalingAddr, "signaling service gRPC address")
 	fs.String(&logLevel, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	fs.String(&pprofAddr, "pprof-addr", "PPROF_ADDR", "", "address serving Go profiles at /debug/pprof/ (empty: none; keep it private)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,5 +51,10 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return err
 	}
 	cfg.Logger = log
+	go func() {
+		if err := profiling.Serve(ctx, pprofAddr, log); err != nil {
+			log.Error("profiles not served", "err", err)
+		}
+	}()
 	return edge.Run(ctx, cfg)
 }

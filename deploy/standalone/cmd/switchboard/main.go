@@ -14,6 +14,7 @@ import (
 	"switchboard.dev/deploy/standalone"
 	"switchboard.dev/platform/envflag"
 	"switchboard.dev/platform/logger"
+	"switchboard.dev/platform/profiling"
 	"switchboard.dev/platform/procs"
 )
 
@@ -29,12 +30,14 @@ func main() {
 
 func run(ctx context.Context, args []string, getenv func(string) string) error {
 	var (
-		cfg      standalone.Config
-		logLevel string
+		cfg       standalone.Config
+		logLevel  string
+		pprofAddr string
 	)
 	fs := envflag.New("switchboard", os.Stderr, getenv)
 	fs.String(&cfg.DataDir, "data-dir", "DATA_DIR", "./data", "folder of the stores (auth.db, chat.db, presence.db, signaling.db)")
 	fs.String(&logLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
+	fs.String(&pprofAddr, "pprof-addr", "PPROF_ADDR", "", "address serving Go profiles at /debug/pprof/ (empty: none; keep it private)")
 	cfg.Auth.RegisterFlags(fs)
 	cfg.Chat.RegisterFlags(fs)
 	cfg.Presence.RegisterFlags(fs)
@@ -53,5 +56,10 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		log.Info("switchboard ready", "edge", a.Edge.String(), "auth", a.Auth.String(), "chat", a.Chat.String(),
 			"presence", a.Presence.String(), "signaling", a.Signaling.String(), "bridge", a.Bridge.String(), "data_dir", cfg.DataDir)
 	}
+	go func() {
+		if err := profiling.Serve(ctx, pprofAddr, log); err != nil {
+			log.Error("profiles not served", "err", err)
+		}
+	}()
 	return standalone.Run(ctx, cfg)
 }
