@@ -285,6 +285,7 @@ func Run(ctx context.Context, cfg Config) error {
 	consumerCtx, stopConsumer := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopConsumer()
 	var wg sync.WaitGroup
+	wg.Go(func() { srv.SendMessages(consumerCtx) })
 	wg.Go(func() { srv.ConsumeEvents(consumerCtx) })
 	wg.Go(func() { srv.ConsumeRevocations(consumerCtx) })
 	wg.Go(func() { srv.ConsumePresence(consumerCtx) })

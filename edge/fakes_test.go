@@ -308,7 +308,7 @@ type fakeChat struct {
 	afterSet  []bool        // whether each Subscribe set after_seq
 	streams   int           // open streams
 	blocks    map[int64]map[int64]bool
-	batches   [][]*chatv1.SendMessageRequest // every SendMessageBatch call's items
+	batches   [][]*chatv1.SendMessageRequest // every SendMessages batch's items
 }
 
 func newFakeChat() *fakeChat {
@@ -533,20 +533,41 @@ func (f *fakeChat) sendLocked(req *chatv1.SendMessageRequest) (*chatv1.Message, 
 	return m, codes.OK, chatv1.ErrorReason_ERROR_REASON_UNSPECIFIED
 }
 
-func (f *fakeChat) SendMessageBatch(_ context.Context, req *chatv1.SendMessageBatchRequest) (*chatv1.SendMessageBatchResponse, error) {
+// SendMessages answers each batch in order. A batch with an item of
+// content "rate" or "internal" fails as a whole, like SendMessage.
+func (f *fakeChat) SendMessages(stream chatv1.ChatService_SendMessagesServer) error {
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			return nil
+		}
+		if err := stream.Send(f.sendBatch(req)); err != nil {
+			return err
+		}
+	}
+}
+
+func (f *fakeChat) sendBatch(req *chatv1.SendMessagesRequest) *chatv1.SendMessagesResponse {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.batches = append(f.batches, req.GetItems())
-	if len(req.GetItems()) == 0 || len(req.GetItems()) > 100 {
-		return nil, status.Error(codes.InvalidArgument, "1 to 100 items")
+	resp := &chatv1.SendMessagesResponse{Id: req.GetId()}
+	for _, it := range req.GetItems() {
+		switch it.GetContent() {
+		case "rate":
+			resp.Code, resp.Message = int32(codes.ResourceExhausted), "secret internal detail"
+			return resp
+		case "internal":
+			resp.Code, resp.Message = int32(codes.Internal), "secret internal detail"
+			return resp
+		}
 	}
-	resp := &chatv1.SendMessageBatchResponse{}
 	for _, it := range req.GetItems() {
 		m, _, reason := f.sendLocked(it)
 		resp.Results = append(resp.Results, &chatv1.SendMessageResult{Message: m, ErrorReason: reason,
 			ErrorMessage: map[bool]string{true: "refused"}[m == nil]})
 	}
-	return resp, nil
+	return resp
 }
 
 func (f *fakeChat) ListBlocks(_ context.Context, req *chatv1.ListBlocksRequest) (*chatv1.ListBlocksResponse, error) {

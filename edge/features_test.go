@@ -384,7 +384,7 @@ func TestClientBatch(t *testing.T) {
 		}
 	}
 	if calls := h.chat.batchCalls(); len(calls) != 1 || len(calls[0]) != 7 {
-		t.Errorf("SendMessageBatch calls: %d (items %v), want one call with the 7 well-formed items", len(calls), calls)
+		t.Errorf("SendMessages batches: %d (items %v), want one batch of the 7 well-formed items", len(calls), calls)
 	}
 	for name, cl := range map[string]*client{"A2": a2, "B": b} {
 		for _, want := range []struct{ id, content string }{{"mine", "first"}, {"b1:2", "third"}, {"b1:9", "last"}} {
@@ -418,7 +418,7 @@ func TestClientBatch(t *testing.T) {
 	a.expectError("INVALID_DATA", "bad:0", "BATCH_MESSAGES")
 	a.expectError("INVALID_DATA", "bad:1", "BATCH_MESSAGES")
 	if calls := h.chat.batchCalls(); len(calls) != 1 {
-		t.Errorf("SendMessageBatch calls after refused batches: %d, want still 1", len(calls))
+		t.Errorf("SendMessages batches after refused client batches: %d, want still 1", len(calls))
 	}
 
 	// Exactly 100 items pass, in order.
@@ -434,7 +434,7 @@ func TestClientBatch(t *testing.T) {
 		}
 	}
 	if calls := h.chat.batchCalls(); len(calls) != 2 || len(calls[1]) != 100 {
-		t.Errorf("SendMessageBatch calls: %d, want a second call with 100 items", len(calls))
+		t.Errorf("SendMessages batches: %d, want a second batch of 100 items", len(calls))
 	}
 }
 

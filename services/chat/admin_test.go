@@ -2,9 +2,9 @@ package chat_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
 	"switchboard.dev/services/chat"
@@ -530,6 +532,96 @@ func TestSendMessageBatch(t *testing.T) {
 	h, err := s.admin.ListRoomMessages(ctx, &chatv1.ListRoomMessagesRequest{RoomId: 1, Limit: 1})
 	if err != nil || h.Messages[0].Id != 104 {
 		t.Errorf("newest message of room 1 = %v, %v; want id 104", h.GetMessages(), err)
+	}
+}
+
+// TestSendMessages stores batches sent on one stream without waiting,
+// answers each by its id with per-item results, refuses a malformed
+// batch as a whole, and publishes the stored messages in commit order.
+func TestSendMessages(t *testing.T) {
+	s := start(t, chat.Config{MaxContentChars: 10})
+	s.createRoom(t, 1, 0, false)
+	s.createRoom(t, 2, 0, false)
+	s.join(t, 1, 1)
+	s.join(t, 2, 2)
+	events := s.stream(t)
+	ctx := callCtx(t)
+	text := chatv1.MessageType_MESSAGE_TYPE_TEXT
+	item := func(room, user int64, content string) *chatv1.SendMessageRequest {
+		return &chatv1.SendMessageRequest{RoomId: room, UserId: user, Content: content, MessageType: text, Origin: origin(user)}
+	}
+	stream, err := s.chat.SendMessages(ctx)
+	if err != nil {
+		t.Fatalf("SendMessages = %v", err)
+	}
+	many := make([]*chatv1.SendMessageRequest, chat.MaxStreamBatch+1)
+	for i := range many {
+		many[i] = item(2, 2, fmt.Sprint(i))
+	}
+	batches := map[uint64][]*chatv1.SendMessageRequest{
+		1: {item(1, 1, "a"), item(1, 2, "not member"), item(2, 2, "b")},
+		2: {item(1, 1, "much too long")},
+		3: {item(1, 1, "c"), item(0, 1, "room 0")},
+		4: nil,
+		5: many,
+		6: many[:chat.MaxStreamBatch],
+	}
+	for id := uint64(1); id <= 6; id++ {
+		if err := stream.Send(&chatv1.SendMessagesRequest{Id: id, Items: batches[id]}); err != nil {
+			t.Fatalf("Send(batch %d) = %v", id, err)
+		}
+	}
+	got := map[uint64]*chatv1.SendMessagesResponse{}
+	for range 6 {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("Recv = %v", err)
+		}
+		if got[resp.GetId()] != nil {
+			t.Errorf("batch %d answered twice", resp.GetId())
+		}
+		got[resp.GetId()] = resp
+	}
+	results := func(id uint64) string {
+		var out []string
+		for _, r := range got[id].GetResults() {
+			if m := r.GetMessage(); m != nil {
+				out = append(out, fmt.Sprintf("%d:%d:%s", m.GetRoomId(), m.GetId(), m.GetContent()))
+			} else {
+				out = append(out, r.GetErrorReason().String())
+			}
+		}
+		return fmt.Sprint(out)
+	}
+	if r := results(1); r != "[1:1:a ERROR_REASON_NOT_MEMBER 2:1:b]" {
+		t.Errorf("batch 1 results = %s", r)
+	}
+	if r := results(2); r != "[ERROR_REASON_INVALID_MESSAGE]" {
+		t.Errorf("batch 2 results = %s", r)
+	}
+	for _, id := range []uint64{3, 4, 5} {
+		if r := got[id]; codes.Code(r.GetCode()) != codes.InvalidArgument || len(r.GetResults()) != 0 || r.GetMessage() == "" {
+			t.Errorf("batch %d (malformed) = %v, want INVALID_ARGUMENT, a message and no results", id, r)
+		}
+	}
+	if r := got[6]; r.GetCode() != 0 || len(r.GetResults()) != chat.MaxStreamBatch || r.GetResults()[chat.MaxStreamBatch-1].GetMessage() == nil {
+		t.Errorf("batch 6 (%d items) = code %d, %d results; want every item stored", chat.MaxStreamBatch, r.GetCode(), len(r.GetResults()))
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+		t.Errorf("Recv after CloseSend = %v, want EOF", err)
+	}
+	// Published: a, b, then the 1000 of batch 6, each once.
+	evs := collect(t, events, nil, 2+chat.MaxStreamBatch)
+	seen := map[string]int{}
+	for _, e := range evs {
+		m := e.GetMessagePosted().GetMessage()
+		seen[fmt.Sprint(m.GetRoomId(), ":", m.GetContent())]++
+	}
+	if seen["1:a"] != 1 || seen["2:b"] != 1 || seen["2:999"] != 1 || len(seen) != 2+chat.MaxStreamBatch {
+		t.Errorf("published %d distinct messages (a: %d, b: %d), want a, b and the 1000 of batch 6 once each", len(seen), seen["1:a"], seen["2:b"])
 	}
 }
 

@@ -29,6 +29,10 @@ import (
 // DefaultAddr is the address the service listens on without a Listener.
 const DefaultAddr = "127.0.0.1:9102"
 
+// MaxStreamBatch is the most messages in one batch of a SendMessages
+// stream; the edges batch no more.
+const MaxStreamBatch = server.MaxStreamBatchItems
+
 // Defaults of the settings whose zero value in Config means "off": the
 // flags of RegisterFlags default to these.
 const (

@@ -91,6 +91,8 @@ type Server struct {
 	// told of the sessions.
 	presenceReports  *reporter
 	signalingReports *reporter
+	// sender carries SEND_MESSAGE and BATCH_MESSAGES to chat.
+	sender *sender
 
 	mu       sync.Mutex
 	sessions map[*hub.Session]struct{} // every open session, authenticated or not
@@ -98,10 +100,11 @@ type Server struct {
 	wg       sync.WaitGroup
 }
 
-// New returns a server; Serve accepts its connections, ConsumeEvents feeds
-// it chat events, ConsumeRevocations revocations, ConsumePresence presence
-// events, ConsumeSignaling video-room events, and ReportSessions sends its
-// session reports.
+// New returns a server; Serve accepts its connections, SendMessages
+// carries their messages to chat, ConsumeEvents feeds it chat events,
+// ConsumeRevocations revocations, ConsumePresence presence events,
+// ConsumeSignaling video-room events, and ReportSessions sends its session
+// reports.
 func New(opts Options) *Server {
 	srv := &Server{
 		opts:      opts,
@@ -109,6 +112,7 @@ func New(opts Options) *Server {
 		seqPrefix: "s-" + opts.EdgeID + "-",
 		sessions:  make(map[*hub.Session]struct{}),
 	}
+	srv.sender = newSender(opts.Chat, opts.Logger)
 	srv.presenceReports = newReporter("presence", opts.Logger, opts.RPCTimeout, srv.sendPresenceReport)
 	srv.signalingReports = newReporter("signaling", opts.Logger, opts.RPCTimeout, srv.sendSignalingReport)
 	srv.hub = hub.New(hub.Options{
@@ -123,6 +127,11 @@ func New(opts Options) *Server {
 	})
 	return srv
 }
+
+// SendMessages runs the edge's SendMessages stream to chat, which carries
+// the sessions' messages, until ctx is done. Run it until every session
+// has ended, so that their last messages are answered.
+func (srv *Server) SendMessages(ctx context.Context) { srv.sender.run(ctx) }
 
 // serverHeader stamps a server-originated envelope.
 func (srv *Server) serverHeader() protocol.Header {

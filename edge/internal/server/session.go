@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -484,20 +485,29 @@ func (s *session) sendMessage(ctx context.Context, env protocol.Envelope) {
 		return
 	}
 	rctx, cancel := s.rpcContext(ctx)
-	resp, err := s.srv.opts.Chat.SendMessage(rctx, &chatv1.SendMessageRequest{
+	results, err := s.srv.sender.send(rctx, []*chatv1.SendMessageRequest{{
 		RoomId: int64(req.ChatroomID), UserId: s.userID, Nickname: s.nickname,
 		Content: *req.Content, MessageType: mt, Origin: s.origin(env.SeqID),
-	})
+	}})
 	cancel()
 	if err != nil {
 		s.rpcFailed(err, env)
 		return
 	}
-	// The ack: the sender's session is answered from the RPC response and
+	m := results[0].GetMessage()
+	if m == nil {
+		s.replyError(resultCode(results[0]), env.SeqID, env.Action)
+		return
+	}
+	// The ack: the sender's session is answered from the result and
 	// skipped when the event comes back on the stream.
-	m := resp.GetMessage()
 	h := protocol.Header{Time: time.Now(), SeqID: env.SeqID}
 	s.sess.Send(protocol.AppendNewMessage(make([]byte, 0, 256+len(m.GetContent())), h, m))
+}
+
+// resultCode is the error code of a refused message's result.
+func resultCode(r *chatv1.SendMessageResult) string {
+	return cmp.Or(reasonCode(r.GetErrorReason().String()), protocol.CodeInternalError)
 }
 
 type leaveData struct {
@@ -595,10 +605,10 @@ type batchItem struct {
 	SeqID       json.RawMessage `json:"seq_id"`
 }
 
-// batchMessages sends the items of a client BATCH_MESSAGES in one
-// SendMessageBatch call, then answers each item in order: its NEW_MESSAGE
-// echo, or an ERROR, either carrying the item's id (its seq_id, else
-// "<envelope seq_id>:<index>").
+// batchMessages sends the items of a client BATCH_MESSAGES together (one
+// batch of the SendMessages stream, one commit), then answers each item in
+// order: its NEW_MESSAGE echo, or an ERROR, either carrying the item's id
+// (its seq_id, else "<envelope seq_id>:<index>").
 func (s *session) batchMessages(ctx context.Context, env protocol.Envelope) {
 	var req batchData
 	var raws []json.RawMessage
@@ -628,26 +638,20 @@ func (s *session) batchMessages(ctx context.Context, env protocol.Envelope) {
 	}
 	if len(items) > 0 {
 		rctx, cancel := s.rpcContext(ctx)
-		resp, err := s.srv.opts.Chat.SendMessageBatch(rctx, &chatv1.SendMessageBatchRequest{Items: items})
+		results, err := s.srv.sender.send(rctx, items)
 		cancel()
 		rpcCode := ErrorCode(err)
 		if rpcCode == protocol.CodeInternalError || rpcCode == protocol.CodeServiceUnavailable {
 			s.srv.log.Warn("RPC failed", "session", s.sess.ID(), "action", env.Action, "code", rpcCode, "err", err)
 		}
-		results := resp.GetResults()
 		for j, i := range sent {
 			switch {
 			case rpcCode != "":
 				codes[i] = rpcCode
-			case j >= len(results):
-				codes[i] = protocol.CodeInternalError
 			case results[j].GetMessage() != nil:
 				msgs[i] = results[j].GetMessage()
 			default:
-				codes[i] = reasonCode(results[j].GetErrorReason().String())
-				if codes[i] == "" {
-					codes[i] = protocol.CodeInternalError
-				}
+				codes[i] = resultCode(results[j])
 			}
 		}
 	}

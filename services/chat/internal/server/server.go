@@ -8,9 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"regexp"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -39,6 +41,11 @@ const (
 	MaxRoomPage     = 1000
 	// MaxBatchItems bounds a SendMessageBatch.
 	MaxBatchItems = 100
+	// MaxStreamBatchItems bounds a batch of a SendMessages stream.
+	MaxStreamBatchItems = 1000
+	// maxStreamBatchesInFlight bounds the batches of one SendMessages
+	// stream being stored at once; further ones wait to be read.
+	maxStreamBatchesInFlight = 16
 )
 
 // Options configure a Server.
@@ -145,9 +152,62 @@ func (s *Server) SendMessage(ctx context.Context, req *chatv1.SendMessageRequest
 // or one of more than MaxBatchItems: they are malformed requests, not
 // refusals of one message.
 func (s *Server) SendMessageBatch(ctx context.Context, req *chatv1.SendMessageBatchRequest) (*chatv1.SendMessageBatchResponse, error) {
-	items := req.GetItems()
-	if len(items) == 0 || len(items) > MaxBatchItems {
-		return nil, status.Errorf(codes.InvalidArgument, "a batch holds 1 to %d items, not %d", MaxBatchItems, len(items))
+	results, err := s.sendItems(ctx, "SendMessageBatch", req.GetItems(), MaxBatchItems)
+	if err != nil {
+		return nil, err
+	}
+	return &chatv1.SendMessageBatchResponse{Results: results}, nil
+}
+
+// SendMessages implements ChatService: it reads batches while earlier
+// ones are being stored (at most maxStreamBatchesInFlight at once), and
+// answers each once stored.
+func (s *Server) SendMessages(stream chatv1.ChatService_SendMessagesServer) error {
+	ctx := stream.Context()
+	var (
+		sendMu  sync.Mutex
+		sendErr error
+		wg      sync.WaitGroup
+	)
+	slots := make(chan struct{}, maxStreamBatchesInFlight)
+	defer wg.Wait()
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			resp := &chatv1.SendMessagesResponse{Id: req.GetId()}
+			results, err := s.sendItems(ctx, "SendMessages", req.GetItems(), MaxStreamBatchItems)
+			if err != nil {
+				st := status.Convert(err)
+				resp.Code, resp.Message = int32(st.Code()), st.Message()
+			}
+			resp.Results = results
+			sendMu.Lock()
+			defer sendMu.Unlock()
+			if sendErr == nil {
+				sendErr = stream.Send(resp)
+			}
+		})
+	}
+}
+
+// sendItems checks and stores the items of a batch of at most max, each
+// as SendMessage would, the accepted ones in one commit; each item gets
+// its result. An error (a status) is for the whole batch.
+func (s *Server) sendItems(ctx context.Context, rpc string, items []*chatv1.SendMessageRequest, max int) ([]*chatv1.SendMessageResult, error) {
+	if len(items) == 0 || len(items) > max {
+		return nil, status.Errorf(codes.InvalidArgument, "a batch holds 1 to %d items, not %d", max, len(items))
 	}
 	for i, it := range items {
 		if err := cmp.Or(positive(fmt.Sprintf("items[%d].room_id", i), it.GetRoomId()), positive(fmt.Sprintf("items[%d].user_id", i), it.GetUserId())); err != nil {
@@ -171,7 +231,7 @@ func (s *Server) SendMessageBatch(ctx context.Context, req *chatv1.SendMessageBa
 		// One op: the accepted items share one commit, ids in item order.
 		stored, err := s.store.SendBatch(ctx, accepted)
 		if err != nil {
-			return nil, s.toStatus(ctx, "SendMessageBatch", err)
+			return nil, s.toStatus(ctx, rpc, err)
 		}
 		for j, r := range stored {
 			if r.Err != nil {
@@ -181,7 +241,7 @@ func (s *Server) SendMessageBatch(ctx context.Context, req *chatv1.SendMessageBa
 			}
 		}
 	}
-	return &chatv1.SendMessageBatchResponse{Results: results}, nil
+	return results, nil
 }
 
 // admit applies the checks a message passes before the store: its content

@@ -1047,6 +1047,140 @@ func (x *SendMessageBatchResponse) GetResults() []*SendMessageResult {
 	return nil
 }
 
+// SendMessagesRequest is one batch of a SendMessages stream.
+type SendMessagesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names the batch in its response; the edge chooses it, unique on
+	// the stream.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// items are 1 to 1000 messages, each with its sender and origin.
+	Items         []*SendMessageRequest `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendMessagesRequest) Reset() {
+	*x = SendMessagesRequest{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendMessagesRequest) ProtoMessage() {}
+
+func (x *SendMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendMessagesRequest.ProtoReflect.Descriptor instead.
+func (*SendMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SendMessagesRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SendMessagesRequest) GetItems() []*SendMessageRequest {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+// SendMessagesResponse answers one batch of a SendMessages stream.
+type SendMessagesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the batch's id.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// results[i] is the outcome of items[i]; empty when the whole batch
+	// failed (code).
+	Results []*SendMessageResult `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
+	// code, when not 0 (OK), is the google.rpc.Code of a batch that failed
+	// as a whole: INVALID_ARGUMENT for a malformed batch, UNAVAILABLE when
+	// the service is stopping, INTERNAL. Such a batch stored nothing, unless
+	// the failure came after its commit (INTERNAL, UNAVAILABLE): as with a
+	// failed unary call, the edge cannot tell.
+	Code int32 `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	// message describes a failed batch for people (never internal detail).
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendMessagesResponse) Reset() {
+	*x = SendMessagesResponse{}
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendMessagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendMessagesResponse) ProtoMessage() {}
+
+func (x *SendMessagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendMessagesResponse.ProtoReflect.Descriptor instead.
+func (*SendMessagesResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SendMessagesResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SendMessagesResponse) GetResults() []*SendMessageResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *SendMessagesResponse) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *SendMessagesResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // SendMessageResult is the outcome of one batch item: a stored message or a
 // refusal.
 type SendMessageResult struct {
@@ -1063,7 +1197,7 @@ type SendMessageResult struct {
 
 func (x *SendMessageResult) Reset() {
 	*x = SendMessageResult{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[12]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1209,7 @@ func (x *SendMessageResult) String() string {
 func (*SendMessageResult) ProtoMessage() {}
 
 func (x *SendMessageResult) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[12]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1222,7 @@ func (x *SendMessageResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageResult.ProtoReflect.Descriptor instead.
 func (*SendMessageResult) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{12}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SendMessageResult) GetMessage() *Message {
@@ -1135,7 +1269,7 @@ type ListMessagesRequest struct {
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[13]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +1281,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[13]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +1294,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{13}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListMessagesRequest) GetRoomId() int64 {
@@ -1212,7 +1346,7 @@ type ListMessagesResponse struct {
 
 func (x *ListMessagesResponse) Reset() {
 	*x = ListMessagesResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[14]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1224,7 +1358,7 @@ func (x *ListMessagesResponse) String() string {
 func (*ListMessagesResponse) ProtoMessage() {}
 
 func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[14]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1237,7 +1371,7 @@ func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{14}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListMessagesResponse) GetMessages() []*Message {
@@ -1265,7 +1399,7 @@ type ListUserRoomsRequest struct {
 
 func (x *ListUserRoomsRequest) Reset() {
 	*x = ListUserRoomsRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[15]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1411,7 @@ func (x *ListUserRoomsRequest) String() string {
 func (*ListUserRoomsRequest) ProtoMessage() {}
 
 func (x *ListUserRoomsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[15]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1424,7 @@ func (x *ListUserRoomsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUserRoomsRequest.ProtoReflect.Descriptor instead.
 func (*ListUserRoomsRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{15}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListUserRoomsRequest) GetUserId() int64 {
@@ -1311,7 +1445,7 @@ type ListUserRoomsResponse struct {
 
 func (x *ListUserRoomsResponse) Reset() {
 	*x = ListUserRoomsResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[16]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1457,7 @@ func (x *ListUserRoomsResponse) String() string {
 func (*ListUserRoomsResponse) ProtoMessage() {}
 
 func (x *ListUserRoomsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[16]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1470,7 @@ func (x *ListUserRoomsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUserRoomsResponse.ProtoReflect.Descriptor instead.
 func (*ListUserRoomsResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{16}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListUserRoomsResponse) GetRoomIds() []int64 {
@@ -1357,7 +1491,7 @@ type ListBlocksRequest struct {
 
 func (x *ListBlocksRequest) Reset() {
 	*x = ListBlocksRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[17]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1503,7 @@ func (x *ListBlocksRequest) String() string {
 func (*ListBlocksRequest) ProtoMessage() {}
 
 func (x *ListBlocksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[17]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1516,7 @@ func (x *ListBlocksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBlocksRequest.ProtoReflect.Descriptor instead.
 func (*ListBlocksRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{17}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListBlocksRequest) GetUserId() int64 {
@@ -1403,7 +1537,7 @@ type ListRoomPeersRequest struct {
 
 func (x *ListRoomPeersRequest) Reset() {
 	*x = ListRoomPeersRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1415,7 +1549,7 @@ func (x *ListRoomPeersRequest) String() string {
 func (*ListRoomPeersRequest) ProtoMessage() {}
 
 func (x *ListRoomPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1428,7 +1562,7 @@ func (x *ListRoomPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListRoomPeersRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{18}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListRoomPeersRequest) GetUserId() int64 {
@@ -1449,7 +1583,7 @@ type ListRoomPeersResponse struct {
 
 func (x *ListRoomPeersResponse) Reset() {
 	*x = ListRoomPeersResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1461,7 +1595,7 @@ func (x *ListRoomPeersResponse) String() string {
 func (*ListRoomPeersResponse) ProtoMessage() {}
 
 func (x *ListRoomPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1474,7 +1608,7 @@ func (x *ListRoomPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListRoomPeersResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{19}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListRoomPeersResponse) GetUserIds() []int64 {
@@ -1495,7 +1629,7 @@ type ListBlocksResponse struct {
 
 func (x *ListBlocksResponse) Reset() {
 	*x = ListBlocksResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1641,7 @@ func (x *ListBlocksResponse) String() string {
 func (*ListBlocksResponse) ProtoMessage() {}
 
 func (x *ListBlocksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1654,7 @@ func (x *ListBlocksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBlocksResponse.ProtoReflect.Descriptor instead.
 func (*ListBlocksResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{20}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListBlocksResponse) GetBlockedUserIds() []int64 {
@@ -1545,7 +1679,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1691,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,7 +1704,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{21}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SubscribeRequest) GetEdgeId() string {
@@ -1604,7 +1738,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +1750,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +1763,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{22}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SubscribeResponse) GetEvents() []*Event {
@@ -1677,7 +1811,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1689,7 +1823,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1702,7 +1836,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{23}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -1839,7 +1973,7 @@ type MessagePosted struct {
 
 func (x *MessagePosted) Reset() {
 	*x = MessagePosted{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1851,7 +1985,7 @@ func (x *MessagePosted) String() string {
 func (*MessagePosted) ProtoMessage() {}
 
 func (x *MessagePosted) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1864,7 +1998,7 @@ func (x *MessagePosted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessagePosted.ProtoReflect.Descriptor instead.
 func (*MessagePosted) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{24}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MessagePosted) GetMessage() *Message {
@@ -1898,7 +2032,7 @@ type MemberJoined struct {
 
 func (x *MemberJoined) Reset() {
 	*x = MemberJoined{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1910,7 +2044,7 @@ func (x *MemberJoined) String() string {
 func (*MemberJoined) ProtoMessage() {}
 
 func (x *MemberJoined) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1923,7 +2057,7 @@ func (x *MemberJoined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberJoined.ProtoReflect.Descriptor instead.
 func (*MemberJoined) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{25}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MemberJoined) GetUserId() int64 {
@@ -1973,7 +2107,7 @@ type MemberLeft struct {
 
 func (x *MemberLeft) Reset() {
 	*x = MemberLeft{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[26]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1985,7 +2119,7 @@ func (x *MemberLeft) String() string {
 func (*MemberLeft) ProtoMessage() {}
 
 func (x *MemberLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[26]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1998,7 +2132,7 @@ func (x *MemberLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberLeft.ProtoReflect.Descriptor instead.
 func (*MemberLeft) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{26}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MemberLeft) GetUserId() int64 {
@@ -2050,7 +2184,7 @@ type UserBlocked struct {
 
 func (x *UserBlocked) Reset() {
 	*x = UserBlocked{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[27]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2062,7 +2196,7 @@ func (x *UserBlocked) String() string {
 func (*UserBlocked) ProtoMessage() {}
 
 func (x *UserBlocked) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[27]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2075,7 +2209,7 @@ func (x *UserBlocked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserBlocked.ProtoReflect.Descriptor instead.
 func (*UserBlocked) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{27}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UserBlocked) GetUserId() int64 {
@@ -2105,7 +2239,7 @@ type UserUnblocked struct {
 
 func (x *UserUnblocked) Reset() {
 	*x = UserUnblocked{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[28]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2117,7 +2251,7 @@ func (x *UserUnblocked) String() string {
 func (*UserUnblocked) ProtoMessage() {}
 
 func (x *UserUnblocked) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[28]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2130,7 +2264,7 @@ func (x *UserUnblocked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserUnblocked.ProtoReflect.Descriptor instead.
 func (*UserUnblocked) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{28}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UserUnblocked) GetUserId() int64 {
@@ -2158,7 +2292,7 @@ type RoomDeleted struct {
 
 func (x *RoomDeleted) Reset() {
 	*x = RoomDeleted{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[29]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +2304,7 @@ func (x *RoomDeleted) String() string {
 func (*RoomDeleted) ProtoMessage() {}
 
 func (x *RoomDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[29]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2183,7 +2317,7 @@ func (x *RoomDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleted.ProtoReflect.Descriptor instead.
 func (*RoomDeleted) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{29}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RoomDeleted) GetMemberIds() []int64 {
@@ -2216,7 +2350,7 @@ type CreateRoomRequest struct {
 
 func (x *CreateRoomRequest) Reset() {
 	*x = CreateRoomRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[30]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2362,7 @@ func (x *CreateRoomRequest) String() string {
 func (*CreateRoomRequest) ProtoMessage() {}
 
 func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[30]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2375,7 @@ func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoomRequest.ProtoReflect.Descriptor instead.
 func (*CreateRoomRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{30}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CreateRoomRequest) GetId() int64 {
@@ -2297,7 +2431,7 @@ type CreateRoomResponse struct {
 
 func (x *CreateRoomResponse) Reset() {
 	*x = CreateRoomResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[31]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2309,7 +2443,7 @@ func (x *CreateRoomResponse) String() string {
 func (*CreateRoomResponse) ProtoMessage() {}
 
 func (x *CreateRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[31]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2322,7 +2456,7 @@ func (x *CreateRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoomResponse.ProtoReflect.Descriptor instead.
 func (*CreateRoomResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{31}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateRoomResponse) GetRoom() *Room {
@@ -2343,7 +2477,7 @@ type GetRoomRequest struct {
 
 func (x *GetRoomRequest) Reset() {
 	*x = GetRoomRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[32]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2355,7 +2489,7 @@ func (x *GetRoomRequest) String() string {
 func (*GetRoomRequest) ProtoMessage() {}
 
 func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[32]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2368,7 +2502,7 @@ func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomRequest.ProtoReflect.Descriptor instead.
 func (*GetRoomRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{32}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetRoomRequest) GetId() int64 {
@@ -2389,7 +2523,7 @@ type GetRoomResponse struct {
 
 func (x *GetRoomResponse) Reset() {
 	*x = GetRoomResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[33]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2401,7 +2535,7 @@ func (x *GetRoomResponse) String() string {
 func (*GetRoomResponse) ProtoMessage() {}
 
 func (x *GetRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[33]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2414,7 +2548,7 @@ func (x *GetRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomResponse.ProtoReflect.Descriptor instead.
 func (*GetRoomResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{33}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetRoomResponse) GetRoom() *Room {
@@ -2437,7 +2571,7 @@ type InviteMemberRequest struct {
 
 func (x *InviteMemberRequest) Reset() {
 	*x = InviteMemberRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[34]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2449,7 +2583,7 @@ func (x *InviteMemberRequest) String() string {
 func (*InviteMemberRequest) ProtoMessage() {}
 
 func (x *InviteMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[34]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2462,7 +2596,7 @@ func (x *InviteMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteMemberRequest.ProtoReflect.Descriptor instead.
 func (*InviteMemberRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{34}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *InviteMemberRequest) GetRoomId() int64 {
@@ -2488,7 +2622,7 @@ type InviteMemberResponse struct {
 
 func (x *InviteMemberResponse) Reset() {
 	*x = InviteMemberResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2500,7 +2634,7 @@ func (x *InviteMemberResponse) String() string {
 func (*InviteMemberResponse) ProtoMessage() {}
 
 func (x *InviteMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2513,7 +2647,7 @@ func (x *InviteMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteMemberResponse.ProtoReflect.Descriptor instead.
 func (*InviteMemberResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{35}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{37}
 }
 
 // ListRoomsRequest selects a page of rooms.
@@ -2529,7 +2663,7 @@ type ListRoomsRequest struct {
 
 func (x *ListRoomsRequest) Reset() {
 	*x = ListRoomsRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[36]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2541,7 +2675,7 @@ func (x *ListRoomsRequest) String() string {
 func (*ListRoomsRequest) ProtoMessage() {}
 
 func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[36]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2554,7 +2688,7 @@ func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomsRequest.ProtoReflect.Descriptor instead.
 func (*ListRoomsRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{36}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListRoomsRequest) GetAfterId() int64 {
@@ -2584,7 +2718,7 @@ type ListRoomsResponse struct {
 
 func (x *ListRoomsResponse) Reset() {
 	*x = ListRoomsResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[37]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2596,7 +2730,7 @@ func (x *ListRoomsResponse) String() string {
 func (*ListRoomsResponse) ProtoMessage() {}
 
 func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[37]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2609,7 +2743,7 @@ func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomsResponse.ProtoReflect.Descriptor instead.
 func (*ListRoomsResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{37}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListRoomsResponse) GetRooms() []*Room {
@@ -2637,7 +2771,7 @@ type DeleteRoomRequest struct {
 
 func (x *DeleteRoomRequest) Reset() {
 	*x = DeleteRoomRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[38]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2649,7 +2783,7 @@ func (x *DeleteRoomRequest) String() string {
 func (*DeleteRoomRequest) ProtoMessage() {}
 
 func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[38]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2662,7 +2796,7 @@ func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoomRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRoomRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{38}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteRoomRequest) GetId() int64 {
@@ -2681,7 +2815,7 @@ type DeleteRoomResponse struct {
 
 func (x *DeleteRoomResponse) Reset() {
 	*x = DeleteRoomResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[39]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2693,7 +2827,7 @@ func (x *DeleteRoomResponse) String() string {
 func (*DeleteRoomResponse) ProtoMessage() {}
 
 func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[39]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2706,7 +2840,7 @@ func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoomResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRoomResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{39}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{41}
 }
 
 // BanMemberRequest bans a user from a room.
@@ -2722,7 +2856,7 @@ type BanMemberRequest struct {
 
 func (x *BanMemberRequest) Reset() {
 	*x = BanMemberRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[40]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2734,7 +2868,7 @@ func (x *BanMemberRequest) String() string {
 func (*BanMemberRequest) ProtoMessage() {}
 
 func (x *BanMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[40]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2747,7 +2881,7 @@ func (x *BanMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BanMemberRequest.ProtoReflect.Descriptor instead.
 func (*BanMemberRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{40}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *BanMemberRequest) GetRoomId() int64 {
@@ -2773,7 +2907,7 @@ type BanMemberResponse struct {
 
 func (x *BanMemberResponse) Reset() {
 	*x = BanMemberResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[41]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2785,7 +2919,7 @@ func (x *BanMemberResponse) String() string {
 func (*BanMemberResponse) ProtoMessage() {}
 
 func (x *BanMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[41]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2798,7 +2932,7 @@ func (x *BanMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BanMemberResponse.ProtoReflect.Descriptor instead.
 func (*BanMemberResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{41}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{43}
 }
 
 // UnbanMemberRequest lifts a ban.
@@ -2814,7 +2948,7 @@ type UnbanMemberRequest struct {
 
 func (x *UnbanMemberRequest) Reset() {
 	*x = UnbanMemberRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[42]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2826,7 +2960,7 @@ func (x *UnbanMemberRequest) String() string {
 func (*UnbanMemberRequest) ProtoMessage() {}
 
 func (x *UnbanMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[42]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2839,7 +2973,7 @@ func (x *UnbanMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbanMemberRequest.ProtoReflect.Descriptor instead.
 func (*UnbanMemberRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{42}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *UnbanMemberRequest) GetRoomId() int64 {
@@ -2865,7 +2999,7 @@ type UnbanMemberResponse struct {
 
 func (x *UnbanMemberResponse) Reset() {
 	*x = UnbanMemberResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[43]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2877,7 +3011,7 @@ func (x *UnbanMemberResponse) String() string {
 func (*UnbanMemberResponse) ProtoMessage() {}
 
 func (x *UnbanMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[43]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2890,7 +3024,7 @@ func (x *UnbanMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbanMemberResponse.ProtoReflect.Descriptor instead.
 func (*UnbanMemberResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{43}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{45}
 }
 
 // KickMemberRequest ends a membership.
@@ -2906,7 +3040,7 @@ type KickMemberRequest struct {
 
 func (x *KickMemberRequest) Reset() {
 	*x = KickMemberRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[44]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2918,7 +3052,7 @@ func (x *KickMemberRequest) String() string {
 func (*KickMemberRequest) ProtoMessage() {}
 
 func (x *KickMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[44]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2931,7 +3065,7 @@ func (x *KickMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KickMemberRequest.ProtoReflect.Descriptor instead.
 func (*KickMemberRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{44}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *KickMemberRequest) GetRoomId() int64 {
@@ -2957,7 +3091,7 @@ type KickMemberResponse struct {
 
 func (x *KickMemberResponse) Reset() {
 	*x = KickMemberResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[45]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2969,7 +3103,7 @@ func (x *KickMemberResponse) String() string {
 func (*KickMemberResponse) ProtoMessage() {}
 
 func (x *KickMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[45]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2982,7 +3116,7 @@ func (x *KickMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KickMemberResponse.ProtoReflect.Descriptor instead.
 func (*KickMemberResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{45}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{47}
 }
 
 // BlockUserRequest makes user_id block blocked_user_id.
@@ -2998,7 +3132,7 @@ type BlockUserRequest struct {
 
 func (x *BlockUserRequest) Reset() {
 	*x = BlockUserRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[46]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3010,7 +3144,7 @@ func (x *BlockUserRequest) String() string {
 func (*BlockUserRequest) ProtoMessage() {}
 
 func (x *BlockUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[46]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3023,7 +3157,7 @@ func (x *BlockUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockUserRequest.ProtoReflect.Descriptor instead.
 func (*BlockUserRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{46}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *BlockUserRequest) GetUserId() int64 {
@@ -3049,7 +3183,7 @@ type BlockUserResponse struct {
 
 func (x *BlockUserResponse) Reset() {
 	*x = BlockUserResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[47]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3061,7 +3195,7 @@ func (x *BlockUserResponse) String() string {
 func (*BlockUserResponse) ProtoMessage() {}
 
 func (x *BlockUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[47]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3074,7 +3208,7 @@ func (x *BlockUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockUserResponse.ProtoReflect.Descriptor instead.
 func (*BlockUserResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{47}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{49}
 }
 
 // UnblockUserRequest lifts a block.
@@ -3090,7 +3224,7 @@ type UnblockUserRequest struct {
 
 func (x *UnblockUserRequest) Reset() {
 	*x = UnblockUserRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[48]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3102,7 +3236,7 @@ func (x *UnblockUserRequest) String() string {
 func (*UnblockUserRequest) ProtoMessage() {}
 
 func (x *UnblockUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[48]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3115,7 +3249,7 @@ func (x *UnblockUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnblockUserRequest.ProtoReflect.Descriptor instead.
 func (*UnblockUserRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{48}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *UnblockUserRequest) GetUserId() int64 {
@@ -3141,7 +3275,7 @@ type UnblockUserResponse struct {
 
 func (x *UnblockUserResponse) Reset() {
 	*x = UnblockUserResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[49]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3153,7 +3287,7 @@ func (x *UnblockUserResponse) String() string {
 func (*UnblockUserResponse) ProtoMessage() {}
 
 func (x *UnblockUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[49]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3166,7 +3300,7 @@ func (x *UnblockUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnblockUserResponse.ProtoReflect.Descriptor instead.
 func (*UnblockUserResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{49}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{51}
 }
 
 // ListRoomMessagesRequest selects a page of a room's history, as
@@ -3188,7 +3322,7 @@ type ListRoomMessagesRequest struct {
 
 func (x *ListRoomMessagesRequest) Reset() {
 	*x = ListRoomMessagesRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[50]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3200,7 +3334,7 @@ func (x *ListRoomMessagesRequest) String() string {
 func (*ListRoomMessagesRequest) ProtoMessage() {}
 
 func (x *ListRoomMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[50]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3213,7 +3347,7 @@ func (x *ListRoomMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoomMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{50}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListRoomMessagesRequest) GetRoomId() int64 {
@@ -3258,7 +3392,7 @@ type ListRoomMessagesResponse struct {
 
 func (x *ListRoomMessagesResponse) Reset() {
 	*x = ListRoomMessagesResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[51]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3270,7 +3404,7 @@ func (x *ListRoomMessagesResponse) String() string {
 func (*ListRoomMessagesResponse) ProtoMessage() {}
 
 func (x *ListRoomMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[51]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3283,7 +3417,7 @@ func (x *ListRoomMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoomMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{51}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListRoomMessagesResponse) GetMessages() []*Message {
@@ -3313,7 +3447,7 @@ type PostSystemMessageRequest struct {
 
 func (x *PostSystemMessageRequest) Reset() {
 	*x = PostSystemMessageRequest{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[52]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3325,7 +3459,7 @@ func (x *PostSystemMessageRequest) String() string {
 func (*PostSystemMessageRequest) ProtoMessage() {}
 
 func (x *PostSystemMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[52]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3338,7 +3472,7 @@ func (x *PostSystemMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostSystemMessageRequest.ProtoReflect.Descriptor instead.
 func (*PostSystemMessageRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{52}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PostSystemMessageRequest) GetRoomId() int64 {
@@ -3366,7 +3500,7 @@ type PostSystemMessageResponse struct {
 
 func (x *PostSystemMessageResponse) Reset() {
 	*x = PostSystemMessageResponse{}
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[53]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3378,7 +3512,7 @@ func (x *PostSystemMessageResponse) String() string {
 func (*PostSystemMessageResponse) ProtoMessage() {}
 
 func (x *PostSystemMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[53]
+	mi := &file_switchboard_chat_v1_chat_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3391,7 +3525,7 @@ func (x *PostSystemMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostSystemMessageResponse.ProtoReflect.Descriptor instead.
 func (*PostSystemMessageResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{53}
+	return file_switchboard_chat_v1_chat_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *PostSystemMessageResponse) GetMessage() *Message {
@@ -3464,7 +3598,15 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\x17SendMessageBatchRequest\x12=\n" +
 	"\x05items\x18\x01 \x03(\v2'.switchboard.chat.v1.SendMessageRequestR\x05items\"\\\n" +
 	"\x18SendMessageBatchResponse\x12@\n" +
-	"\aresults\x18\x01 \x03(\v2&.switchboard.chat.v1.SendMessageResultR\aresults\"\xb5\x01\n" +
+	"\aresults\x18\x01 \x03(\v2&.switchboard.chat.v1.SendMessageResultR\aresults\"d\n" +
+	"\x13SendMessagesRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12=\n" +
+	"\x05items\x18\x02 \x03(\v2'.switchboard.chat.v1.SendMessageRequestR\x05items\"\x96\x01\n" +
+	"\x14SendMessagesResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12@\n" +
+	"\aresults\x18\x02 \x03(\v2&.switchboard.chat.v1.SendMessageResultR\aresults\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\xb5\x01\n" +
 	"\x11SendMessageResult\x126\n" +
 	"\amessage\x18\x01 \x01(\v2\x1c.switchboard.chat.v1.MessageR\amessage\x12C\n" +
 	"\ferror_reason\x18\x02 \x01(\x0e2 .switchboard.chat.v1.ErrorReasonR\verrorReason\x12#\n" +
@@ -3618,12 +3760,13 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\x12MESSAGE_TYPE_IMAGE\x10\x02\x12\x15\n" +
 	"\x11MESSAGE_TYPE_FILE\x10\x03\x12\x16\n" +
 	"\x12MESSAGE_TYPE_EMOJI\x10\x04\x12\x17\n" +
-	"\x13MESSAGE_TYPE_SYSTEM\x10\x052\x87\a\n" +
+	"\x13MESSAGE_TYPE_SYSTEM\x10\x052\xf0\a\n" +
 	"\vChatService\x12W\n" +
 	"\bJoinRoom\x12$.switchboard.chat.v1.JoinRoomRequest\x1a%.switchboard.chat.v1.JoinRoomResponse\x12Z\n" +
 	"\tLeaveRoom\x12%.switchboard.chat.v1.LeaveRoomRequest\x1a&.switchboard.chat.v1.LeaveRoomResponse\x12`\n" +
 	"\vSendMessage\x12'.switchboard.chat.v1.SendMessageRequest\x1a(.switchboard.chat.v1.SendMessageResponse\x12o\n" +
-	"\x10SendMessageBatch\x12,.switchboard.chat.v1.SendMessageBatchRequest\x1a-.switchboard.chat.v1.SendMessageBatchResponse\x12c\n" +
+	"\x10SendMessageBatch\x12,.switchboard.chat.v1.SendMessageBatchRequest\x1a-.switchboard.chat.v1.SendMessageBatchResponse\x12g\n" +
+	"\fSendMessages\x12(.switchboard.chat.v1.SendMessagesRequest\x1a).switchboard.chat.v1.SendMessagesResponse(\x010\x01\x12c\n" +
 	"\fListMessages\x12(.switchboard.chat.v1.ListMessagesRequest\x1a).switchboard.chat.v1.ListMessagesResponse\x12f\n" +
 	"\rListUserRooms\x12).switchboard.chat.v1.ListUserRoomsRequest\x1a*.switchboard.chat.v1.ListUserRoomsResponse\x12]\n" +
 	"\n" +
@@ -3661,7 +3804,7 @@ func file_switchboard_chat_v1_chat_proto_rawDescGZIP() []byte {
 }
 
 var file_switchboard_chat_v1_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_switchboard_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_switchboard_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_switchboard_chat_v1_chat_proto_goTypes = []any{
 	(ErrorReason)(0),                  // 0: switchboard.chat.v1.ErrorReason
 	(LeaveReason)(0),                  // 1: switchboard.chat.v1.LeaveReason
@@ -3678,55 +3821,57 @@ var file_switchboard_chat_v1_chat_proto_goTypes = []any{
 	(*SendMessageResponse)(nil),       // 12: switchboard.chat.v1.SendMessageResponse
 	(*SendMessageBatchRequest)(nil),   // 13: switchboard.chat.v1.SendMessageBatchRequest
 	(*SendMessageBatchResponse)(nil),  // 14: switchboard.chat.v1.SendMessageBatchResponse
-	(*SendMessageResult)(nil),         // 15: switchboard.chat.v1.SendMessageResult
-	(*ListMessagesRequest)(nil),       // 16: switchboard.chat.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),      // 17: switchboard.chat.v1.ListMessagesResponse
-	(*ListUserRoomsRequest)(nil),      // 18: switchboard.chat.v1.ListUserRoomsRequest
-	(*ListUserRoomsResponse)(nil),     // 19: switchboard.chat.v1.ListUserRoomsResponse
-	(*ListBlocksRequest)(nil),         // 20: switchboard.chat.v1.ListBlocksRequest
-	(*ListRoomPeersRequest)(nil),      // 21: switchboard.chat.v1.ListRoomPeersRequest
-	(*ListRoomPeersResponse)(nil),     // 22: switchboard.chat.v1.ListRoomPeersResponse
-	(*ListBlocksResponse)(nil),        // 23: switchboard.chat.v1.ListBlocksResponse
-	(*SubscribeRequest)(nil),          // 24: switchboard.chat.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),         // 25: switchboard.chat.v1.SubscribeResponse
-	(*Event)(nil),                     // 26: switchboard.chat.v1.Event
-	(*MessagePosted)(nil),             // 27: switchboard.chat.v1.MessagePosted
-	(*MemberJoined)(nil),              // 28: switchboard.chat.v1.MemberJoined
-	(*MemberLeft)(nil),                // 29: switchboard.chat.v1.MemberLeft
-	(*UserBlocked)(nil),               // 30: switchboard.chat.v1.UserBlocked
-	(*UserUnblocked)(nil),             // 31: switchboard.chat.v1.UserUnblocked
-	(*RoomDeleted)(nil),               // 32: switchboard.chat.v1.RoomDeleted
-	(*CreateRoomRequest)(nil),         // 33: switchboard.chat.v1.CreateRoomRequest
-	(*CreateRoomResponse)(nil),        // 34: switchboard.chat.v1.CreateRoomResponse
-	(*GetRoomRequest)(nil),            // 35: switchboard.chat.v1.GetRoomRequest
-	(*GetRoomResponse)(nil),           // 36: switchboard.chat.v1.GetRoomResponse
-	(*InviteMemberRequest)(nil),       // 37: switchboard.chat.v1.InviteMemberRequest
-	(*InviteMemberResponse)(nil),      // 38: switchboard.chat.v1.InviteMemberResponse
-	(*ListRoomsRequest)(nil),          // 39: switchboard.chat.v1.ListRoomsRequest
-	(*ListRoomsResponse)(nil),         // 40: switchboard.chat.v1.ListRoomsResponse
-	(*DeleteRoomRequest)(nil),         // 41: switchboard.chat.v1.DeleteRoomRequest
-	(*DeleteRoomResponse)(nil),        // 42: switchboard.chat.v1.DeleteRoomResponse
-	(*BanMemberRequest)(nil),          // 43: switchboard.chat.v1.BanMemberRequest
-	(*BanMemberResponse)(nil),         // 44: switchboard.chat.v1.BanMemberResponse
-	(*UnbanMemberRequest)(nil),        // 45: switchboard.chat.v1.UnbanMemberRequest
-	(*UnbanMemberResponse)(nil),       // 46: switchboard.chat.v1.UnbanMemberResponse
-	(*KickMemberRequest)(nil),         // 47: switchboard.chat.v1.KickMemberRequest
-	(*KickMemberResponse)(nil),        // 48: switchboard.chat.v1.KickMemberResponse
-	(*BlockUserRequest)(nil),          // 49: switchboard.chat.v1.BlockUserRequest
-	(*BlockUserResponse)(nil),         // 50: switchboard.chat.v1.BlockUserResponse
-	(*UnblockUserRequest)(nil),        // 51: switchboard.chat.v1.UnblockUserRequest
-	(*UnblockUserResponse)(nil),       // 52: switchboard.chat.v1.UnblockUserResponse
-	(*ListRoomMessagesRequest)(nil),   // 53: switchboard.chat.v1.ListRoomMessagesRequest
-	(*ListRoomMessagesResponse)(nil),  // 54: switchboard.chat.v1.ListRoomMessagesResponse
-	(*PostSystemMessageRequest)(nil),  // 55: switchboard.chat.v1.PostSystemMessageRequest
-	(*PostSystemMessageResponse)(nil), // 56: switchboard.chat.v1.PostSystemMessageResponse
-	(*timestamppb.Timestamp)(nil),     // 57: google.protobuf.Timestamp
+	(*SendMessagesRequest)(nil),       // 15: switchboard.chat.v1.SendMessagesRequest
+	(*SendMessagesResponse)(nil),      // 16: switchboard.chat.v1.SendMessagesResponse
+	(*SendMessageResult)(nil),         // 17: switchboard.chat.v1.SendMessageResult
+	(*ListMessagesRequest)(nil),       // 18: switchboard.chat.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),      // 19: switchboard.chat.v1.ListMessagesResponse
+	(*ListUserRoomsRequest)(nil),      // 20: switchboard.chat.v1.ListUserRoomsRequest
+	(*ListUserRoomsResponse)(nil),     // 21: switchboard.chat.v1.ListUserRoomsResponse
+	(*ListBlocksRequest)(nil),         // 22: switchboard.chat.v1.ListBlocksRequest
+	(*ListRoomPeersRequest)(nil),      // 23: switchboard.chat.v1.ListRoomPeersRequest
+	(*ListRoomPeersResponse)(nil),     // 24: switchboard.chat.v1.ListRoomPeersResponse
+	(*ListBlocksResponse)(nil),        // 25: switchboard.chat.v1.ListBlocksResponse
+	(*SubscribeRequest)(nil),          // 26: switchboard.chat.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),         // 27: switchboard.chat.v1.SubscribeResponse
+	(*Event)(nil),                     // 28: switchboard.chat.v1.Event
+	(*MessagePosted)(nil),             // 29: switchboard.chat.v1.MessagePosted
+	(*MemberJoined)(nil),              // 30: switchboard.chat.v1.MemberJoined
+	(*MemberLeft)(nil),                // 31: switchboard.chat.v1.MemberLeft
+	(*UserBlocked)(nil),               // 32: switchboard.chat.v1.UserBlocked
+	(*UserUnblocked)(nil),             // 33: switchboard.chat.v1.UserUnblocked
+	(*RoomDeleted)(nil),               // 34: switchboard.chat.v1.RoomDeleted
+	(*CreateRoomRequest)(nil),         // 35: switchboard.chat.v1.CreateRoomRequest
+	(*CreateRoomResponse)(nil),        // 36: switchboard.chat.v1.CreateRoomResponse
+	(*GetRoomRequest)(nil),            // 37: switchboard.chat.v1.GetRoomRequest
+	(*GetRoomResponse)(nil),           // 38: switchboard.chat.v1.GetRoomResponse
+	(*InviteMemberRequest)(nil),       // 39: switchboard.chat.v1.InviteMemberRequest
+	(*InviteMemberResponse)(nil),      // 40: switchboard.chat.v1.InviteMemberResponse
+	(*ListRoomsRequest)(nil),          // 41: switchboard.chat.v1.ListRoomsRequest
+	(*ListRoomsResponse)(nil),         // 42: switchboard.chat.v1.ListRoomsResponse
+	(*DeleteRoomRequest)(nil),         // 43: switchboard.chat.v1.DeleteRoomRequest
+	(*DeleteRoomResponse)(nil),        // 44: switchboard.chat.v1.DeleteRoomResponse
+	(*BanMemberRequest)(nil),          // 45: switchboard.chat.v1.BanMemberRequest
+	(*BanMemberResponse)(nil),         // 46: switchboard.chat.v1.BanMemberResponse
+	(*UnbanMemberRequest)(nil),        // 47: switchboard.chat.v1.UnbanMemberRequest
+	(*UnbanMemberResponse)(nil),       // 48: switchboard.chat.v1.UnbanMemberResponse
+	(*KickMemberRequest)(nil),         // 49: switchboard.chat.v1.KickMemberRequest
+	(*KickMemberResponse)(nil),        // 50: switchboard.chat.v1.KickMemberResponse
+	(*BlockUserRequest)(nil),          // 51: switchboard.chat.v1.BlockUserRequest
+	(*BlockUserResponse)(nil),         // 52: switchboard.chat.v1.BlockUserResponse
+	(*UnblockUserRequest)(nil),        // 53: switchboard.chat.v1.UnblockUserRequest
+	(*UnblockUserResponse)(nil),       // 54: switchboard.chat.v1.UnblockUserResponse
+	(*ListRoomMessagesRequest)(nil),   // 55: switchboard.chat.v1.ListRoomMessagesRequest
+	(*ListRoomMessagesResponse)(nil),  // 56: switchboard.chat.v1.ListRoomMessagesResponse
+	(*PostSystemMessageRequest)(nil),  // 57: switchboard.chat.v1.PostSystemMessageRequest
+	(*PostSystemMessageResponse)(nil), // 58: switchboard.chat.v1.PostSystemMessageResponse
+	(*timestamppb.Timestamp)(nil),     // 59: google.protobuf.Timestamp
 }
 var file_switchboard_chat_v1_chat_proto_depIdxs = []int32{
-	57, // 0: switchboard.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	57, // 1: switchboard.chat.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
+	59, // 0: switchboard.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	59, // 1: switchboard.chat.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
 	2,  // 2: switchboard.chat.v1.Message.message_type:type_name -> switchboard.chat.v1.MessageType
-	57, // 3: switchboard.chat.v1.Message.created_at:type_name -> google.protobuf.Timestamp
+	59, // 3: switchboard.chat.v1.Message.created_at:type_name -> google.protobuf.Timestamp
 	6,  // 4: switchboard.chat.v1.JoinRoomRequest.origin:type_name -> switchboard.chat.v1.Origin
 	3,  // 5: switchboard.chat.v1.JoinRoomResponse.room:type_name -> switchboard.chat.v1.Room
 	4,  // 6: switchboard.chat.v1.JoinRoomResponse.members:type_name -> switchboard.chat.v1.Member
@@ -3735,74 +3880,78 @@ var file_switchboard_chat_v1_chat_proto_depIdxs = []int32{
 	6,  // 9: switchboard.chat.v1.SendMessageRequest.origin:type_name -> switchboard.chat.v1.Origin
 	5,  // 10: switchboard.chat.v1.SendMessageResponse.message:type_name -> switchboard.chat.v1.Message
 	11, // 11: switchboard.chat.v1.SendMessageBatchRequest.items:type_name -> switchboard.chat.v1.SendMessageRequest
-	15, // 12: switchboard.chat.v1.SendMessageBatchResponse.results:type_name -> switchboard.chat.v1.SendMessageResult
-	5,  // 13: switchboard.chat.v1.SendMessageResult.message:type_name -> switchboard.chat.v1.Message
-	0,  // 14: switchboard.chat.v1.SendMessageResult.error_reason:type_name -> switchboard.chat.v1.ErrorReason
-	5,  // 15: switchboard.chat.v1.ListMessagesResponse.messages:type_name -> switchboard.chat.v1.Message
-	26, // 16: switchboard.chat.v1.SubscribeResponse.events:type_name -> switchboard.chat.v1.Event
-	27, // 17: switchboard.chat.v1.Event.message_posted:type_name -> switchboard.chat.v1.MessagePosted
-	28, // 18: switchboard.chat.v1.Event.member_joined:type_name -> switchboard.chat.v1.MemberJoined
-	29, // 19: switchboard.chat.v1.Event.member_left:type_name -> switchboard.chat.v1.MemberLeft
-	30, // 20: switchboard.chat.v1.Event.user_blocked:type_name -> switchboard.chat.v1.UserBlocked
-	31, // 21: switchboard.chat.v1.Event.user_unblocked:type_name -> switchboard.chat.v1.UserUnblocked
-	32, // 22: switchboard.chat.v1.Event.room_deleted:type_name -> switchboard.chat.v1.RoomDeleted
-	5,  // 23: switchboard.chat.v1.MessagePosted.message:type_name -> switchboard.chat.v1.Message
-	6,  // 24: switchboard.chat.v1.MessagePosted.origin:type_name -> switchboard.chat.v1.Origin
-	6,  // 25: switchboard.chat.v1.MemberJoined.origin:type_name -> switchboard.chat.v1.Origin
-	6,  // 26: switchboard.chat.v1.MemberLeft.origin:type_name -> switchboard.chat.v1.Origin
-	1,  // 27: switchboard.chat.v1.MemberLeft.reason:type_name -> switchboard.chat.v1.LeaveReason
-	3,  // 28: switchboard.chat.v1.CreateRoomResponse.room:type_name -> switchboard.chat.v1.Room
-	3,  // 29: switchboard.chat.v1.GetRoomResponse.room:type_name -> switchboard.chat.v1.Room
-	3,  // 30: switchboard.chat.v1.ListRoomsResponse.rooms:type_name -> switchboard.chat.v1.Room
-	5,  // 31: switchboard.chat.v1.ListRoomMessagesResponse.messages:type_name -> switchboard.chat.v1.Message
-	5,  // 32: switchboard.chat.v1.PostSystemMessageResponse.message:type_name -> switchboard.chat.v1.Message
-	7,  // 33: switchboard.chat.v1.ChatService.JoinRoom:input_type -> switchboard.chat.v1.JoinRoomRequest
-	9,  // 34: switchboard.chat.v1.ChatService.LeaveRoom:input_type -> switchboard.chat.v1.LeaveRoomRequest
-	11, // 35: switchboard.chat.v1.ChatService.SendMessage:input_type -> switchboard.chat.v1.SendMessageRequest
-	13, // 36: switchboard.chat.v1.ChatService.SendMessageBatch:input_type -> switchboard.chat.v1.SendMessageBatchRequest
-	16, // 37: switchboard.chat.v1.ChatService.ListMessages:input_type -> switchboard.chat.v1.ListMessagesRequest
-	18, // 38: switchboard.chat.v1.ChatService.ListUserRooms:input_type -> switchboard.chat.v1.ListUserRoomsRequest
-	20, // 39: switchboard.chat.v1.ChatService.ListBlocks:input_type -> switchboard.chat.v1.ListBlocksRequest
-	21, // 40: switchboard.chat.v1.ChatService.ListRoomPeers:input_type -> switchboard.chat.v1.ListRoomPeersRequest
-	24, // 41: switchboard.chat.v1.ChatService.Subscribe:input_type -> switchboard.chat.v1.SubscribeRequest
-	33, // 42: switchboard.chat.v1.ChatAdminService.CreateRoom:input_type -> switchboard.chat.v1.CreateRoomRequest
-	35, // 43: switchboard.chat.v1.ChatAdminService.GetRoom:input_type -> switchboard.chat.v1.GetRoomRequest
-	37, // 44: switchboard.chat.v1.ChatAdminService.InviteMember:input_type -> switchboard.chat.v1.InviteMemberRequest
-	39, // 45: switchboard.chat.v1.ChatAdminService.ListRooms:input_type -> switchboard.chat.v1.ListRoomsRequest
-	41, // 46: switchboard.chat.v1.ChatAdminService.DeleteRoom:input_type -> switchboard.chat.v1.DeleteRoomRequest
-	43, // 47: switchboard.chat.v1.ChatAdminService.BanMember:input_type -> switchboard.chat.v1.BanMemberRequest
-	45, // 48: switchboard.chat.v1.ChatAdminService.UnbanMember:input_type -> switchboard.chat.v1.UnbanMemberRequest
-	47, // 49: switchboard.chat.v1.ChatAdminService.KickMember:input_type -> switchboard.chat.v1.KickMemberRequest
-	49, // 50: switchboard.chat.v1.ChatAdminService.BlockUser:input_type -> switchboard.chat.v1.BlockUserRequest
-	51, // 51: switchboard.chat.v1.ChatAdminService.UnblockUser:input_type -> switchboard.chat.v1.UnblockUserRequest
-	53, // 52: switchboard.chat.v1.ChatAdminService.ListRoomMessages:input_type -> switchboard.chat.v1.ListRoomMessagesRequest
-	55, // 53: switchboard.chat.v1.ChatAdminService.PostSystemMessage:input_type -> switchboard.chat.v1.PostSystemMessageRequest
-	8,  // 54: switchboard.chat.v1.ChatService.JoinRoom:output_type -> switchboard.chat.v1.JoinRoomResponse
-	10, // 55: switchboard.chat.v1.ChatService.LeaveRoom:output_type -> switchboard.chat.v1.LeaveRoomResponse
-	12, // 56: switchboard.chat.v1.ChatService.SendMessage:output_type -> switchboard.chat.v1.SendMessageResponse
-	14, // 57: switchboard.chat.v1.ChatService.SendMessageBatch:output_type -> switchboard.chat.v1.SendMessageBatchResponse
-	17, // 58: switchboard.chat.v1.ChatService.ListMessages:output_type -> switchboard.chat.v1.ListMessagesResponse
-	19, // 59: switchboard.chat.v1.ChatService.ListUserRooms:output_type -> switchboard.chat.v1.ListUserRoomsResponse
-	23, // 60: switchboard.chat.v1.ChatService.ListBlocks:output_type -> switchboard.chat.v1.ListBlocksResponse
-	22, // 61: switchboard.chat.v1.ChatService.ListRoomPeers:output_type -> switchboard.chat.v1.ListRoomPeersResponse
-	25, // 62: switchboard.chat.v1.ChatService.Subscribe:output_type -> switchboard.chat.v1.SubscribeResponse
-	34, // 63: switchboard.chat.v1.ChatAdminService.CreateRoom:output_type -> switchboard.chat.v1.CreateRoomResponse
-	36, // 64: switchboard.chat.v1.ChatAdminService.GetRoom:output_type -> switchboard.chat.v1.GetRoomResponse
-	38, // 65: switchboard.chat.v1.ChatAdminService.InviteMember:output_type -> switchboard.chat.v1.InviteMemberResponse
-	40, // 66: switchboard.chat.v1.ChatAdminService.ListRooms:output_type -> switchboard.chat.v1.ListRoomsResponse
-	42, // 67: switchboard.chat.v1.ChatAdminService.DeleteRoom:output_type -> switchboard.chat.v1.DeleteRoomResponse
-	44, // 68: switchboard.chat.v1.ChatAdminService.BanMember:output_type -> switchboard.chat.v1.BanMemberResponse
-	46, // 69: switchboard.chat.v1.ChatAdminService.UnbanMember:output_type -> switchboard.chat.v1.UnbanMemberResponse
-	48, // 70: switchboard.chat.v1.ChatAdminService.KickMember:output_type -> switchboard.chat.v1.KickMemberResponse
-	50, // 71: switchboard.chat.v1.ChatAdminService.BlockUser:output_type -> switchboard.chat.v1.BlockUserResponse
-	52, // 72: switchboard.chat.v1.ChatAdminService.UnblockUser:output_type -> switchboard.chat.v1.UnblockUserResponse
-	54, // 73: switchboard.chat.v1.ChatAdminService.ListRoomMessages:output_type -> switchboard.chat.v1.ListRoomMessagesResponse
-	56, // 74: switchboard.chat.v1.ChatAdminService.PostSystemMessage:output_type -> switchboard.chat.v1.PostSystemMessageResponse
-	54, // [54:75] is the sub-list for method output_type
-	33, // [33:54] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	17, // 12: switchboard.chat.v1.SendMessageBatchResponse.results:type_name -> switchboard.chat.v1.SendMessageResult
+	11, // 13: switchboard.chat.v1.SendMessagesRequest.items:type_name -> switchboard.chat.v1.SendMessageRequest
+	17, // 14: switchboard.chat.v1.SendMessagesResponse.results:type_name -> switchboard.chat.v1.SendMessageResult
+	5,  // 15: switchboard.chat.v1.SendMessageResult.message:type_name -> switchboard.chat.v1.Message
+	0,  // 16: switchboard.chat.v1.SendMessageResult.error_reason:type_name -> switchboard.chat.v1.ErrorReason
+	5,  // 17: switchboard.chat.v1.ListMessagesResponse.messages:type_name -> switchboard.chat.v1.Message
+	28, // 18: switchboard.chat.v1.SubscribeResponse.events:type_name -> switchboard.chat.v1.Event
+	29, // 19: switchboard.chat.v1.Event.message_posted:type_name -> switchboard.chat.v1.MessagePosted
+	30, // 20: switchboard.chat.v1.Event.member_joined:type_name -> switchboard.chat.v1.MemberJoined
+	31, // 21: switchboard.chat.v1.Event.member_left:type_name -> switchboard.chat.v1.MemberLeft
+	32, // 22: switchboard.chat.v1.Event.user_blocked:type_name -> switchboard.chat.v1.UserBlocked
+	33, // 23: switchboard.chat.v1.Event.user_unblocked:type_name -> switchboard.chat.v1.UserUnblocked
+	34, // 24: switchboard.chat.v1.Event.room_deleted:type_name -> switchboard.chat.v1.RoomDeleted
+	5,  // 25: switchboard.chat.v1.MessagePosted.message:type_name -> switchboard.chat.v1.Message
+	6,  // 26: switchboard.chat.v1.MessagePosted.origin:type_name -> switchboard.chat.v1.Origin
+	6,  // 27: switchboard.chat.v1.MemberJoined.origin:type_name -> switchboard.chat.v1.Origin
+	6,  // 28: switchboard.chat.v1.MemberLeft.origin:type_name -> switchboard.chat.v1.Origin
+	1,  // 29: switchboard.chat.v1.MemberLeft.reason:type_name -> switchboard.chat.v1.LeaveReason
+	3,  // 30: switchboard.chat.v1.CreateRoomResponse.room:type_name -> switchboard.chat.v1.Room
+	3,  // 31: switchboard.chat.v1.GetRoomResponse.room:type_name -> switchboard.chat.v1.Room
+	3,  // 32: switchboard.chat.v1.ListRoomsResponse.rooms:type_name -> switchboard.chat.v1.Room
+	5,  // 33: switchboard.chat.v1.ListRoomMessagesResponse.messages:type_name -> switchboard.chat.v1.Message
+	5,  // 34: switchboard.chat.v1.PostSystemMessageResponse.message:type_name -> switchboard.chat.v1.Message
+	7,  // 35: switchboard.chat.v1.ChatService.JoinRoom:input_type -> switchboard.chat.v1.JoinRoomRequest
+	9,  // 36: switchboard.chat.v1.ChatService.LeaveRoom:input_type -> switchboard.chat.v1.LeaveRoomRequest
+	11, // 37: switchboard.chat.v1.ChatService.SendMessage:input_type -> switchboard.chat.v1.SendMessageRequest
+	13, // 38: switchboard.chat.v1.ChatService.SendMessageBatch:input_type -> switchboard.chat.v1.SendMessageBatchRequest
+	15, // 39: switchboard.chat.v1.ChatService.SendMessages:input_type -> switchboard.chat.v1.SendMessagesRequest
+	18, // 40: switchboard.chat.v1.ChatService.ListMessages:input_type -> switchboard.chat.v1.ListMessagesRequest
+	20, // 41: switchboard.chat.v1.ChatService.ListUserRooms:input_type -> switchboard.chat.v1.ListUserRoomsRequest
+	22, // 42: switchboard.chat.v1.ChatService.ListBlocks:input_type -> switchboard.chat.v1.ListBlocksRequest
+	23, // 43: switchboard.chat.v1.ChatService.ListRoomPeers:input_type -> switchboard.chat.v1.ListRoomPeersRequest
+	26, // 44: switchboard.chat.v1.ChatService.Subscribe:input_type -> switchboard.chat.v1.SubscribeRequest
+	35, // 45: switchboard.chat.v1.ChatAdminService.CreateRoom:input_type -> switchboard.chat.v1.CreateRoomRequest
+	37, // 46: switchboard.chat.v1.ChatAdminService.GetRoom:input_type -> switchboard.chat.v1.GetRoomRequest
+	39, // 47: switchboard.chat.v1.ChatAdminService.InviteMember:input_type -> switchboard.chat.v1.InviteMemberRequest
+	41, // 48: switchboard.chat.v1.ChatAdminService.ListRooms:input_type -> switchboard.chat.v1.ListRoomsRequest
+	43, // 49: switchboard.chat.v1.ChatAdminService.DeleteRoom:input_type -> switchboard.chat.v1.DeleteRoomRequest
+	45, // 50: switchboard.chat.v1.ChatAdminService.BanMember:input_type -> switchboard.chat.v1.BanMemberRequest
+	47, // 51: switchboard.chat.v1.ChatAdminService.UnbanMember:input_type -> switchboard.chat.v1.UnbanMemberRequest
+	49, // 52: switchboard.chat.v1.ChatAdminService.KickMember:input_type -> switchboard.chat.v1.KickMemberRequest
+	51, // 53: switchboard.chat.v1.ChatAdminService.BlockUser:input_type -> switchboard.chat.v1.BlockUserRequest
+	53, // 54: switchboard.chat.v1.ChatAdminService.UnblockUser:input_type -> switchboard.chat.v1.UnblockUserRequest
+	55, // 55: switchboard.chat.v1.ChatAdminService.ListRoomMessages:input_type -> switchboard.chat.v1.ListRoomMessagesRequest
+	57, // 56: switchboard.chat.v1.ChatAdminService.PostSystemMessage:input_type -> switchboard.chat.v1.PostSystemMessageRequest
+	8,  // 57: switchboard.chat.v1.ChatService.JoinRoom:output_type -> switchboard.chat.v1.JoinRoomResponse
+	10, // 58: switchboard.chat.v1.ChatService.LeaveRoom:output_type -> switchboard.chat.v1.LeaveRoomResponse
+	12, // 59: switchboard.chat.v1.ChatService.SendMessage:output_type -> switchboard.chat.v1.SendMessageResponse
+	14, // 60: switchboard.chat.v1.ChatService.SendMessageBatch:output_type -> switchboard.chat.v1.SendMessageBatchResponse
+	16, // 61: switchboard.chat.v1.ChatService.SendMessages:output_type -> switchboard.chat.v1.SendMessagesResponse
+	19, // 62: switchboard.chat.v1.ChatService.ListMessages:output_type -> switchboard.chat.v1.ListMessagesResponse
+	21, // 63: switchboard.chat.v1.ChatService.ListUserRooms:output_type -> switchboard.chat.v1.ListUserRoomsResponse
+	25, // 64: switchboard.chat.v1.ChatService.ListBlocks:output_type -> switchboard.chat.v1.ListBlocksResponse
+	24, // 65: switchboard.chat.v1.ChatService.ListRoomPeers:output_type -> switchboard.chat.v1.ListRoomPeersResponse
+	27, // 66: switchboard.chat.v1.ChatService.Subscribe:output_type -> switchboard.chat.v1.SubscribeResponse
+	36, // 67: switchboard.chat.v1.ChatAdminService.CreateRoom:output_type -> switchboard.chat.v1.CreateRoomResponse
+	38, // 68: switchboard.chat.v1.ChatAdminService.GetRoom:output_type -> switchboard.chat.v1.GetRoomResponse
+	40, // 69: switchboard.chat.v1.ChatAdminService.InviteMember:output_type -> switchboard.chat.v1.InviteMemberResponse
+	42, // 70: switchboard.chat.v1.ChatAdminService.ListRooms:output_type -> switchboard.chat.v1.ListRoomsResponse
+	44, // 71: switchboard.chat.v1.ChatAdminService.DeleteRoom:output_type -> switchboard.chat.v1.DeleteRoomResponse
+	46, // 72: switchboard.chat.v1.ChatAdminService.BanMember:output_type -> switchboard.chat.v1.BanMemberResponse
+	48, // 73: switchboard.chat.v1.ChatAdminService.UnbanMember:output_type -> switchboard.chat.v1.UnbanMemberResponse
+	50, // 74: switchboard.chat.v1.ChatAdminService.KickMember:output_type -> switchboard.chat.v1.KickMemberResponse
+	52, // 75: switchboard.chat.v1.ChatAdminService.BlockUser:output_type -> switchboard.chat.v1.BlockUserResponse
+	54, // 76: switchboard.chat.v1.ChatAdminService.UnblockUser:output_type -> switchboard.chat.v1.UnblockUserResponse
+	56, // 77: switchboard.chat.v1.ChatAdminService.ListRoomMessages:output_type -> switchboard.chat.v1.ListRoomMessagesResponse
+	58, // 78: switchboard.chat.v1.ChatAdminService.PostSystemMessage:output_type -> switchboard.chat.v1.PostSystemMessageResponse
+	57, // [57:79] is the sub-list for method output_type
+	35, // [35:57] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_chat_v1_chat_proto_init() }
@@ -3810,9 +3959,9 @@ func file_switchboard_chat_v1_chat_proto_init() {
 	if File_switchboard_chat_v1_chat_proto != nil {
 		return
 	}
-	file_switchboard_chat_v1_chat_proto_msgTypes[13].OneofWrappers = []any{}
-	file_switchboard_chat_v1_chat_proto_msgTypes[21].OneofWrappers = []any{}
-	file_switchboard_chat_v1_chat_proto_msgTypes[23].OneofWrappers = []any{
+	file_switchboard_chat_v1_chat_proto_msgTypes[15].OneofWrappers = []any{}
+	file_switchboard_chat_v1_chat_proto_msgTypes[23].OneofWrappers = []any{}
+	file_switchboard_chat_v1_chat_proto_msgTypes[25].OneofWrappers = []any{
 		(*Event_MessagePosted)(nil),
 		(*Event_MemberJoined)(nil),
 		(*Event_MemberLeft)(nil),
@@ -3820,14 +3969,14 @@ func file_switchboard_chat_v1_chat_proto_init() {
 		(*Event_UserUnblocked)(nil),
 		(*Event_RoomDeleted)(nil),
 	}
-	file_switchboard_chat_v1_chat_proto_msgTypes[50].OneofWrappers = []any{}
+	file_switchboard_chat_v1_chat_proto_msgTypes[52].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchboard_chat_v1_chat_proto_rawDesc), len(file_switchboard_chat_v1_chat_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   54,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

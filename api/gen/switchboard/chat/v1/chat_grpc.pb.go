@@ -23,6 +23,7 @@ const (
 	ChatService_LeaveRoom_FullMethodName        = "/switchboard.chat.v1.ChatService/LeaveRoom"
 	ChatService_SendMessage_FullMethodName      = "/switchboard.chat.v1.ChatService/SendMessage"
 	ChatService_SendMessageBatch_FullMethodName = "/switchboard.chat.v1.ChatService/SendMessageBatch"
+	ChatService_SendMessages_FullMethodName     = "/switchboard.chat.v1.ChatService/SendMessages"
 	ChatService_ListMessages_FullMethodName     = "/switchboard.chat.v1.ChatService/ListMessages"
 	ChatService_ListUserRooms_FullMethodName    = "/switchboard.chat.v1.ChatService/ListUserRooms"
 	ChatService_ListBlocks_FullMethodName       = "/switchboard.chat.v1.ChatService/ListBlocks"
@@ -54,6 +55,14 @@ type ChatServiceClient interface {
 	// would (validation, rate limit, membership), all stored in one commit.
 	// One item's refusal does not stop the others: each has its own result.
 	SendMessageBatch(ctx context.Context, in *SendMessageBatchRequest, opts ...grpc.CallOption) (*SendMessageBatchResponse, error)
+	// SendMessages carries an edge's messages on one long-lived stream, so
+	// that a message costs no call of its own: each request is a batch of up
+	// to 1000 messages, of any rooms and senders, checked and stored as
+	// SendMessageBatch stores its items (one commit, ids in item order), and
+	// answered by one response naming it. The edge sends further batches
+	// without waiting; a response comes once its batch is on disk, so
+	// responses may come out of order.
+	SendMessages(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SendMessagesRequest, SendMessagesResponse], error)
 	// ListMessages reads a room's history for one of its members, leaving out
 	// the messages of users the reader blocks.
 	ListMessages(ctx context.Context, in *ListMessagesRequest, opts ...grpc.CallOption) (*ListMessagesResponse, error)
@@ -118,6 +127,19 @@ func (c *chatServiceClient) SendMessageBatch(ctx context.Context, in *SendMessag
 	return out, nil
 }
 
+func (c *chatServiceClient) SendMessages(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SendMessagesRequest, SendMessagesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ChatService_ServiceDesc.Streams[0], ChatService_SendMessages_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SendMessagesRequest, SendMessagesResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ChatService_SendMessagesClient = grpc.BidiStreamingClient[SendMessagesRequest, SendMessagesResponse]
+
 func (c *chatServiceClient) ListMessages(ctx context.Context, in *ListMessagesRequest, opts ...grpc.CallOption) (*ListMessagesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListMessagesResponse)
@@ -160,7 +182,7 @@ func (c *chatServiceClient) ListRoomPeers(ctx context.Context, in *ListRoomPeers
 
 func (c *chatServiceClient) Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &ChatService_ServiceDesc.Streams[0], ChatService_Subscribe_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &ChatService_ServiceDesc.Streams[1], ChatService_Subscribe_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -201,6 +223,14 @@ type ChatServiceServer interface {
 	// would (validation, rate limit, membership), all stored in one commit.
 	// One item's refusal does not stop the others: each has its own result.
 	SendMessageBatch(context.Context, *SendMessageBatchRequest) (*SendMessageBatchResponse, error)
+	// SendMessages carries an edge's messages on one long-lived stream, so
+	// that a message costs no call of its own: each request is a batch of up
+	// to 1000 messages, of any rooms and senders, checked and stored as
+	// SendMessageBatch stores its items (one commit, ids in item order), and
+	// answered by one response naming it. The edge sends further batches
+	// without waiting; a response comes once its batch is on disk, so
+	// responses may come out of order.
+	SendMessages(grpc.BidiStreamingServer[SendMessagesRequest, SendMessagesResponse]) error
 	// ListMessages reads a room's history for one of its members, leaving out
 	// the messages of users the reader blocks.
 	ListMessages(context.Context, *ListMessagesRequest) (*ListMessagesResponse, error)
@@ -236,6 +266,9 @@ func (UnimplementedChatServiceServer) SendMessage(context.Context, *SendMessageR
 }
 func (UnimplementedChatServiceServer) SendMessageBatch(context.Context, *SendMessageBatchRequest) (*SendMessageBatchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SendMessageBatch not implemented")
+}
+func (UnimplementedChatServiceServer) SendMessages(grpc.BidiStreamingServer[SendMessagesRequest, SendMessagesResponse]) error {
+	return status.Error(codes.Unimplemented, "method SendMessages not implemented")
 }
 func (UnimplementedChatServiceServer) ListMessages(context.Context, *ListMessagesRequest) (*ListMessagesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListMessages not implemented")
@@ -344,6 +377,13 @@ func _ChatService_SendMessageBatch_Handler(srv interface{}, ctx context.Context,
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _ChatService_SendMessages_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ChatServiceServer).SendMessages(&grpc.GenericServerStream[SendMessagesRequest, SendMessagesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ChatService_SendMessagesServer = grpc.BidiStreamingServer[SendMessagesRequest, SendMessagesResponse]
 
 func _ChatService_ListMessages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListMessagesRequest)
@@ -469,6 +509,12 @@ var ChatService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "SendMessages",
+			Handler:       _ChatService_SendMessages_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
 		{
 			StreamName:    "Subscribe",
 			Handler:       _ChatService_Subscribe_Handler,
