@@ -147,9 +147,7 @@ func New(opts Options) *Hub {
 
 // NewSession returns a session writing to conn, not yet in any index.
 func (h *Hub) NewSession(id string, conn Conn) *Session {
-	s := &Session{id: id, conn: conn, hub: h, done: make(chan struct{})}
-	s.flushFn = s.flush
-	return s
+	return &Session{id: id, conn: conn, hub: h, done: make(chan struct{})}
 }
 
 // Register indexes s as reg says, then queues first (when not nil) before

@@ -135,8 +135,8 @@ func TestSlowConsumerClosed(t *testing.T) {
 	h.Register(s1, Registration{UserID: 1, Rooms: []int64{1}}, nil)
 	h.Register(s2, Registration{UserID: 2, Rooms: []int64{1}}, nil)
 	want := ""
-	// The blocked write holds what the flusher took at once (up to the
-	// queue's 4), the queue 4 more: the 9th message overflows at the latest.
+	// The blocked write and the queue hold 4 messages between them: the
+	// 5th overflows.
 	for i := range 10 {
 		h.SendRoom(1, "", &Broadcast{Line: fmt.Appendf(nil, "m%d\n", i)})
 		want += fmt.Sprintf("m%d\n", i)
@@ -158,18 +158,20 @@ func TestSlowConsumerClosed(t *testing.T) {
 	}
 }
 
+// TestQueueBytesLimit counts the bytes of a write under way as waiting:
+// they are not with the client yet.
 func TestQueueBytesLimit(t *testing.T) {
-	h := New(Options{QueueMessages: 100, QueueBytes: 10, WriteTimeout: time.Second, CompressThreshold: 4096, BatchWindow: time.Hour, BatchMax: 64})
+	h := New(Options{QueueMessages: 100, QueueBytes: 16, WriteTimeout: time.Second, CompressThreshold: 4096, BatchWindow: time.Hour, BatchMax: 64})
 	c := &recordConn{release: make(chan struct{})}
 	defer close(c.release)
 	s := h.NewSession("s", c)
 	s.Send([]byte("in flight\n"))
 	time.Sleep(20 * time.Millisecond)
 	if !s.Send([]byte("12345\n")) {
-		t.Fatalf("Send of 6 bytes into an empty 10-byte queue = false")
+		t.Fatalf("Send of 6 bytes behind 10 being written, limit 16 = false")
 	}
-	if s.Send([]byte("12345\n")) {
-		t.Errorf("Send past the 10-byte queue limit = true, want the session closed")
+	if s.Send([]byte("1\n")) {
+		t.Errorf("Send past the 16-byte limit = true, want the session closed")
 	}
 	waitDone(t, s)
 }
@@ -220,3 +222,96 @@ func benchmarkFanout(b *testing.B, n int) {
 
 func BenchmarkFanout100(b *testing.B)  { benchmarkFanout(b, 100) }
 func BenchmarkFanout1000(b *testing.B) { benchmarkFanout(b, 1000) }
+
+// scheduledConn is a ScheduledConn that counts the flushes scheduled.
+type scheduledConn struct {
+	mu        sync.Mutex
+	scheduled int
+	closed    bool
+}
+
+func (c *scheduledConn) ScheduleFlush(*Session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.scheduled++
+}
+
+func (c *scheduledConn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	return nil
+}
+
+func (c *scheduledConn) state() (scheduled int, closed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.scheduled, c.closed
+}
+
+// TestFlushStep drives a session on a ScheduledConn by hand: one schedule
+// per idle-to-busy change, partial writes kept in order, FlushBlocked while
+// the connection is full and the time since, FlushMore for what came
+// meanwhile, the close once drained, and the slow-consumer bound counting
+// what is being written.
+func TestFlushStep(t *testing.T) {
+	h := New(Options{QueueMessages: 4, QueueBytes: 1 << 20, WriteTimeout: time.Second, CompressThreshold: 4096, BatchWindow: time.Hour, BatchMax: 64})
+	c := &scheduledConn{}
+	s := h.NewSession("s", c)
+	var out []byte
+	room := 0 // bytes the connection takes before it is full
+	write := func(bufs [][]byte) (int, bool, error) {
+		n := 0
+		for _, b := range bufs {
+			k := min(len(b), room-n)
+			out = append(out, b[:k]...)
+			n += k
+			if k < len(b) {
+				return n, true, nil
+			}
+		}
+		return n, false, nil
+	}
+	s.Send([]byte("aaaa\n"))
+	s.Send([]byte("bbbb\n"))
+	if n, _ := c.state(); n != 1 {
+		t.Fatalf("scheduled %d flushes for two sends, want 1", n)
+	}
+	room = 7
+	if r := s.FlushStep(write); r != FlushBlocked || string(out) != "aaaa\nbb" || s.BlockedSince().IsZero() {
+		t.Fatalf("FlushStep with room for 7 bytes = %v, wrote %q, blocked since %v; want FlushBlocked after aaaa\\nbb", r, out, s.BlockedSince())
+	}
+	for _, m := range []string{"cccc\n", "dddd\n", "eeee\n"} { // with bbbb, partly written: 4 waiting
+		if !s.Send([]byte(m)) {
+			t.Fatalf("Send(%q) with fewer than 4 waiting = false", m)
+		}
+	}
+	if s.Send([]byte("ffff\n")) {
+		t.Fatalf("a 5th message waiting with a bound of 4 was accepted")
+	}
+	if _, closed := c.state(); !closed {
+		t.Fatalf("the session over its bound was not closed")
+	}
+	if r := s.FlushStep(write); r != FlushDone {
+		t.Errorf("FlushStep of a closed session = %v, want FlushDone", r)
+	}
+
+	c = &scheduledConn{}
+	s = h.NewSession("t", c)
+	out, room = nil, 1<<20
+	s.Send([]byte("one\n"))
+	write2 := func(bufs [][]byte) (int, bool, error) {
+		s.Send([]byte("two\n")) // arrives while writing
+		return write(bufs)
+	}
+	if r := s.FlushStep(write2); r != FlushMore || !s.BlockedSince().IsZero() {
+		t.Fatalf("FlushStep with a message queued meanwhile = %v, want FlushMore, not blocked", r)
+	}
+	s.CloseAfterFlush()
+	if r := s.FlushStep(write); r != FlushDone || string(out) != "one\ntwo\n" {
+		t.Fatalf("last FlushStep = %v, wrote %q; want FlushDone after one, two", r, out)
+	}
+	if n, closed := c.state(); n != 1 || !closed {
+		t.Errorf("scheduled %d, closed %v; want 1 schedule and the close once drained", n, closed)
+	}
+}

@@ -10,25 +10,62 @@ import (
 	"switchboard.dev/edge/internal/protocol"
 )
 
-// Conn is what a session writes to: a net.Conn in production, a discarding
-// fake in benchmarks.
+// Conn is what a session writes to: a BlockingConn, written by a flusher
+// goroutine of the session's own, or a ScheduledConn, written without
+// blocking by a writer of the connection's.
 type Conn interface {
-	io.Writer
+	// Close closes the connection; the session is done with it.
 	Close() error
+}
+
+// BlockingConn is a connection written with blocking writes under the
+// write timeout: a net.Conn (a TLS connection, or any connection where
+// epoll is not used), or a fake in tests.
+type BlockingConn interface {
+	Conn
+	io.Writer
 	SetWriteDeadline(t time.Time) error
 }
+
+// ScheduledConn is a connection whose writer writes without blocking:
+// when the session has something to write and is not being written,
+// ScheduleFlush hands it to that writer, which calls FlushStep.
+type ScheduledConn interface {
+	Conn
+	// ScheduleFlush hands s to the connection's writer. It must not block
+	// nor call s.
+	ScheduleFlush(s *Session)
+}
+
+// FlushResult is what FlushStep leaves to do.
+type FlushResult int
+
+// The results of FlushStep.
+const (
+	// FlushDone: everything queued is written (or the session closed);
+	// the session is no longer scheduled, a later Send schedules it again.
+	FlushDone FlushResult = iota
+	// FlushMore: more was queued while writing; call FlushStep again
+	// (after the other sessions, for fairness).
+	FlushMore
+	// FlushBlocked: the connection is full; call FlushStep again once it
+	// can take more.
+	FlushBlocked
+)
 
 // maxIdleQueueCap is the queue capacity a session keeps once drained;
 // bigger backing arrays from a burst are released.
 const maxIdleQueueCap = 16
 
 // Session is one client connection's outbound side and its place in the
-// hub's indexes. Envelopes are queued without blocking; a flusher goroutine
-// exists only while the queue is non-empty and writes everything queued in
-// one writev. A session whose queue overflows is closed (slow consumer) so
-// that it never stalls delivery to the others. A batching session holds
-// broadcast messages in an open batch for at most the batch window; any
-// other envelope closes the batch first, so that order is kept.
+// hub's indexes. Envelopes are queued without blocking and written in
+// batches of everything queued, one writev each: by a flusher goroutine
+// that exists only while the queue is non-empty (BlockingConn), or by the
+// connection's writer (ScheduledConn). A session whose queue overflows is
+// closed (slow consumer) so that it never stalls delivery to the others. A
+// batching session holds broadcast messages in an open batch for at most
+// the batch window; any other envelope closes the batch first, so that
+// order is kept.
 type Session struct {
 	id   string
 	conn Conn
@@ -45,17 +82,23 @@ type Session struct {
 	rooms      []int64
 	token      Token
 
-	flushFn func() // s.flush, bound once so that starting a flusher does not allocate
 	batchFn func() // s.batchTimeUp, bound once for the batch timer
 
-	mu       sync.Mutex
-	queue    [][]byte
-	spare    [][]byte
-	queued   int  // bytes in queue
-	flushing bool // a flusher goroutine runs
-	closing  bool // close once the queue is drained
-	closed   bool
-	done     chan struct{}
+	mu sync.Mutex
+	// queue holds what waits to be written; writing, what the flush under
+	// way writes: writing[wi:] is left (writing[wi] may be partly written
+	// already, and then re-sliced), and only that flush touches them while
+	// unlocked. queued counts the bytes of both.
+	queue        [][]byte
+	writing      [][]byte
+	wi           int
+	spare        [][]byte
+	queued       int
+	flushing     bool      // a flush is scheduled or under way
+	closing      bool      // close once the queue is drained
+	closed       bool
+	blockedSince time.Time // a ScheduledConn full since then; zero otherwise
+	done         chan struct{}
 
 	// The open batch of a batching session: Message objects shared with
 	// every other recipient, assembled into one envelope when it closes.
@@ -64,7 +107,7 @@ type Session struct {
 	batchDeadline time.Time
 	batchTimer    *time.Timer
 
-	bufs net.Buffers // the flusher's batch, a field so that WriteTo does not allocate
+	bufs net.Buffers // the blocking flusher's writev, a field so that WriteTo does not allocate
 }
 
 // ID returns the session id.
@@ -126,9 +169,9 @@ func (s *Session) enqueueLocked(b []byte) bool {
 		return false
 	}
 	lim := &s.hub.opts
-	if len(s.queue) >= lim.QueueMessages || s.queued+len(b) > lim.QueueBytes {
+	if waiting := len(s.queue) + len(s.writing) - s.wi; waiting >= lim.QueueMessages || s.queued+len(b) > lim.QueueBytes {
 		s.hub.log.Warn("slow consumer: closing session", "session", s.id, "user_id", s.userID,
-			"queued_messages", len(s.queue), "queued_bytes", s.queued)
+			"queued_messages", waiting, "queued_bytes", s.queued)
 		s.closeLocked()
 		return false
 	}
@@ -136,7 +179,11 @@ func (s *Session) enqueueLocked(b []byte) bool {
 	s.queued += len(b)
 	if !s.flushing {
 		s.flushing = true
-		go s.flushFn()
+		if sc, ok := s.conn.(ScheduledConn); ok {
+			sc.ScheduleFlush(s)
+		} else {
+			go s.flush()
+		}
 	}
 	return true
 }
@@ -236,6 +283,7 @@ func (s *Session) closeLocked() {
 		return
 	}
 	s.closed = true
+	// s.writing belongs to the flush under way, if any: it drops it.
 	clear(s.queue)
 	s.queue, s.spare, s.queued = nil, nil, 0
 	s.pending, s.pendingBytes = nil, 0
@@ -246,56 +294,120 @@ func (s *Session) closeLocked() {
 	close(s.done)
 }
 
+// flush writes a BlockingConn's queue until it is empty, each batch with
+// one writev under the write timeout; a failed write closes the session.
 func (s *Session) flush() {
+	conn := s.conn.(BlockingConn)
 	timeout := s.hub.opts.WriteTimeout
-	for {
-		s.mu.Lock()
-		if s.closed {
-			s.flushing = false
-			s.mu.Unlock()
-			return
-		}
+	write := func(bufs [][]byte) (int, bool, error) {
+		conn.SetWriteDeadline(time.Now().Add(timeout))
+		s.bufs = append(s.bufs[:0], bufs...) // WriteTo consumes its slice
+		n, err := s.bufs.WriteTo(conn)
+		clear(s.bufs[:cap(s.bufs)])
+		s.bufs = s.bufs[:0]
+		return int(n), false, err
+	}
+	for s.FlushStep(write) == FlushMore {
+	}
+}
+
+// FlushStep writes, with one call of write, everything queued (the rest
+// of what the last step could not write first) and says what is left to
+// do. write writes bufs in order and returns the bytes written; a
+// non-blocking write reports with wouldBlock that the connection took no
+// more. Any other error closes the session. Only the session's scheduled
+// flush calls FlushStep, one call at a time.
+func (s *Session) FlushStep(write func(bufs [][]byte) (n int, wouldBlock bool, err error)) FlushResult {
+	s.mu.Lock()
+	if s.closed {
+		s.endFlushLocked()
+		s.mu.Unlock()
+		return FlushDone
+	}
+	if s.wi == len(s.writing) {
 		if len(s.queue) == 0 {
-			s.flushing = false
-			if cap(s.queue) > maxIdleQueueCap {
-				s.queue = nil
-			}
-			if cap(s.spare) > maxIdleQueueCap {
-				s.spare = nil
-			}
+			s.endFlushLocked()
 			if s.closing {
 				s.closeLocked()
 			}
 			s.mu.Unlock()
-			return
+			return FlushDone
 		}
-		batch := s.queue
-		s.queue, s.spare = s.spare[:0], nil
-		s.queued = 0
-		s.mu.Unlock()
-
-		s.conn.SetWriteDeadline(time.Now().Add(timeout))
-		s.bufs = batch
-		_, err := s.bufs.WriteTo(s.conn)
-		s.bufs = nil
-		clear(batch)
-
-		s.mu.Lock()
-		if s.spare == nil {
-			s.spare = batch[:0]
-		}
-		if err != nil {
-			if !s.closed {
-				s.hub.log.Info("session write failed: closing", "session", s.id, "user_id", s.userID,
-					"timeout", isTimeout(err), "err", err)
-			}
-			s.flushing = false
-			s.closeLocked()
-			s.mu.Unlock()
-			return
-		}
-		s.mu.Unlock()
+		s.writing, s.wi, s.queue, s.spare = s.queue, 0, s.spare[:0], nil
 	}
+	bufs := s.writing[s.wi:]
+	s.mu.Unlock()
+
+	n, wouldBlock, err := write(bufs)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queued -= n
+	for s.wi < len(s.writing) && n >= len(s.writing[s.wi]) {
+		n -= len(s.writing[s.wi])
+		s.writing[s.wi] = nil
+		s.wi++
+	}
+	if s.wi < len(s.writing) && n > 0 {
+		s.writing[s.wi] = s.writing[s.wi][n:]
+	}
+	left := s.wi < len(s.writing)
+	switch {
+	case s.closed:
+		s.endFlushLocked()
+		return FlushDone
+	case err != nil:
+		s.hub.log.Info("session write failed: closing", "session", s.id, "user_id", s.userID,
+			"timeout", isTimeout(err), "err", err)
+		s.endFlushLocked()
+		s.closeLocked()
+		return FlushDone
+	case left && wouldBlock:
+		if s.blockedSince.IsZero() {
+			s.blockedSince = time.Now()
+		}
+		return FlushBlocked
+	case left:
+		return FlushMore // a short write that did not block: go on
+	}
+	s.blockedSince = time.Time{}
+	if s.spare == nil {
+		s.spare = s.writing[:0]
+	}
+	s.writing, s.wi = nil, 0
+	if len(s.queue) > 0 {
+		return FlushMore
+	}
+	s.endFlushLocked()
+	if s.closing {
+		s.closeLocked()
+	}
+	return FlushDone
+}
+
+// endFlushLocked ends the flush: the session is no longer scheduled, and
+// drops what it could not write when closed, and big backing arrays.
+func (s *Session) endFlushLocked() {
+	s.flushing = false
+	if s.closed {
+		clear(s.writing)
+		s.writing, s.wi, s.blockedSince = nil, 0, time.Time{}
+	}
+	if cap(s.queue) > maxIdleQueueCap {
+		s.queue = nil
+	}
+	if cap(s.spare) > maxIdleQueueCap {
+		s.spare = nil
+	}
+}
+
+// BlockedSince returns since when the session's ScheduledConn has been
+// full; zero when it is not. The connection's writer closes a session
+// blocked longer than the write timeout.
+func (s *Session) BlockedSince() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.blockedSince
 }
 
 func isTimeout(err error) bool {
