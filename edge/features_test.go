@@ -440,6 +440,27 @@ func TestClientBatch(t *testing.T) {
 
 func TestCompressedRequests(t *testing.T) {
 	const limit = 4096
+	// The inputs are made first: the gzip bomb takes seconds under -race
+	// on a busy machine, longer than the session may stay idle.
+	pad := func(n int) []byte { // a PING data object of exactly n bytes
+		return []byte(`{"pad":"` + strings.Repeat("a", n-10) + `"}`)
+	}
+	z, _ := base64.StdEncoding.DecodeString(gzipB64(t, []byte(`{}`)))
+	cases := []struct {
+		name, action, data string
+		ok                 bool
+	}{
+		{"exactly the limit", "PING", `"` + gzipB64(t, pad(limit)) + `"`, true},
+		{"one byte over", "PING", `"` + gzipB64(t, pad(limit+1)) + `"`, false},
+		{"gzip bomb", "SEND_MESSAGE", `"` + gzipB64(t, []byte(`{"chatroom_id":1,"content":"`+strings.Repeat("0", 20<<20)+`"}`)) + `"`, false},
+		{"bad base64", "SEND_MESSAGE", `"not base64!"`, false},
+		{"bad gzip", "PING", `"` + base64.StdEncoding.EncodeToString([]byte("not gzip at all")) + `"`, false},
+		{"truncated gzip", "PING", `"` + base64.StdEncoding.EncodeToString(z[:len(z)-4]) + `"`, false},
+		{"inflates to an array", "PING", `"` + gzipB64(t, []byte(`[1]`)) + `"`, false},
+		{"inflates to invalid UTF-8", "PING", `"` + gzipB64(t, []byte("{\"x\":\"\xff\"}")) + `"`, false},
+		{"inflates too deep", "PING", `"` + gzipB64(t, []byte(strings.Repeat(`{"a":`, 32)+"1"+strings.Repeat("}", 32))) + `"`, false},
+		{"data an object", "PING", `{}`, false},
+	}
 	h := newHarness(t, func(c *edge.Config) { c.MaxInflatedBytes = limit })
 	h.chat.addRoom(1, false, 0)
 	h.chat.addMembers(1, 1, 2)
@@ -462,25 +483,7 @@ func TestCompressedRequests(t *testing.T) {
 	a.expect("NEW_MESSAGE", "zb:0")
 	b.expect("NEW_MESSAGE", "zb:0")
 
-	pad := func(n int) []byte { // a PING data object of exactly n bytes
-		return []byte(`{"pad":"` + strings.Repeat("a", n-10) + `"}`)
-	}
-	z, _ := base64.StdEncoding.DecodeString(gzipB64(t, []byte(`{}`)))
-	for _, tc := range []struct {
-		name, action, data string
-		ok                 bool
-	}{
-		{"exactly the limit", "PING", `"` + gzipB64(t, pad(limit)) + `"`, true},
-		{"one byte over", "PING", `"` + gzipB64(t, pad(limit+1)) + `"`, false},
-		{"gzip bomb", "SEND_MESSAGE", `"` + gzipB64(t, []byte(`{"chatroom_id":1,"content":"`+strings.Repeat("0", 20<<20)+`"}`)) + `"`, false},
-		{"bad base64", "SEND_MESSAGE", `"not base64!"`, false},
-		{"bad gzip", "PING", `"` + base64.StdEncoding.EncodeToString([]byte("not gzip at all")) + `"`, false},
-		{"truncated gzip", "PING", `"` + base64.StdEncoding.EncodeToString(z[:len(z)-4]) + `"`, false},
-		{"inflates to an array", "PING", `"` + gzipB64(t, []byte(`[1]`)) + `"`, false},
-		{"inflates to invalid UTF-8", "PING", `"` + gzipB64(t, []byte("{\"x\":\"\xff\"}")) + `"`, false},
-		{"inflates too deep", "PING", `"` + gzipB64(t, []byte(strings.Repeat(`{"a":`, 32)+"1"+strings.Repeat("}", 32))) + `"`, false},
-		{"data an object", "PING", `{}`, false},
-	} {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a.t = t
 			a.sendCompressed(tc.action, "x", tc.data)

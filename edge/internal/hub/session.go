@@ -94,8 +94,8 @@ type Session struct {
 	wi           int
 	spare        [][]byte
 	queued       int
-	flushing     bool      // a flush is scheduled or under way
-	closing      bool      // close once the queue is drained
+	flushing     bool // a flush is scheduled or under way
+	closing      bool // close once the queue is drained
 	closed       bool
 	blockedSince time.Time // a ScheduledConn full since then; zero otherwise
 	done         chan struct{}
