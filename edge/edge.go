@@ -128,6 +128,12 @@ type Config struct {
 	BatchWindow time.Duration
 	// BatchMax is the most messages in one coalesced BATCH_MESSAGES.
 	BatchMax int
+	// BlockingIO serves every plain TCP connection with a goroutine of its
+	// own and blocking reads and writes, as TLS connections are, and as
+	// every connection is on systems without epoll. False (the default)
+	// serves them with epoll: an idle connection then holds no goroutine
+	// and no read buffer, and the sessions are written in rounds.
+	BlockingIO bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -279,6 +285,7 @@ func Run(ctx context.Context, cfg Config) error {
 		CompressThreshold: cfg.CompressThreshold,
 		BatchWindow:       cfg.BatchWindow,
 		BatchMax:          cfg.BatchMax,
+		Epoll:             !cfg.BlockingIO,
 	})
 	// The streams and the session reports outlive Serve: the sessions it
 	// closes while shutting down are reported before the reporter stops.

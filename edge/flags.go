@@ -27,4 +27,5 @@ func (c *Config) RegisterFlags(s *envflag.Set) {
 	s.Float64(&c.SignalRate, "edge-signal-rate", "EDGE_SIGNAL_RATE", DefaultSignalRate, "video-room requests a session may make per second")
 	s.Int(&c.SignalBurst, "edge-signal-burst", "EDGE_SIGNAL_BURST", DefaultSignalBurst, "burst of a session's video-room requests")
 	s.Int(&c.BatchMax, "edge-batch-max", "EDGE_BATCH_MAX", DefaultBatchMax, "most messages in one coalesced BATCH_MESSAGES")
+	s.Bool(&c.BlockingIO, "edge-blocking-io", "EDGE_BLOCKING_IO", false, "a goroutine and blocking I/O per connection instead of epoll (TLS connections always have them)")
 }

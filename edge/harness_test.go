@@ -96,6 +96,7 @@ func newHarness(t testing.TB, configure func(*edge.Config)) *harness {
 		RPCTimeout:    2 * time.Second,
 		IdleTimeout:   10 * time.Second,
 	}
+	cfg.BlockingIO = blockingIO
 	if configure != nil {
 		configure(&cfg)
 	}

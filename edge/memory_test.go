@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
+
+	"switchboard.dev/edge"
 )
 
 // BenchmarkIdleSessionMemory connects b.N authenticated sessions that then
@@ -40,4 +43,33 @@ func measure() (heap, stack uint64) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse, ms.StackInuse
+}
+
+// TestIdleSessionsHoldNoGoroutine connects authenticated sessions that sit
+// idle: on epoll, none holds a goroutine. (With a goroutine per
+// connection, the count grows by one per session.)
+func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
+	h := newHarness(t, func(c *edge.Config) { c.BlockingIO = false })
+	const n = 200
+	before := runtime.NumGoroutine()
+	clients := make([]*client, 0, n)
+	for i := range n {
+		c := dialWith(t, h.addr, nil)
+		c.send("CONNECT", "c", map[string]any{"jwt_token": fmt.Sprintf("tok-%d", i+1)})
+		c.expect("CONNECT_SUCCESS", "c")
+		clients = append(clients, c)
+	}
+	// The goroutines that served the CONNECTs end once the sockets drain.
+	var extra int
+	for range 200 {
+		if extra = runtime.NumGoroutine() - before; extra < n/10 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if extra >= n/10 {
+		t.Errorf("%d idle sessions: %d more goroutines, want well under one each", n, extra)
+	}
+	clients[0].ping("still served")
+	runtime.KeepAlive(clients)
 }

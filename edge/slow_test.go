@@ -138,3 +138,34 @@ func TestWriteTimeout(t *testing.T) {
 	}
 	stuck.expectClosed()
 }
+
+// blockingIO makes newHarness serve connections with a goroutine and
+// blocking I/O each (Config.BlockingIO), for TestBlockingIO.
+var blockingIO bool
+
+// TestBlockingIO runs the tests of a connection's life with a goroutine
+// and blocking I/O per connection, the path of TLS connections and of
+// systems without epoll; the other tests run on epoll.
+func TestBlockingIO(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T)
+	}{
+		{"Connect", TestConnect},
+		{"FrameLimit", TestFrameLimit},
+		{"RoomFanout", TestRoomFanout},
+		{"ClientBatch", TestClientBatch},
+		{"AuthTimeout", TestAuthTimeout},
+		{"IdleTimeout", TestIdleTimeout},
+		{"SlowConsumer", TestSlowConsumer},
+		{"WriteTimeout", TestWriteTimeout},
+		{"Revocation", TestRevocation},
+		{"GracefulShutdown", TestGracefulShutdown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			blockingIO = true
+			defer func() { blockingIO = false }()
+			tc.test(t)
+		})
+	}
+}

@@ -31,7 +31,10 @@ const maxEvents = 256
 type Poller struct {
 	epfd   int
 	wakefd int // an eventfd that ends Wait
-	closed atomic.Bool
+
+	mu      sync.Mutex
+	closed  bool
+	waiting bool // Wait runs: it closes the descriptors when it ends
 }
 
 // New returns a Poller.
@@ -70,6 +73,11 @@ func (p *Poller) ctl(op int, f *FD, events uint32) error {
 		return ErrClosed
 	}
 	defer f.release()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
 	ev := unix.EpollEvent{Events: events | unix.EPOLLONESHOT, Fd: int32(fd)}
 	if err := unix.EpollCtl(p.epfd, op, fd, &ev); err != nil {
 		return &net.OpError{Op: "epoll_ctl", Err: err}
@@ -84,10 +92,21 @@ func (p *Poller) ctl(op int, f *FD, events uint32) error {
 // new descriptor may have taken: ready must look the number up and
 // tolerate a spurious report.
 func (p *Poller) Wait(ready func(fd int, events uint32)) error {
+	p.mu.Lock()
+	if p.closed || p.waiting {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.waiting = true
+	p.mu.Unlock()
+	// The descriptors are closed here, once epoll_wait no longer uses
+	// them: closed by Close, their numbers could be taken by new
+	// descriptors under a waiting epoll_wait.
+	defer p.closeFDs()
 	var events [maxEvents]unix.EpollEvent
 	for {
 		n, err := unix.EpollWait(p.epfd, events[:], -1)
-		if p.closed.Load() {
+		if p.isClosed() {
 			return nil
 		}
 		if err != nil {
@@ -105,15 +124,42 @@ func (p *Poller) Wait(ready func(fd int, events uint32)) error {
 	}
 }
 
-// Close ends Wait and releases the epoll instance; the descriptors
-// registered stay open.
+func (p *Poller) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// Close ends Wait and releases the epoll instance (when Wait has ended);
+// the descriptors registered stay open.
 func (p *Poller) Close() error {
-	if p.closed.Swap(true) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
 		return nil
 	}
+	p.closed = true
+	if !p.waiting {
+		return p.closeFDsLocked()
+	}
 	one := uint64(1)
-	unix.Write(p.wakefd, (*[8]byte)(unsafe.Pointer(&one))[:])
-	return errors.Join(unix.Close(p.epfd), unix.Close(p.wakefd))
+	_, err := unix.Write(p.wakefd, (*[8]byte)(unsafe.Pointer(&one))[:])
+	return err
+}
+
+func (p *Poller) closeFDs() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closeFDsLocked()
+}
+
+func (p *Poller) closeFDsLocked() error {
+	if p.epfd < 0 {
+		return nil
+	}
+	err := errors.Join(unix.Close(p.epfd), unix.Close(p.wakefd))
+	p.epfd, p.wakefd = -1, -1
+	return err
 }
 
 // FD is a non-blocking socket shared by the goroutines that read and

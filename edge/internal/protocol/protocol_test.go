@@ -398,3 +398,67 @@ func TestVideoRoomID(t *testing.T) {
 		}
 	}
 }
+
+// chunkReader returns its chunks one Read at a time, errAgain between
+// them, as a non-blocking socket returns what has arrived and then would
+// block.
+type chunkReader struct {
+	chunks []string
+	again  bool
+}
+
+var errAgain = errors.New("would block")
+
+func (c *chunkReader) Read(b []byte) (int, error) {
+	if c.again {
+		c.again = false
+		return 0, errAgain
+	}
+	if len(c.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, c.chunks[0])
+	if c.chunks[0] = c.chunks[0][n:]; c.chunks[0] == "" {
+		c.chunks = c.chunks[1:]
+		c.again = true
+	}
+	return n, nil
+}
+
+// TestPooledLineReader reads lines that arrive split across reads with a
+// reader that would block between them, releasing its buffer each time:
+// no line is lost or merged, no buffer is held while idle unless a line is
+// incomplete, and long lines are still refused.
+func TestPooledLineReader(t *testing.T) {
+	long := strings.Repeat("x", 3*PooledBufferSize)
+	r := &chunkReader{chunks: []string{"one\ntw", "o\nthr", "ee\n", long + "\nfour\n", strings.Repeat("y", PooledBufferSize+10) + "\n", "five\n"}}
+	var pool BufferPool
+	var lr LineReader
+	lr.Init(r, 2*PooledBufferSize, &pool)
+	var got []string
+	tooLong := 0
+	for range 100 {
+		line, err := lr.ReadLine()
+		switch {
+		case err == nil:
+			got = append(got, string(line))
+			continue
+		case errors.Is(err, ErrFrameTooLong):
+			tooLong++
+			continue
+		case errors.Is(err, errAgain):
+			lr.Release()
+			if pending := lr.end - lr.start; (pending == 0) != (lr.buf == nil) || len(lr.buf) > pending {
+				t.Fatalf("after Release: buffer of %d bytes with %d pending, want none or just the pending bytes", len(lr.buf), pending)
+			}
+			continue
+		case errors.Is(err, io.EOF):
+		default:
+			t.Fatalf("ReadLine = %v", err)
+		}
+		break
+	}
+	if want := "one|two|three|four|" + strings.Repeat("y", PooledBufferSize+10) + "|five"; strings.Join(got, "|") != want || tooLong != 1 {
+		t.Errorf("lines %.80q (%d), %d too long; want one, two, three, four, the y line, five and 1 too long", strings.Join(got, "|"), len(got), tooLong)
+	}
+}

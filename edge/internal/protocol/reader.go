@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // ErrFrameTooLong is returned by LineReader.ReadLine for a line longer than
@@ -15,20 +16,67 @@ var ErrFrameTooLong = errors.New("frame too long")
 // back to: an idle connection holds no more than this.
 const InitialReadBuffer = 512
 
+// PooledBufferSize is the size of the buffers of a BufferPool.
+const PooledBufferSize = 4096
+
+// BufferPool lends read buffers to LineReaders whose connections are idle
+// most of the time: a reader takes one when data arrives and gives it back
+// with Release, so an idle connection holds none.
+type BufferPool struct {
+	pool sync.Pool
+}
+
+func (p *BufferPool) get() []byte {
+	if b, ok := p.pool.Get().(*[PooledBufferSize]byte); ok {
+		return b[:]
+	}
+	return make([]byte, PooledBufferSize)
+}
+
+func (p *BufferPool) put(b []byte) {
+	if cap(b) == PooledBufferSize {
+		p.pool.Put((*[PooledBufferSize]byte)(b[:PooledBufferSize]))
+	}
+}
+
 // LineReader splits a byte stream into lines ending in "\n" (a "\r" before
-// it is dropped), skipping empty lines. Its buffer starts small, grows up to
-// the maximum frame size for big frames only, and shrinks back afterwards.
+// it is dropped), skipping empty lines. Its buffer starts small (or is
+// taken from a BufferPool), grows up to the maximum frame size for big
+// frames only, and shrinks back afterwards.
 type LineReader struct {
 	r          io.Reader
 	buf        []byte
 	start, end int
 	max        int
 	discarding bool
+	pool       *BufferPool
 }
 
 // NewLineReader reads from r; lines longer than max bytes are refused.
 func NewLineReader(r io.Reader, max int) *LineReader {
 	return &LineReader{r: r, max: max}
+}
+
+// Init makes lr read from r, refusing lines longer than max bytes, with
+// buffers from pool, which Release gives back.
+func (lr *LineReader) Init(r io.Reader, max int, pool *BufferPool) {
+	*lr = LineReader{r: r, max: max, pool: pool}
+}
+
+// Release gives the buffer back to the pool, keeping only the bytes of an
+// incomplete line, if any, in a buffer of their size. Call it when the
+// underlying reader has nothing more for now.
+func (lr *LineReader) Release() {
+	if lr.pool == nil || lr.buf == nil {
+		return
+	}
+	pending := lr.end - lr.start
+	var rest []byte
+	if pending > 0 {
+		rest = append([]byte(nil), lr.buf[lr.start:lr.end]...)
+	}
+	lr.pool.put(lr.buf)
+	lr.buf, lr.start, lr.end = rest, 0, pending
 }
 
 // ReadLine returns the next non-empty line without its terminator. The line
@@ -81,6 +129,12 @@ func (lr *LineReader) ReadLine() ([]byte, error) {
 }
 
 func (lr *LineReader) grow() {
+	if lr.pool != nil && lr.end-lr.start < PooledBufferSize/2 && len(lr.buf) < PooledBufferSize {
+		buf := lr.pool.get()
+		lr.end = copy(buf, lr.buf[lr.start:lr.end])
+		lr.buf, lr.start = buf, 0
+		return
+	}
 	size := 2 * len(lr.buf)
 	if size < InitialReadBuffer {
 		size = InitialReadBuffer
@@ -93,11 +147,23 @@ func (lr *LineReader) grow() {
 	}
 	buf := make([]byte, size)
 	copy(buf, lr.buf[lr.start:lr.end])
+	if lr.pool != nil {
+		lr.pool.put(lr.buf)
+	}
 	lr.buf, lr.end, lr.start = buf, lr.end-lr.start, 0
 }
 
-// shrink returns to a small buffer once a big frame has been consumed.
+// shrink returns to a small buffer once a big frame has been consumed (to
+// a pooled one with a pool).
 func (lr *LineReader) shrink() {
+	if lr.pool != nil {
+		if len(lr.buf) > PooledBufferSize && lr.end-lr.start <= PooledBufferSize/2 {
+			buf := lr.pool.get()
+			lr.end = copy(buf, lr.buf[lr.start:lr.end])
+			lr.buf, lr.start = buf, 0
+		}
+		return
+	}
 	if len(lr.buf) <= InitialReadBuffer || lr.end-lr.start > InitialReadBuffer/2 {
 		return
 	}

@@ -76,6 +76,10 @@ type Options struct {
 	BatchMax int
 	// HeartbeatInterval is advertised in CONNECT_SUCCESS.
 	HeartbeatInterval time.Duration
+	// Epoll serves plain TCP connections with epoll where the system has
+	// it (pollServer): an idle connection holds no goroutine and no read
+	// buffer. Other connections (TLS) get a goroutine each.
+	Epoll bool
 }
 
 // Server serves client sessions over TCP.
@@ -151,10 +155,15 @@ func (srv *Server) eventHeader(seqID string) protocol.Header {
 
 // Serve accepts connections on lis until ctx is done, then stops accepting,
 // flushes and closes every session, waits for their request loops to end and
-// returns nil. It closes lis.
+// returns nil. It closes lis. With Options.Epoll, the plain TCP
+// connections are served by epoll.
 func (srv *Server) Serve(ctx context.Context, lis net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { lis.Close() })
 	defer stop()
+	var poll *pollServer
+	if srv.opts.Epoll {
+		poll = newPollServer(ctx, srv)
+	}
 	var err error
 	for {
 		var conn net.Conn
@@ -177,6 +186,9 @@ func (srv *Server) Serve(ctx context.Context, lis net.Listener) error {
 			err = fmt.Errorf("accept %s: %w", lis.Addr(), err)
 			break
 		}
+		if poll != nil && poll.adopt(conn) {
+			continue
+		}
 		srv.wg.Go(func() { srv.serveConn(ctx, conn) })
 	}
 	lis.Close()
@@ -187,6 +199,9 @@ func (srv *Server) Serve(ctx context.Context, lis net.Listener) error {
 	}
 	srv.mu.Unlock()
 	srv.wg.Wait()
+	if poll != nil {
+		poll.close()
+	}
 	return err
 }
 

@@ -27,7 +27,6 @@ const maxEchoedAction = 64
 // and iat are kept by the hub, which judges revocations.
 type session struct {
 	srv  *Server
-	conn net.Conn
 	sess *hub.Session
 	rpcN atomic.Uint64 // numbers the session's gRPC calls (rpcContext)
 
@@ -47,7 +46,7 @@ type session struct {
 // separate functions, because an idle session's goroutine sits in it: a
 // shallow stack lets the runtime shrink it (memory per idle connection).
 func (srv *Server) serveConn(ctx context.Context, conn net.Conn) {
-	s := srv.newSession(conn)
+	s := srv.newSession(conn, conn.RemoteAddr())
 	if s == nil {
 		return
 	}
@@ -71,16 +70,23 @@ func (srv *Server) serveConn(ctx context.Context, conn net.Conn) {
 	}
 }
 
-// newSession sets up a connection's session; nil when the server is stopping.
-func (srv *Server) newSession(conn net.Conn) *session {
-	id := srv.opts.EdgeID + "-" + strconv.FormatUint(srv.sessionN.Add(1), 10)
-	s := &session{srv: srv, conn: conn, sess: srv.hub.NewSession(id, conn)}
+// newSession sets up the session of a connection from remote, written
+// through conn; nil when the server is stopping.
+func (srv *Server) newSession(conn hub.Conn, remote net.Addr) *session {
+	s := srv.makeSession(conn, remote)
 	if !srv.addSession(s.sess) {
 		s.sess.Close()
 		return nil
 	}
-	srv.log.Debug("session opened", "session", id, "remote", conn.RemoteAddr().String())
 	return s
+}
+
+// makeSession makes the session of a connection from remote, written
+// through conn, not yet tracked for the shutdown (see addSession).
+func (srv *Server) makeSession(conn hub.Conn, remote net.Addr) *session {
+	id := srv.opts.EdgeID + "-" + strconv.FormatUint(srv.sessionN.Add(1), 10)
+	srv.log.Debug("session opened", "session", id, "remote", remote.String())
+	return &session{srv: srv, sess: srv.hub.NewSession(id, conn)}
 }
 
 // finish ends the session: out of the indexes, closed once flushed, and
