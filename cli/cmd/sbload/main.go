@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	set.Int(&cfg.PID, "pid", "", 0, "edge process id whose VmRSS is reported")
 	set.Int(&cfg.Parallelism, "parallel", "", load.DefaultParallelism, "clients connecting at once")
 	set.Duration(&cfg.Settle, "settle", "", load.DefaultSettle, "with --idle: pause after connecting before reading RSS")
+	set.Int(&cfg.Sources, "sources", "", 0, "loopback addresses to connect from, 127.0.0.1 upward (0: enough for --clients when the edge is on loopback)")
 	fs := set.FlagSet()
 	fs.Float64Var(&rate, "rate", load.DefaultRate, "total messages per second across all clients")
 	fs.Int64Var(&cfg.RoomBase, "room-base", load.DefaultRoomBase, "first room id")
@@ -72,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cfg.Rate = rate
 	cfg.Progress = stderr
-	if limit, err := load.RaiseFileLimit(); err != nil {
+	if limit, err := load.RaiseFileLimit(uint64(cfg.Clients) + 1024); err != nil {
 		fmt.Fprintf(stderr, "sbload: %v\n", err)
 	} else if limit < uint64(cfg.Clients)+64 {
 		fmt.Fprintf(stderr, "sbload: warning: RLIMIT_NOFILE %d is below --clients %d\n", limit, cfg.Clients)

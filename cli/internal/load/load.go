@@ -57,8 +57,13 @@ const (
 	UsersPerRoom = 100_000
 	// maxRoomID keeps room*UsersPerRoom within int64.
 	maxRoomID = math.MaxInt64 / UsersPerRoom
-	// readBuffer is each client's read buffer.
-	readBuffer = 64 << 10
+	// readBuffer is each client's read buffer; idleReadBuffer an idle
+	// client's, which reads almost nothing.
+	readBuffer     = 64 << 10
+	idleReadBuffer = 4 << 10
+	// portsPerSource is how many clients connect from one source address:
+	// fewer than the ports of Linux's default ephemeral range (28,232).
+	portsPerSource = 25_000
 	// maxCatchUp bounds the messages a late sender writes in one go.
 	maxCatchUp = 1000
 	// pingInterval keeps idle sessions alive (the edge closes after 90 s of silence).
@@ -107,11 +112,23 @@ type Config struct {
 	RPCTimeout time.Duration
 	// Settle is the idle mode's pause before measuring RSS (0: DefaultSettle).
 	Settle time.Duration
+	// Sources is the number of loopback addresses the clients connect
+	// from, 127.0.0.1 upward, in turn: one address has about 28,000 ports
+	// towards one edge address. 0 takes enough for Clients when the edge
+	// is on loopback, else the system's choice.
+	Sources int
 	// Progress receives human progress lines; nil discards them.
 	Progress io.Writer
 }
 
 func (c *Config) defaults() {
+	if c.Sources == 0 {
+		if host, _, err := net.SplitHostPort(c.Addr); err == nil {
+			if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() && ip.To4() != nil {
+				c.Sources = (c.Clients + portsPerSource - 1) / portsPerSource
+			}
+		}
+	}
 	if c.Parallelism <= 0 {
 		c.Parallelism = DefaultParallelism
 	}
@@ -142,6 +159,8 @@ func (c *Config) validate(idle bool) error {
 		return fmt.Errorf("--duration %v: want a positive duration", c.Duration)
 	case c.RoomBase < 1:
 		return fmt.Errorf("--room-base %d: want a positive room id", c.RoomBase)
+	case c.Sources < 0 || c.Sources > 254:
+		return fmt.Errorf("--sources %d: want 0 to 254", c.Sources)
 	}
 	if idle {
 		return nil
@@ -627,12 +646,19 @@ func (c *client) setup(ctx context.Context, cfg Config, minter *token.Minter, tt
 		return fmt.Errorf("client %d: %w", c.idx, err)
 	}
 	d := net.Dialer{Timeout: cfg.StepTimeout}
+	if cfg.Sources > 1 {
+		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+c.idx%cfg.Sources))}
+	}
 	conn, err := d.DialContext(ctx, "tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("client %d: %w", c.idx, err)
 	}
 	c.conn = conn
-	c.lr = scan.NewReader(conn, readBuffer, 0)
+	size := readBuffer
+	if !join {
+		size = idleReadBuffer
+	}
+	c.lr = scan.NewReader(conn, size, 0)
 	fail := func(err error) error {
 		conn.Close()
 		return fmt.Errorf("client %d (user %d): %w", c.idx, c.user, err)

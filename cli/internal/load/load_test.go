@@ -197,6 +197,7 @@ func TestValidate(t *testing.T) {
 		{"drain", func(c *Config) { c.Drain = -time.Second }, "--drain -1s"},
 		{"no secret", func(c *Config) { c.Secret = "" }, "JWT_SECRET is empty"},
 		{"algorithm", func(c *Config) { c.Algo = "ES256" }, "only HS256"},
+		{"sources", func(c *Config) { c.Sources = 255 }, "--sources 255"},
 	}
 	for _, tt := range tests {
 		cfg := base
@@ -260,16 +261,53 @@ func TestRunIdleCountsFailures(t *testing.T) {
 	}
 }
 
+// TestRaiseFileLimit asks for more descriptors than the hard limit: root
+// gets them, anyone else the hard limit.
 func TestRaiseFileLimit(t *testing.T) {
-	if _, err := RaiseFileLimit(); err != nil {
-		t.Fatalf("RaiseFileLimit: %v", err)
-	}
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+	var before, after syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &before); err != nil {
 		t.Fatal(err)
 	}
-	if lim.Cur != lim.Max {
-		t.Errorf("RLIMIT_NOFILE after RaiseFileLimit = %d soft, %d hard; want equal", lim.Cur, lim.Max)
+	want := before.Max + 16
+	got, err := RaiseFileLimit(want)
+	if err != nil {
+		t.Fatalf("RaiseFileLimit(%d): %v", want, err)
+	}
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Cur != got || (got != want && got != before.Max) {
+		t.Errorf("RaiseFileLimit(%d) = %d, RLIMIT_NOFILE soft %d (hard before %d); want the soft limit at %d or the old hard limit", want, got, after.Cur, before.Max, want)
+	}
+	if again, err := RaiseFileLimit(16); err != nil || again != after.Cur {
+		t.Errorf("RaiseFileLimit(16) = %d, %v; want the limit left at %d", again, err, after.Cur)
+	}
+}
+
+// TestSources spreads many clients over loopback source addresses, and
+// connects from them.
+func TestSources(t *testing.T) {
+	for _, tc := range []struct {
+		addr    string
+		clients int
+		want    int
+	}{
+		{"127.0.0.1:12345", 10, 1},
+		{"127.0.0.1:12345", 100_000, 4},
+		{"[::1]:12345", 100_000, 0},
+		{"10.0.0.7:12345", 100_000, 0},
+	} {
+		cfg := Config{Addr: tc.addr, Clients: tc.clients}
+		cfg.defaults()
+		if cfg.Sources != tc.want {
+			t.Errorf("Config{Addr: %s, Clients: %d} sources = %d, want %d", tc.addr, tc.clients, cfg.Sources, tc.want)
+		}
+	}
+	edge := startBare(t, bare.Options{Secret: secret})
+	rep, err := RunIdle(context.Background(), Config{Addr: edge.Addr(), Secret: secret, Clients: 9, RoomBase: 1, Sources: 3,
+		Duration: 10 * time.Millisecond, Settle: 10 * time.Millisecond})
+	if err != nil || rep.Connected != 9 || rep.Errors != 0 {
+		t.Errorf("RunIdle from 3 source addresses = %+v, %v; want 9 connected", rep, err)
 	}
 }
 

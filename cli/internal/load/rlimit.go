@@ -5,16 +5,22 @@ import (
 	"syscall"
 )
 
-// RaiseFileLimit raises the process's soft RLIMIT_NOFILE to its hard limit,
-// so that one process can hold tens of thousands of connections, and returns
-// the new limit.
-func RaiseFileLimit() (uint64, error) {
+// RaiseFileLimit raises the process's RLIMIT_NOFILE to at least want (its
+// hard limit too, which takes root), or else as far as the hard limit, so
+// that one process can hold its connections, and returns the new limit.
+func RaiseFileLimit(want uint64) (uint64, error) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return 0, fmt.Errorf("get RLIMIT_NOFILE: %w", err)
 	}
-	if lim.Cur == lim.Max {
+	if lim.Cur >= want {
 		return lim.Cur, nil
+	}
+	if lim.Max < want {
+		raised := syscall.Rlimit{Cur: want, Max: want}
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised) == nil {
+			return want, nil
+		}
 	}
 	lim.Cur = lim.Max
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
