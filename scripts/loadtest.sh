@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # loadtest.sh: the documented benchmark workload (docs/benchmarks.md).
-# Starts a fresh standalone pinned to one core and drives it with bin/sbload
-# pinned to the other, then measures memory per idle connection. Every port
-# is on loopback; every run is bounded by its --duration.
+# Runs the fanout workload against a fresh standalone and, with the same
+# load, against the bare in-memory fanout server (bin/sbbare: no store, no
+# gRPC), each pinned to one core with bin/sbload on the other, and prints
+# one JSON line for each, labelled; then measures memory per idle
+# connection. Every port is on loopback; every run is bounded by its
+# --duration and --drain.
 #
-# Knobs (environment): CLIENTS ROOMS RATE DURATION SIZE IDLE_CLIENTS
-# SERVER_CPU LOAD_CPU COMPRESSION=1.
+# Knobs (environment): CLIENTS ROOMS RATE DURATION SIZE SERVER_CPU LOAD_CPU
+# COMPRESSION=1, BARE=0 (skip the bare server), IDLE_CLIENTS (a list, e.g.
+# "10000 100000"; 0 skips), FANOUT=0 (skip the fanout runs), PPROF=FILE (a
+# 10 s CPU profile of the standalone in the middle of its run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,48 +22,91 @@ SIZE=${SIZE:-100}
 IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
+BARE=${BARE:-1}
+FANOUT=${FANOUT:-1}
 EDGE_PORT=${EDGE_PORT:-22345}
 AUTH_PORT=${AUTH_PORT:-29101}
 CHAT_PORT=${CHAT_PORT:-29102}
+BARE_PORT=${BARE_PORT:-22346}
+PPROF_PORT=${PPROF_PORT:-29199}
 export JWT_SECRET=${JWT_SECRET:-loadtest-secret-0123456789abcdef0123456789abcdef0123456789abcdef}
+
+# 100,000 connections need as many descriptors in the server and in sbload.
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 data=$(mktemp -d)
 pid=
-cleanup() {
+stop_server() {
 	if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid"
 		wait "$pid" || true
 	fi
+	pid=
+}
+cleanup() {
+	stop_server
 	rm -rf "$data"
 }
 trap cleanup EXIT
 
-start_server() {
-	DATA_DIR="$data" EDGE_ADDR="127.0.0.1:$EDGE_PORT" AUTH_ADDR="127.0.0.1:$AUTH_PORT" \
-		CHAT_ADDR="127.0.0.1:$CHAT_PORT" LOG_LEVEL=warn \
-		taskset -c "$SERVER_CPU" bin/switchboard 2>"$data/server.log" &
-	pid=$!
+wait_port() {
 	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$EDGE_PORT") 2>/dev/null; then return 0; fi
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
 		sleep 0.1
 	done
-	echo "standalone did not start:" >&2
+	echo "server did not start:" >&2
 	cat "$data/server.log" >&2
 	exit 1
 }
 
-echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB" >&2
-start_server
-echo "# fanout: $CLIENTS clients, $ROOMS rooms, $RATE msg/s, $DURATION, $SIZE B, server on cpu $SERVER_CPU" >&2
-taskset -c "$LOAD_CPU" bin/sbload --addr "127.0.0.1:$EDGE_PORT" --chat-addr "127.0.0.1:$CHAT_PORT" \
-	--clients "$CLIENTS" --rooms "$ROOMS" --rate "$RATE" --duration "$DURATION" --size "$SIZE" \
-	--pid "$pid" ${COMPRESSION:+--compression}
-
-if [[ "$IDLE_CLIENTS" -gt 0 ]]; then
-	kill -TERM "$pid"; wait "$pid" || true
+start_switchboard() {
 	rm -rf "${data:?}"/*.db
-	start_server
-	echo "# idle: $IDLE_CLIENTS authenticated connections" >&2
-	taskset -c "$LOAD_CPU" bin/sbload --idle --addr "127.0.0.1:$EDGE_PORT" \
-		--clients "$IDLE_CLIENTS" --duration 5s --pid "$pid"
+	DATA_DIR="$data" EDGE_ADDR="127.0.0.1:$EDGE_PORT" AUTH_ADDR="127.0.0.1:$AUTH_PORT" \
+		CHAT_ADDR="127.0.0.1:$CHAT_PORT" PPROF_ADDR="127.0.0.1:$PPROF_PORT" LOG_LEVEL=warn \
+		taskset -c "$SERVER_CPU" bin/switchboard 2>"$data/server.log" &
+	pid=$!
+	wait_port "$EDGE_PORT"
+}
+
+start_bare() {
+	taskset -c "$SERVER_CPU" bin/sbbare --addr "127.0.0.1:$BARE_PORT" 2>"$data/server.log" &
+	pid=$!
+	wait_port "$BARE_PORT"
+}
+
+echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB" >&2
+echo "# disk: $(dd if=/dev/zero of="$data/dsync" bs=4k count=500 oflag=dsync 2>&1 | tail -1)" >&2
+rm -f "$data/dsync"
+
+if [[ "$FANOUT" != 0 ]]; then
+	echo "# fanout: $CLIENTS clients, $ROOMS rooms, $RATE msg/s, $DURATION, $SIZE B, server on cpu $SERVER_CPU" >&2
+	start_switchboard
+	if [[ -n "${PPROF:-}" ]]; then
+		# The profile starts once the clients are set up and sending.
+		(sleep "$(( ${DURATION%s} / 2 + CLIENTS / 400 ))"; curl -s -o "$PPROF" "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=10") &
+	fi
+	report=$(taskset -c "$LOAD_CPU" bin/sbload --addr "127.0.0.1:$EDGE_PORT" --chat-addr "127.0.0.1:$CHAT_PORT" \
+		--clients "$CLIENTS" --rooms "$ROOMS" --rate "$RATE" --duration "$DURATION" --size "$SIZE" \
+		--pid "$pid" ${COMPRESSION:+--compression})
+	echo "switchboard $report"
+	stop_server
+	wait
+	if [[ "$BARE" != 0 ]]; then
+		start_bare
+		report=$(taskset -c "$LOAD_CPU" bin/sbload --addr "127.0.0.1:$BARE_PORT" --chat-addr "" \
+			--clients "$CLIENTS" --rooms "$ROOMS" --rate "$RATE" --duration "$DURATION" --size "$SIZE" \
+			--pid "$pid" ${COMPRESSION:+--compression})
+		echo "bare $report"
+		stop_server
+	fi
 fi
+
+for n in $IDLE_CLIENTS; do
+	[[ "$n" -gt 0 ]] || continue
+	start_switchboard
+	echo "# idle: $n authenticated connections" >&2
+	report=$(taskset -c "$LOAD_CPU" bin/sbload --idle --addr "127.0.0.1:$EDGE_PORT" \
+		--clients "$n" --duration 5s --settle 5s --pid "$pid")
+	echo "idle $report"
+	stop_server
+done

@@ -46,20 +46,13 @@ var (
 	nullLiteral    = []byte("null")
 )
 
-type wireEnvelope struct {
-	Action     json.RawMessage `json:"action"`
-	Data       json.RawMessage `json:"data"`
-	Timestamp  json.RawMessage `json:"timestamp"`
-	SeqID      json.RawMessage `json:"seq_id"`
-	UserID     json.RawMessage `json:"user_id"`
-	Compressed json.RawMessage `json:"compressed"`
-}
-
 // Decode validates and decodes one line. It refuses invalid UTF-8, lone
 // surrogate escapes and nesting deeper than maxDepth before parsing, so that
 // no input is silently altered or costs more than a linear scan. On error the
 // returned Envelope carries the action and seq_id when they could be read, so
-// the error reply can echo them.
+// the error reply can echo them. Field names are matched exactly; of a
+// field given twice, the last counts, as with encoding/json. The Envelope's
+// Data shares line's bytes.
 func Decode(line []byte, maxDepth int) (Envelope, error) {
 	var env Envelope
 	if !utf8.Valid(line) {
@@ -68,80 +61,99 @@ func Decode(line []byte, maxDepth int) (Envelope, error) {
 	if err := Scan(line, maxDepth); err != nil {
 		return env, err
 	}
-	var w wireEnvelope
-	if err := json.Unmarshal(line, &w); err != nil {
+	var action, data, timestamp, seqID, userID, compressed []byte
+	err := members(line, func(key, value []byte) error {
+		switch string(key) {
+		case "action":
+			action = value
+		case "data":
+			data = value
+		case "timestamp":
+			timestamp = value
+		case "seq_id":
+			seqID = value
+		case "user_id":
+			userID = value
+		case "compressed":
+			compressed = value
+		}
+		return nil
+	})
+	if err != nil {
 		return env, ErrSyntax
 	}
 	// seq_id first, so that later errors can echo it.
-	if present(w.SeqID) {
-		s, ok := jsonString(w.SeqID)
+	if present(seqID) {
+		s, ok := stringValue(seqID)
 		if !ok || len(s) > MaxSeqIDBytes {
 			return env, ErrSeqID
 		}
 		env.SeqID = s
 	}
-	if present(w.Action) {
-		s, ok := jsonString(w.Action)
+	if present(action) {
+		a, ok := actionValue(action)
 		if !ok {
 			return env, ErrNoAction
 		}
-		env.Action = s
+		env.Action = a
 	}
 	if env.Action == "" {
 		return env, ErrNoAction
 	}
-	if present(w.Timestamp) {
-		if _, ok := jsonString(w.Timestamp); !ok {
-			return env, ErrFieldType
-		}
+	if present(timestamp) && timestamp[0] != '"' {
+		return env, ErrFieldType
 	}
-	if present(w.UserID) {
-		id, err := ParseID(w.UserID)
+	if present(userID) {
+		id, err := ParseID(userID)
 		if err != nil {
 			return env, ErrUserID
 		}
 		env.UserID, env.HasUserID = id, true
 	}
-	if present(w.Compressed) {
+	if present(compressed) {
 		switch {
-		case bytes.Equal(w.Compressed, trueLiteral):
-			if !present(w.Data) || w.Data[0] != '"' {
+		case bytes.Equal(compressed, trueLiteral):
+			if !present(data) || data[0] != '"' {
 				return env, ErrCompressed
 			}
-			env.Data, env.Compressed = w.Data, true
+			env.Data, env.Compressed = data, true
 			return env, nil
-		case !bytes.Equal(w.Compressed, falseLiteral):
+		case !bytes.Equal(compressed, falseLiteral):
 			return env, ErrCompressed
 		}
 	}
 	env.Data = emptyObject
-	if present(w.Data) {
-		if w.Data[0] != '{' {
+	if present(data) {
+		if data[0] != '{' {
 			return env, ErrDataNotObj
 		}
-		env.Data = w.Data
+		env.Data = data
 	}
 	return env, nil
 }
 
-func present(raw json.RawMessage) bool {
+func present(raw []byte) bool {
 	return len(raw) > 0 && !bytes.Equal(raw, nullLiteral)
 }
 
-// jsonString decodes a JSON string value; the common case without escapes
-// costs one string allocation.
-func jsonString(raw json.RawMessage) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' {
-		return "", false
+// knownActions are the actions a client sends, decoded without allocating.
+var knownActions = []string{
+	ActionConnect, ActionPing, ActionJoinRoom, ActionSendMessage, ActionLeaveRoom, ActionGetMessages,
+	ActionBatchMessages, ActionRefreshToken, ActionCreateVideoRoom, ActionJoinVideoRoom, ActionLeaveVideoRoom,
+	ActionSDPOffer, ActionSDPAnswer, ActionICECandidate, ActionMediaStatusChange,
+}
+
+// actionValue decodes the action's JSON string: a known action is
+// returned without allocating.
+func actionValue(raw []byte) (string, bool) {
+	if len(raw) >= 2 && raw[0] == '"' {
+		for _, a := range knownActions {
+			if string(raw[1:len(raw)-1]) == a {
+				return a, true
+			}
+		}
 	}
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw[1 : len(raw)-1]), true
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", false
-	}
-	return s, true
+	return stringValue(raw)
 }
 
 // FieldError refuses one field of a request's data; its text names the
@@ -270,4 +282,71 @@ func hex4(b []byte, i int) (rune, bool) {
 		}
 	}
 	return r, true
+}
+
+// MessageData is the data of a SEND_MESSAGE, or an item of a client
+// BATCH_MESSAGES.
+type MessageData struct {
+	// ChatroomID is the room, a positive id.
+	ChatroomID int64
+	// Content is the message body (possibly empty: chat judges it).
+	Content string
+	// MessageType is the wire name of the type ("" for text).
+	MessageType string
+	// SeqID is a batch item's own seq_id, "" when it has none.
+	SeqID string
+}
+
+// DecodeMessageData reads the data of a SEND_MESSAGE or a batch item
+// without reflection. An error names the field at fault (a *FieldError,
+// or errJSON for broken JSON); the SeqID is read first, so that a refused
+// batch item's answer can still carry it.
+func DecodeMessageData(data []byte) (MessageData, error) {
+	var d MessageData
+	var room, content, typ, seq []byte
+	err := members(data, func(key, value []byte) error {
+		switch string(key) {
+		case "chatroom_id":
+			room = value
+		case "content":
+			content = value
+		case "message_type":
+			typ = value
+		case "seq_id":
+			seq = value
+		}
+		return nil
+	})
+	if err != nil {
+		return d, err
+	}
+	if present(seq) {
+		s, ok := stringValue(seq)
+		if !ok || len(s) > MaxSeqIDBytes {
+			return d, &FieldError{Field: "seq_id", Problem: "must be a string of at most 64 bytes"}
+		}
+		d.SeqID = s
+	}
+	if !present(room) {
+		return d, &FieldError{Field: "chatroom_id", Problem: "is required"}
+	}
+	if d.ChatroomID, err = ParseID(room); err != nil {
+		return d, &FieldError{Field: "chatroom_id", Problem: "must be a positive integer"}
+	}
+	if !present(content) {
+		return d, &FieldError{Field: "content", Problem: "is required"}
+	}
+	var ok bool
+	if d.Content, ok = stringValue(content); !ok {
+		return d, &FieldError{Field: "content", Problem: "must be a string"}
+	}
+	if present(typ) {
+		if d.MessageType, ok = stringValue(typ); !ok {
+			return d, &FieldError{Field: "message_type", Problem: "must be a string"}
+		}
+	}
+	if _, ok := ParseMessageType(d.MessageType); !ok {
+		return d, &FieldError{Field: "message_type", Problem: "must be text, image, file, emoji or system"}
+	}
+	return d, nil
 }

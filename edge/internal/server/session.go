@@ -473,27 +473,17 @@ func (s *session) joinRoom(ctx context.Context, env protocol.Envelope) {
 	s.sess.Send(protocol.AppendBatchMessages(make([]byte, 0, protocol.HistorySize(msgs)), h, roomID, msgs, page.GetHasMore()))
 }
 
-type sendData struct {
-	ChatroomID  protocol.ID `json:"chatroom_id"`
-	Content     *string     `json:"content"`
-	MessageType string      `json:"message_type"`
-}
-
 func (s *session) sendMessage(ctx context.Context, env protocol.Envelope) {
-	var req sendData
-	if err := json.Unmarshal(env.Data, &req); err != nil || req.ChatroomID <= 0 || req.Content == nil {
-		s.replyError(protocol.CodeInvalidData, env.SeqID, env.Action)
+	d, err := protocol.DecodeMessageData(env.Data)
+	if err != nil {
+		s.invalidData(err, env)
 		return
 	}
-	mt, ok := protocol.ParseMessageType(req.MessageType)
-	if !ok {
-		s.replyError(protocol.CodeInvalidData, env.SeqID, env.Action)
-		return
-	}
+	mt, _ := protocol.ParseMessageType(d.MessageType)
 	rctx, cancel := s.rpcContext(ctx)
 	results, err := s.srv.sender.send(rctx, []*chatv1.SendMessageRequest{{
-		RoomId: int64(req.ChatroomID), UserId: s.userID, Nickname: s.nickname,
-		Content: *req.Content, MessageType: mt, Origin: s.origin(env.SeqID),
+		RoomId: d.ChatroomID, UserId: s.userID, Nickname: s.nickname,
+		Content: d.Content, MessageType: mt, Origin: s.origin(env.SeqID),
 	}})
 	cancel()
 	if err != nil {
@@ -602,15 +592,6 @@ type batchData struct {
 	Messages json.RawMessage `json:"messages"`
 }
 
-// batchItem is one item of a client BATCH_MESSAGES, its fields kept raw so
-// that a malformed item can still have its seq_id read.
-type batchItem struct {
-	ChatroomID  json.RawMessage `json:"chatroom_id"`
-	Content     json.RawMessage `json:"content"`
-	MessageType json.RawMessage `json:"message_type"`
-	SeqID       json.RawMessage `json:"seq_id"`
-}
-
 // batchMessages sends the items of a client BATCH_MESSAGES together (one
 // batch of the SendMessages stream, one commit), then answers each item in
 // order: its NEW_MESSAGE echo, or an ERROR, either carrying the item's id
@@ -676,37 +657,14 @@ func (s *session) batchMessages(ctx context.Context, env protocol.Envelope) {
 // its sender. id is the item's own seq_id ("" when it has none or it is
 // unreadable); ok is false for a malformed item.
 func parseBatchItem(raw json.RawMessage) (id string, req *chatv1.SendMessageRequest, ok bool) {
-	var it batchItem
-	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &it) != nil {
-		return "", nil, false
-	}
-	if !isNull(it.SeqID) {
-		if json.Unmarshal(it.SeqID, &id) != nil || len(id) > protocol.MaxSeqIDBytes {
-			return "", nil, false
-		}
-	}
-	roomID, err := protocol.ParseID(it.ChatroomID)
+	d, err := protocol.DecodeMessageData(raw)
 	if err != nil {
-		return id, nil, false
+		return d.SeqID, nil, false
 	}
-	var content, typeName string
-	if isNull(it.Content) || json.Unmarshal(it.Content, &content) != nil {
-		return id, nil, false
-	}
-	if !isNull(it.MessageType) && json.Unmarshal(it.MessageType, &typeName) != nil {
-		return id, nil, false
-	}
-	mt, ok := protocol.ParseMessageType(typeName)
-	if !ok {
-		return id, nil, false
-	}
-	return id, &chatv1.SendMessageRequest{RoomId: roomID, Content: content, MessageType: mt}, true
+	mt, _ := protocol.ParseMessageType(d.MessageType)
+	return d.SeqID, &chatv1.SendMessageRequest{RoomId: d.ChatroomID, Content: d.Content, MessageType: mt}, true
 }
 
-// isNull reports whether a raw field is absent or null.
-func isNull(raw json.RawMessage) bool {
-	return len(raw) == 0 || string(raw) == "null"
-}
 
 // rpcFailed answers a request whose RPC failed; the session stays open.
 func (s *session) rpcFailed(err error, env protocol.Envelope) {
