@@ -665,7 +665,6 @@ func parseBatchItem(raw json.RawMessage) (id string, req *chatv1.SendMessageRequ
 	return d.SeqID, &chatv1.SendMessageRequest{RoomId: d.ChatroomID, Content: d.Content, MessageType: mt}, true
 }
 
-
 // rpcFailed answers a request whose RPC failed; the session stays open.
 func (s *session) rpcFailed(err error, env protocol.Envelope) {
 	code := ErrorCode(err)
