@@ -14,8 +14,8 @@ import (
 	"switchboard.dev/deploy/standalone"
 	"switchboard.dev/platform/envflag"
 	"switchboard.dev/platform/logger"
-	"switchboard.dev/platform/profiling"
 	"switchboard.dev/platform/procs"
+	"switchboard.dev/platform/profiling"
 )
 
 func main() {
