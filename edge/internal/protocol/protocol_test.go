@@ -283,64 +283,6 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-// FuzzDecodeEnvelope feeds envelopes through the line reader, split at
-// every byte position, and the decoder: no panic, the framing agrees with a
-// plain split, and an accepted envelope has an action and object data.
-func FuzzDecodeEnvelope(f *testing.F) {
-	for _, line := range clientEnvelopes(f) {
-		f.Add(line)
-		f.Add(append(append([]byte{}, line...), "\r\n"...))
-	}
-	f.Add([]byte(`{"action":"PING","seq_id":"\ud800"}`))
-	f.Add([]byte("{\"action\":\"PING\"}\n\n{\"action\":\"JOIN_ROOM\",\"data\":{\"chatroom_id\":\"1\"}}\r\n"))
-	f.Add([]byte(`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[`))
-	const max = 256
-	f.Fuzz(func(t *testing.T, data []byte) {
-		env, err := Decode(data, 8)
-		if err == nil && (env.Action == "" || len(env.Data) == 0 || env.Data[0] != '{') {
-			t.Fatalf("Decode(%q) accepted %+v without an action or object data", data, env)
-		}
-		if err == nil && !json.Valid(data) {
-			t.Fatalf("Decode(%q) accepted invalid JSON", data)
-		}
-
-		// The reference framing: split on \n, drop a trailing \r, skip empty
-		// lines and the unterminated tail, refuse lines over max.
-		var want []string
-		wantTooLong := 0
-		parts := strings.Split(string(data), "\n")
-		for _, p := range parts[:len(parts)-1] {
-			p = strings.TrimSuffix(p, "\r")
-			switch {
-			case p == "":
-			case len(p) > max:
-				wantTooLong++
-			default:
-				want = append(want, p)
-			}
-		}
-		if tail := parts[len(parts)-1]; len(tail) > max+1 {
-			wantTooLong++
-		}
-		step := 1
-		if len(data) > 512 {
-			step = len(data) / 64
-		}
-		for i := 0; i <= len(data); i += step {
-			r := io.MultiReader(bytes.NewReader(data[:i]), bytes.NewReader(data[i:]))
-			got, tooLong, err := readLines(r, max)
-			if err != nil || strings.Join(got, "\n") != strings.Join(want, "\n") || tooLong != wantTooLong {
-				t.Fatalf("split at %d: lines %q, %d too long, %v; want %q, %d too long", i, got, tooLong, err, want, wantTooLong)
-			}
-			for _, line := range got {
-				if env, err := Decode([]byte(line), 8); err == nil && env.Action == "" {
-					t.Fatalf("Decode(%q) accepted an envelope without an action", line)
-				}
-			}
-		}
-	})
-}
-
 func BenchmarkDecode(b *testing.B) {
 	line := []byte(`{"action":"SEND_MESSAGE","data":{"chatroom_id":456,"content":"hello, how are you doing today?","message_type":"text"},"timestamp":"2024-01-01T12:00:00.000Z","seq_id":"msg_12345","user_id":123}`)
 	b.ReportAllocs()

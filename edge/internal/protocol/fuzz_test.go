@@ -1,0 +1,501 @@
+package protocol
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// The fuzz targets of the edge's parsers of client input. Each checks what
+// its parser promises, against a reference reading where one exists. The
+// seeds are the protocol document's examples (testdata/client.jsonl), some
+// cut at every byte, and the cases of the table tests; testdata/fuzz holds
+// the inputs worth keeping. `make fuzz` runs them; `go test` runs the seeds.
+
+// decodeErrors are Decode's refusals.
+var decodeErrors = []error{
+	ErrInvalidUTF8, ErrTooDeep, ErrSurrogate, ErrSyntax, ErrNoAction,
+	ErrSeqID, ErrUserID, ErrDataNotObj, ErrFieldType, ErrCompressed,
+}
+
+// inflateErrors are Inflate's refusals.
+var inflateErrors = []error{ErrBase64, ErrGzip, ErrInflatedTooLarge}
+
+func oneOf(err error, sentinels []error) bool {
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// jsonDepth is the nesting depth of valid JSON, read with encoding/json's
+// tokenizer.
+func jsonDepth(tb testing.TB, b []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // 1E700 is valid JSON, but no float64
+	depth, deepest := 0, 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return deepest
+		}
+		if err != nil {
+			tb.Fatalf("jsonDepth(%q): %v", b, err)
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+			deepest = max(deepest, depth)
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+	}
+}
+
+// hasLoneSurrogate reports whether a string of b, valid JSON and UTF-8,
+// holds a \u escape of a UTF-16 surrogate that is not half of a pair. It
+// gathers each string's UTF-16 code units and pairs them with unicode/utf16,
+// another route than Scan's.
+func hasLoneSurrogate(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '"' {
+			continue
+		}
+		var units []uint16
+		for i++; b[i] != '"'; {
+			switch {
+			case b[i] == '\\' && b[i+1] == 'u':
+				v, _ := strconv.ParseUint(string(b[i+2:i+6]), 16, 16)
+				units = append(units, uint16(v))
+				i += 6
+			case b[i] == '\\':
+				units = append(units, uint16(b[i+1]))
+				i += 2
+			default:
+				r, n := utf8.DecodeRune(b[i:])
+				units = utf16.AppendRune(units, r)
+				i += n
+			}
+		}
+		for j := 0; j < len(units); j++ {
+			u := rune(units[j])
+			if !utf16.IsSurrogate(u) {
+				continue
+			}
+			if j+1 < len(units) && utf16.DecodeRune(u, rune(units[j+1])) != unicode.ReplacementChar {
+				j++
+				continue
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// splits returns s and every prefix of it: inputs cut at every byte.
+func splits(s []byte) [][]byte {
+	out := [][]byte{s}
+	for i := range len(s) {
+		out = append(out, s[:i:i])
+	}
+	return out
+}
+
+// decodeSeeds are envelopes worth starting from besides the golden ones:
+// the cases of TestDecode.
+var decodeSeeds = []string{
+	`{"action":"PING"}`,
+	`{"action":"PING","data":{"x":1},"timestamp":"t","seq_id":"s","user_id":7}`,
+	`{"action":"PING","user_id":"12"}`,
+	`{"action":"PING","data":null,"seq_id":null,"user_id":null}`,
+	`{"action":"P\u0049NG"}`,
+	`{"action":"PING","seq_id":"\ud83d\ude00"}`,
+	`{"action":"PING","seq_id":"[[[[{{{{\"]]"}`,
+	`{"action":"PING","seq_id":"\ud800x"}`,
+	`{"action":"PING","seq_id":"\udc00"}`,
+	`{"action":"PING","seq_id":"\ud800\u0041"}`,
+	`{"action":"PING","seq_id":"\\ud800"}`,
+	`{"action":"PING","user_id":1.5}`,
+	`{"action":"PING","user_id":"+5"}`,
+	`{"action":"PING","user_id":9223372036854775808}`,
+	`{"action":"PING","data":[]}`,
+	`{"action":"PING","timestamp":1}`,
+	`{"action":"PING","compressed":true,"data":"H4sI"}`,
+	`{"action":"PING","compressed":false,"data":{"x":1}}`,
+	`{"action":"PING","compressed":"yes","data":"x"}`,
+	`{"action":"PING","ACTION":"JOIN_ROOM","action":"LEAVE_ROOM"}`,
+	`{"action":"PING"} x`,
+	`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[`,
+	`{"action":"PING","data":` + strings.Repeat(`{"a":`, 31) + `1` + strings.Repeat(`}`, 31) + `}`,
+	"{\"action\":\"PI\xc3NG\"}",
+	` {"action" : "PING" , "data" : { } } `,
+	`{"action":"PING","data":{"n":1E700}}`,
+	`null`,
+}
+
+// FuzzDecode checks Decode: it refuses only with its sentinels and for the
+// reason each names; what it accepts is valid UTF-8 and JSON, an object
+// within the depth limit, without lone surrogates, with an action, a short
+// seq_id, a positive user_id when one was given and object data (a string
+// when compressed), each as encoding/json reads it; and the decoded
+// envelope, written again, decodes to itself.
+func FuzzDecode(f *testing.F) {
+	for i, line := range clientEnvelopes(f) {
+		f.Add(line, uint8(32))
+		f.Add(line, uint8(2))
+		if i == 7 || i == 10 { // escapes, and an SDP offer: cut at every byte
+			for _, s := range splits(line)[1:] {
+				f.Add(s, uint8(32))
+			}
+		}
+	}
+	for _, s := range decodeSeeds {
+		f.Add([]byte(s), uint8(32))
+		f.Add([]byte(s), uint8(1))
+	}
+	f.Fuzz(func(t *testing.T, line []byte, depth uint8) {
+		maxDepth := int(depth % 40)
+		env, err := Decode(line, maxDepth)
+		if len(env.SeqID) > MaxSeqIDBytes {
+			t.Fatalf("Decode(%q) echoes a seq_id of %d bytes", line, len(env.SeqID))
+		}
+		valid := utf8.Valid(line) && json.Valid(line)
+		if err != nil {
+			if !oneOf(err, decodeErrors) {
+				t.Fatalf("Decode(%q) error = %v, not one of its sentinels", line, err)
+			}
+			if errors.Is(err, ErrInvalidUTF8) == utf8.Valid(line) {
+				t.Fatalf("Decode(%q) error = %v, but utf8.Valid = %v", line, err, utf8.Valid(line))
+			}
+			if !valid {
+				return
+			}
+			d, lone := jsonDepth(t, line), hasLoneSurrogate(line)
+			switch {
+			case errors.Is(err, ErrTooDeep) && d <= maxDepth:
+				t.Fatalf("Decode(%q, %d) = ErrTooDeep, but the depth is %d", line, maxDepth, d)
+			case errors.Is(err, ErrSurrogate) && !lone:
+				t.Fatalf("Decode(%q) = ErrSurrogate, but no string has a lone surrogate", line)
+			case errors.Is(err, ErrSyntax) && (d <= maxDepth && !lone && bytes.TrimLeft(line, " \t\r\n")[0] == '{'):
+				t.Fatalf("Decode(%q) = ErrSyntax, but it is a JSON object", line)
+			case (d > maxDepth || lone) && !errors.Is(err, ErrTooDeep) && !errors.Is(err, ErrSurrogate):
+				t.Fatalf("Decode(%q, %d) error = %v, want ErrTooDeep or ErrSurrogate (depth %d, lone surrogate %v)", line, maxDepth, err, d, lone)
+			}
+			return
+		}
+
+		// What an accepted envelope is.
+		if !valid || bytes.TrimLeft(line, " \t\r\n")[0] != '{' {
+			t.Fatalf("Decode(%q) accepted what is not a UTF-8 JSON object", line)
+		}
+		if d := jsonDepth(t, line); d > maxDepth {
+			t.Fatalf("Decode(%q, %d) accepted depth %d", line, maxDepth, d)
+		}
+		if hasLoneSurrogate(line) {
+			t.Fatalf("Decode(%q) accepted a lone surrogate", line)
+		}
+		if env.Action == "" || env.HasUserID != (env.UserID > 0) || env.UserID < 0 {
+			t.Fatalf("Decode(%q) = %+v: want an action, and a positive user id only when it has one", line, env)
+		}
+		if env.Compressed {
+			var s string
+			if env.Data[0] != '"' || json.Unmarshal(env.Data, &s) != nil {
+				t.Fatalf("Decode(%q) accepted compressed data %s, not a string", line, env.Data)
+			}
+		} else if env.Data[0] != '{' || !json.Valid(env.Data) {
+			t.Fatalf("Decode(%q) accepted data %s, not an object", line, env.Data)
+		}
+		// A repeated key may have had another type: the last one counts.
+		var ref struct {
+			Action *string `json:"action"`
+			SeqID  *string `json:"seq_id"`
+		}
+		var typeErr *json.UnmarshalTypeError
+		if err := json.Unmarshal(line, &ref); err != nil && !errors.As(err, &typeErr) || ref.Action == nil || *ref.Action != env.Action || ref.SeqID != nil && *ref.SeqID != env.SeqID {
+			t.Fatalf("Decode(%q) = action %q seq_id %q; encoding/json reads %v %v (%v)", line, env.Action, env.SeqID, ref.Action, ref.SeqID, err)
+		}
+
+		// Written again, the envelope decodes to itself.
+		again := []byte(`{"action":`)
+		again = AppendString(again, env.Action)
+		if env.SeqID != "" {
+			again = AppendString(append(again, `,"seq_id":`...), env.SeqID)
+		}
+		if env.HasUserID {
+			again = strconv.AppendInt(append(again, `,"user_id":`...), env.UserID, 10)
+		}
+		if env.Compressed {
+			again = append(again, `,"compressed":true`...)
+		}
+		if string(env.Data) != "{}" { // the default: absent data may not fit the depth
+			again = append(append(again, `,"data":`...), env.Data...)
+		}
+		again = append(again, '}')
+		env2, err := Decode(again, maxDepth)
+		if err != nil || !bytes.Equal(env2.Data, env.Data) {
+			t.Fatalf("Decode(%q) = %+v, written again %q decodes to %+v, %v", line, env, again, env2, err)
+		}
+		env.Data, env2.Data = nil, nil
+		if !reflect.DeepEqual(env, env2) {
+			t.Fatalf("Decode(%q) = %+v, written again %q decodes to %+v", line, env, again, env2)
+		}
+	})
+}
+
+// FuzzScan checks Scan on any bytes: no panic, only its two refusals, a
+// limit one deeper never refuses more, and on valid JSON its verdict is
+// that of encoding/json's depth and of a UTF-16 pairing of the strings.
+func FuzzScan(f *testing.F) {
+	for _, s := range decodeSeeds {
+		f.Add([]byte(s), uint8(32))
+		f.Add([]byte(s), uint8(3))
+	}
+	for _, s := range []string{`"\ud83d\ude00"`, `"\ud83d\ude0`, `"\ud83d\u`, `"\ud83d\`, `"\ud83d`, `"\\\ud800"`, `"\\\\ud800"`, `"\uDBFF\uDFFF"`, `"\udbff\udfff\udc00"`, `[{"\"":[]}]`, `\`} {
+		f.Add([]byte(s), uint8(32))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, depth uint8) {
+		maxDepth := int(depth % 40)
+		err := Scan(b, maxDepth)
+		if err != nil && err != ErrTooDeep && err != ErrSurrogate {
+			t.Fatalf("Scan(%q) error = %v, want nil, ErrTooDeep or ErrSurrogate", b, err)
+		}
+		if err == nil && Scan(b, maxDepth+1) != nil {
+			t.Fatalf("Scan(%q, %d) = nil, but with a limit of %d: %v", b, maxDepth, maxDepth+1, Scan(b, maxDepth+1))
+		}
+		if !utf8.Valid(b) || !json.Valid(b) {
+			return
+		}
+		d, lone := jsonDepth(t, b), hasLoneSurrogate(b)
+		switch {
+		case err == nil && (d > maxDepth || lone):
+			t.Fatalf("Scan(%q, %d) = nil; depth %d, lone surrogate %v", b, maxDepth, d, lone)
+		case err == ErrTooDeep && d <= maxDepth:
+			t.Fatalf("Scan(%q, %d) = ErrTooDeep; depth %d", b, maxDepth, d)
+		case err == ErrSurrogate && !lone:
+			t.Fatalf("Scan(%q) = ErrSurrogate without a lone surrogate", b)
+		}
+	})
+}
+
+// chunkReader hands out data in reads of the sizes of a script: first
+// first bytes, then sizes in turn (0 is all that fits). It never returns
+// 0, nil; with eofWithData its last read returns io.EOF with the data.
+type chunkReader struct {
+	data        []byte
+	first       int
+	sizes       []byte
+	reads       int
+	eofWithData bool
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := len(p)
+	switch {
+	case r.reads == 0 && r.first > 0:
+		n = min(n, r.first)
+	case len(r.sizes) > 0 && r.sizes[r.reads%len(r.sizes)] > 0:
+		n = min(n, int(r.sizes[r.reads%len(r.sizes)]))
+	}
+	r.reads++
+	n = copy(p, r.data[:min(n, len(r.data))])
+	r.data = r.data[n:]
+	if len(r.data) == 0 && r.eofWithData {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// frameEvent is one result of ReadLine: a line, or ErrFrameTooLong.
+type frameEvent struct {
+	line    string
+	tooLong bool
+}
+
+// referenceFrames is the framing LineReader promises, from a plain split:
+// lines end in \n, a \r before it is dropped, empty lines are skipped, a
+// line longer than max is one ErrFrameTooLong, and an unterminated tail is
+// dropped, or is ErrFrameTooLong when even with a \r to come it would be
+// too long.
+func referenceFrames(stream []byte, max int) []frameEvent {
+	var out []frameEvent
+	parts := bytes.Split(stream, []byte("\n"))
+	for _, p := range parts[:len(parts)-1] {
+		p = bytes.TrimSuffix(p, []byte("\r"))
+		switch {
+		case len(p) == 0:
+		case len(p) > max:
+			out = append(out, frameEvent{tooLong: true})
+		default:
+			out = append(out, frameEvent{line: string(p)})
+		}
+	}
+	if len(parts[len(parts)-1]) > max+1 {
+		out = append(out, frameEvent{tooLong: true})
+	}
+	return out
+}
+
+// FuzzLineReader feeds byte streams to a LineReader in reads of any sizes
+// and checks that it yields exactly the lines and ErrFrameTooLong of a plain
+// split, in order, none lost or merged; no line over the maximum; and a
+// buffer never over the maximum frame (or the initial buffer).
+func FuzzLineReader(f *testing.F) {
+	golden := bytes.Join(clientEnvelopes(f), []byte("\r\n"))
+	golden = append(golden, '\n')
+	// Two envelopes, the first read cut at every byte.
+	two := slicesConcat(clientEnvelopes(f)[2], []byte("\n"), clientEnvelopes(f)[10], []byte("\r\n"))
+	for i := range len(two) + 1 {
+		f.Add(two, uint16(256), uint16(i), []byte{0})
+	}
+	f.Add(golden, uint16(256), uint16(0), []byte{0})
+	f.Add(golden, uint16(1), uint16(0), []byte{1})
+	f.Add(golden, uint16(0), uint16(0), []byte{0})
+	f.Add(golden, uint16(1<<15), uint16(0), []byte{3, 1, 4, 1, 5, 9, 2, 6})
+	for _, maxFrame := range []uint16{5, 510, 511, 512, 513, 1024} {
+		for _, n := range []int{-2, -1, 0, 1, 2} {
+			line := bytes.Repeat([]byte("x"), int(maxFrame)+n)
+			f.Add(slicesConcat(line, []byte("\nok\n"), line, []byte("\r\nok\r\n"), line), maxFrame, uint16(0), []byte{0})
+			f.Add(slicesConcat(line, []byte("\r\r\n\n\r\n"), line), maxFrame, uint16(3), []byte{1, 255})
+		}
+	}
+	f.Fuzz(func(t *testing.T, stream []byte, maxBytes, first uint16, sizes []byte) {
+		maxFrame := int(maxBytes % 1100)
+		want := referenceFrames(stream, maxFrame)
+		eofWithData := len(sizes) > 0 && sizes[0]%2 == 1
+		lr := NewLineReader(&chunkReader{data: stream, first: int(first), sizes: sizes, eofWithData: eofWithData}, maxFrame)
+		bufLimit := max(InitialReadBuffer, maxFrame+2)
+		var got []frameEvent
+		for range len(stream) + 2 {
+			line, err := lr.ReadLine()
+			if len(lr.buf) > bufLimit {
+				t.Fatalf("LineReader(max %d) holds a buffer of %d bytes, over %d", maxFrame, len(lr.buf), bufLimit)
+			}
+			if err == io.EOF {
+				break
+			}
+			switch {
+			case errors.Is(err, ErrFrameTooLong):
+				got = append(got, frameEvent{tooLong: true})
+				continue
+			case err != nil:
+				t.Fatalf("ReadLine error = %v", err)
+			case len(line) == 0 || len(line) > maxFrame || bytes.IndexByte(line, '\n') >= 0:
+				t.Fatalf("ReadLine(max %d) = %q: empty, too long or with a newline", maxFrame, line)
+			}
+			got = append(got, frameEvent{line: string(line)})
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("LineReader(max %d, first read %d, sizes %v) = %+v\nwant %+v", maxFrame, first, sizes, got, want)
+		}
+	})
+}
+
+func slicesConcat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// gzipBase64 is compressed data as a client sends it, gzip at level.
+func gzipBase64(tb testing.TB, b []byte, level int) []byte {
+	var buf bytes.Buffer
+	w, err := gzip.NewWriterLevel(&buf, level)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w.Write(b)
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return base64.StdEncoding.AppendEncode(nil, buf.Bytes())
+}
+
+// FuzzInflate feeds the base64+gzip decoder: it refuses only with its
+// sentinels, each for the reason it names, never returns more than the
+// limit, and agrees with a fresh gzip.Reader read up to limit+1 bytes (its
+// readers are pooled: no state may leak from one input to the next). The
+// input is also taken as plain data: compressed, it inflates back to itself
+// or, beyond the limit, to ErrInflatedTooLarge.
+func FuzzInflate(f *testing.F) {
+	const limit = 4096
+	var c Compressor
+	for _, line := range serverLines() {
+		if out, ok := c.Compress(line); ok {
+			var env struct{ Data string }
+			json.Unmarshal(out, &env)
+			f.Add([]byte(env.Data), uint16(limit))
+		}
+	}
+	for _, s := range []string{
+		`{"messages":[{"chatroom_id":1,"content":"a"},{"chatroom_id":2,"content":"b","seq_id":"x"}]}`,
+		`{"jwt_token":"t","compression":"gzip","batch":true}`,
+	} {
+		f.Add(gzipBase64(f, []byte(s), gzip.DefaultCompression), uint16(limit))
+	}
+	// A stream cut at every byte: each prefix must be refused.
+	for _, s := range splits(gzipBase64(f, []byte(`{"chatroom_id":1,"content":"hello","message_type":"text"}`), gzip.DefaultCompression)) {
+		f.Add(s, uint16(limit))
+	}
+	f.Add(gzipBase64(f, make([]byte, 1<<20), gzip.BestCompression), uint16(limit)) // a bomb
+	f.Add(gzipBase64(f, bytes.Repeat([]byte("{"), limit+1), gzip.BestSpeed), uint16(limit))
+	f.Add(gzipBase64(f, bytes.Repeat([]byte("{"), limit), gzip.BestSpeed), uint16(limit))
+	two := append(gzipBase64(f, []byte("{}"), 1), gzipBase64(f, []byte(" "), 1)...) // two base64 texts
+	f.Add(two, uint16(limit))
+	f.Add([]byte("H4sIAAAAAAAA/6quBgQAAP//AwBDv6YCAgAAAA==\n"), uint16(0))
+	f.Fuzz(func(t *testing.T, encoded []byte, limitBytes uint16) {
+		limit := int(limitBytes % 8192)
+		out, err := c.Inflate(encoded, limit)
+		if len(out) > limit {
+			t.Fatalf("Inflate returned %d bytes, over the limit %d", len(out), limit)
+		}
+		if err != nil && (out != nil || !oneOf(err, inflateErrors)) {
+			t.Fatalf("Inflate(%q) = %d bytes, %v; want nil and one of its sentinels", encoded, len(out), err)
+		}
+
+		// The reference: base64, then a fresh gzip.Reader read up to limit+1.
+		var want []byte
+		var wantErr error
+		z, derr := base64.StdEncoding.DecodeString(string(encoded))
+		if derr != nil {
+			wantErr = ErrBase64
+		} else if zr, gerr := gzip.NewReader(bytes.NewReader(z)); gerr != nil {
+			wantErr = ErrGzip
+		} else {
+			b, rerr := io.ReadAll(io.LimitReader(zr, int64(limit)+1))
+			switch {
+			case len(b) > limit:
+				wantErr = ErrInflatedTooLarge
+			case rerr != nil:
+				wantErr = ErrGzip
+			default:
+				want = b
+			}
+		}
+		if err != wantErr || !bytes.Equal(out, want) {
+			t.Fatalf("Inflate(%q, %d) = %q, %v; the reference reads %q, %v", encoded, limit, out, err, want, wantErr)
+		}
+
+		// The input as plain data round-trips.
+		for _, level := range []int{gzip.BestSpeed, gzip.BestCompression} {
+			back, err := c.Inflate(gzipBase64(t, encoded, level), limit)
+			switch {
+			case len(encoded) > limit && err != ErrInflatedTooLarge:
+				t.Fatalf("Inflate of %d bytes at level %d with limit %d = %d bytes, %v; want ErrInflatedTooLarge", len(encoded), level, limit, len(back), err)
+			case len(encoded) <= limit && (err != nil || !bytes.Equal(back, encoded)):
+				t.Fatalf("Inflate(Compress(%q)) = %q, %v", encoded, back, err)
+			}
+		}
+	})
+}
