@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -286,6 +287,57 @@ func FuzzScan(f *testing.F) {
 			t.Fatalf("Scan(%q, %d) = ErrTooDeep; depth %d", b, maxDepth, d)
 		case err == ErrSurrogate && !lone:
 			t.Fatalf("Scan(%q) = ErrSurrogate without a lone surrogate", b)
+		}
+	})
+}
+
+// numericID matches the text of what ParseID accepts: a decimal integer,
+// with the sign and leading zeros strconv.ParseInt allows.
+var numericID = regexp.MustCompile(`^\+?[0-9]+$`)
+
+// FuzzParseID checks that ParseID accepts exactly the positive int64
+// integers, given as JSON numbers or as JSON strings by their value
+// (escapes read), and refuses with ErrUserID; that an accepted id written
+// again parses to itself; and that ID and Int agree with it.
+func FuzzParseID(f *testing.F) {
+	for _, s := range []string{`1`, `"456"`, `9223372036854775807`, `"9223372036854775808"`, `0`, `-1`, `"-1"`, `1.5`, `1e3`, `"+5"`, `"007"`, `""`, `"`, `"1`, `null`, `true`, `"\u0031"`, `"\u0031\"`, ` 1`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		id, err := ParseID(raw)
+		var viaID ID
+		idErr := viaID.UnmarshalJSON(raw)
+		if string(raw) == "null" {
+			if idErr != nil || viaID != 0 {
+				t.Fatalf("ID.UnmarshalJSON(null) = %d, %v; want 0, nil", viaID, idErr)
+			}
+		} else if (idErr == nil) != (err == nil) || int64(viaID) != id {
+			t.Fatalf("ParseID(%q) = %d, %v, but ID.UnmarshalJSON = %d, %v", raw, id, err, viaID, idErr)
+		}
+		if err != nil && (err != ErrUserID || id != 0) {
+			t.Fatalf("ParseID(%q) = %d, %v; want 0, ErrUserID", raw, id, err)
+		}
+		if json.Valid(raw) {
+			text := string(raw)
+			if raw[0] == '"' {
+				json.Unmarshal(raw, &text)
+			}
+			want, perr := strconv.ParseInt(text, 10, 64)
+			if ok := numericID.MatchString(text) && perr == nil && want > 0; ok != (err == nil) || ok && id != want {
+				t.Fatalf("ParseID(%q) = %d, %v; the value %q is %d (%v)", raw, id, err, text, want, perr)
+			}
+		}
+		if err != nil {
+			return
+		}
+		for _, again := range []string{strconv.FormatInt(id, 10), `"` + strconv.FormatInt(id, 10) + `"`} {
+			if got, err := ParseID([]byte(again)); got != id || err != nil {
+				t.Fatalf("ParseID(%s) = %d, %v; want %d", again, got, err, id)
+			}
+		}
+		var n Int
+		if err := n.UnmarshalJSON(raw); err != nil || int64(n) != id {
+			t.Fatalf("ParseID(%q) = %d, but Int.UnmarshalJSON = %d, %v", raw, id, n, err)
 		}
 	})
 }

@@ -56,6 +56,9 @@ func TestDecode(t *testing.T) {
 		{name: "full", in: `{"action":"PING","data":{"x":1},"timestamp":"t","seq_id":"s","user_id":7}`,
 			want: Envelope{Action: "PING", SeqID: "s", UserID: 7, HasUserID: true}, wantData: `{"x":1}`},
 		{name: "user_id string", in: `{"action":"PING","user_id":"12"}`, want: Envelope{Action: "PING", UserID: 12, HasUserID: true}, wantData: "{}"},
+		// Found by FuzzParseID: the string was read by its bytes.
+		{name: "user_id escaped string", in: `{"action":"PING","user_id":"\u0031\u0032"}`, want: Envelope{Action: "PING", UserID: 12, HasUserID: true}, wantData: "{}"},
+		{name: "user_id escaped sign", in: `{"action":"PING","user_id":"\u002d1"}`, wantErr: ErrUserID, want: Envelope{Action: "PING"}},
 		{name: "nulls", in: `{"action":"PING","data":null,"seq_id":null,"user_id":null}`, want: Envelope{Action: "PING"}, wantData: "{}"},
 		{name: "escaped action", in: `{"action":"P\u0049NG"}`, want: Envelope{Action: "PING"}, wantData: "{}"},
 		{name: "surrogate pair", in: `{"action":"PING","seq_id":"\ud83d\ude00"}`, want: Envelope{Action: "PING", SeqID: "😀"}, wantData: "{}"},
