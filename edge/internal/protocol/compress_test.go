@@ -117,6 +117,10 @@ func TestInflateData(t *testing.T) {
 		{"valid", `"` + valid + `"`, string(obj), nil},
 		{"escaped slash", string(jsonQuote(valid)), string(obj), nil},
 		{"surrounding whitespace", `"` + gzipB64(t, []byte(" \n"+string(obj)+"\t ")) + `"`, string(obj), nil},
+		// Found by FuzzInflateData: pretty-printed data kept its newlines,
+		// and an SDP offer relayed from it was dropped at delivery.
+		{"pretty-printed", `"` + gzipB64(t, []byte("{\n  \"sdp\": {\"type\": \"offer\",\r\n\"sdp\": \"v=0\\r\\n\"}\n}\n")) + `"`, `{"sdp":{"type":"offer","sdp":"v=0\r\n"}}`, nil},
+		{"whitespace in strings kept", `"` + gzipB64(t, []byte(`{ "a" : " b\tc " }`)) + `"`, `{"a":" b\tc "}`, nil},
 		{"exactly the limit", `"` + gzipB64(t, exact) + `"`, string(exact), nil},
 		{"one byte over the limit", `"` + gzipB64(t, append([]byte(" "), exact...)) + `"`, "", ErrInflatedTooLarge},
 		{"bomb", `"` + gzipB64(t, make([]byte, 10<<20)) + `"`, "", ErrInflatedTooLarge},

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -30,8 +31,12 @@ var decodeErrors = []error{
 	ErrSeqID, ErrUserID, ErrDataNotObj, ErrFieldType, ErrCompressed,
 }
 
-// inflateErrors are Inflate's refusals.
-var inflateErrors = []error{ErrBase64, ErrGzip, ErrInflatedTooLarge}
+// inflateErrors are Inflate's refusals; InflateData adds the refusals of
+// Decode that apply to data.
+var (
+	inflateErrors     = []error{ErrBase64, ErrGzip, ErrInflatedTooLarge}
+	inflateDataErrors = append([]error{ErrCompressed, ErrInvalidUTF8, ErrTooDeep, ErrSurrogate, ErrDataNotObj}, inflateErrors...)
+)
 
 func oneOf(err error, sentinels []error) bool {
 	for _, s := range sentinels {
@@ -548,6 +553,90 @@ func FuzzInflate(f *testing.F) {
 			case len(encoded) <= limit && (err != nil || !bytes.Equal(back, encoded)):
 				t.Fatalf("Inflate(Compress(%q)) = %q, %v", encoded, back, err)
 			}
+		}
+	})
+}
+
+// FuzzInflateData checks InflateData on data compressed as a client would:
+// it refuses only with its sentinels, and refuses and accepts as Decode
+// does the same object sent plain, with the same data, on one line; and a
+// server envelope carrying the input, compressed by Compress, decodes and
+// inflates back to its data.
+func FuzzInflateData(f *testing.F) {
+	for _, line := range clientEnvelopes(f) {
+		env, err := Decode(line, 32)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add([]byte(env.Data), uint8(31), uint16(1000))
+	}
+	for _, s := range []string{
+		"{\n  \"type\": \"offer\",\n  \"sdp\": \"v=0\\r\\n\"\n}\n",
+		"{\"sdp\":{\"type\":\"offer\",\r\n\"sdp\":\"v=0\"},\"video_room_id\":\"vr1\",\"target_user_id\":7}",
+		" \t{}\r\n",
+		`{"a":"\ud800"}`,
+		"{\"a\":\"\xff\"}",
+		`[1,2]`, `{}{}`, `{"a":`, `null`, `"x"`, ``,
+		strings.Repeat(`{"a":`, 5) + "1" + strings.Repeat("}", 5),
+		`{"pad":"` + strings.Repeat("a", 990) + `"}`,
+	} {
+		f.Add([]byte(s), uint8(4), uint16(1000))
+	}
+	var c Compressor
+	at := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, data []byte, depth uint8, limitBytes uint16) {
+		maxDepth, limit := int(depth%40), int(limitBytes%2048)
+		raw := slicesConcat([]byte(`"`), gzipBase64(t, data, gzip.BestSpeed), []byte(`"`))
+		got, err := c.InflateData(raw, limit, maxDepth)
+		if err != nil && (got != nil || !oneOf(err, inflateDataErrors)) {
+			t.Fatalf("InflateData(%q) = %q, %v; want nil and one of its sentinels", data, got, err)
+		}
+		if len(data) > limit {
+			if err != ErrInflatedTooLarge {
+				t.Fatalf("InflateData of %d bytes with limit %d = %v, want ErrInflatedTooLarge", len(data), limit, err)
+			}
+			return
+		}
+		if err == nil {
+			if len(got) > limit || !utf8.Valid(got) || !json.Valid(got) || got[0] != '{' || bytes.IndexByte(got, '\n') >= 0 || Scan(got, maxDepth) != nil {
+				t.Fatalf("InflateData(%q) = %q: not a one-line JSON object within the limits", data, got)
+			}
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, data); err != nil || !bytes.Equal(got, compact.Bytes()) {
+				t.Fatalf("InflateData(%q) = %q, want the object itself %q (%v)", data, got, compact.Bytes(), err)
+			}
+		}
+
+		// The same data sent plain: same verdict, same data.
+		if json.Valid(data) && string(bytes.TrimSpace(data)) != "null" {
+			line := slicesConcat([]byte(`{"action":"PING","data":`), data, []byte(`}`))
+			env, derr := Decode(line, maxDepth+1)
+			if err != derr {
+				t.Fatalf("InflateData(%q) error = %v, but Decode of it plain = %v", data, err, derr)
+			}
+			if err == nil {
+				var compact bytes.Buffer
+				json.Compact(&compact, env.Data)
+				if !bytes.Equal(got, compact.Bytes()) {
+					t.Fatalf("InflateData(%q) = %q, but Decode of it plain = %q", data, got, env.Data)
+				}
+			}
+		}
+
+		// A server envelope with the input in it compresses, decodes and
+		// inflates back to its data.
+		line := AppendServerAnnouncement(nil, Header{Time: at, SeqID: "a"}, Announcement{Title: "t", Message: string(data)})
+		out, ok := c.Compress(line)
+		if !ok {
+			t.Fatalf("Compress(%q) not ok", line)
+		}
+		env, err := Decode(bytes.TrimSuffix(out, []byte("\n")), 32)
+		if err != nil || !env.Compressed {
+			t.Fatalf("Decode(Compress(%q)) = %+v, %v; want compressed data", line, env, err)
+		}
+		back, err := c.InflateData(env.Data, 1<<20, 31)
+		if err != nil || !bytes.Equal(back, Data(line)) {
+			t.Fatalf("InflateData of Compress(%q) = %q, %v; want %q", line, back, err, Data(line))
 		}
 	})
 }
