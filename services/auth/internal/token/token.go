@@ -236,11 +236,19 @@ func (c *laravelClaims) GetAudience() (jwt.ClaimStrings, error) { return nil, ni
 // (signs, leading zeros, fractions, exponents, zero, overflow) fails to decode.
 type userID int64
 
-// UnmarshalJSON accepts "123" and 123, and nothing else.
+// UnmarshalJSON accepts "123" and 123, and nothing else. A string is read
+// by its value: "\u0031\u0032\u0033" is "123" too.
 func (u *userID) UnmarshalJSON(b []byte) error {
 	digits := b
 	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
 		digits = b[1 : len(b)-1]
+		if bytes.IndexByte(digits, '\\') >= 0 {
+			var s string
+			if err := json.Unmarshal(b, &s); err != nil {
+				return errors.New("sub is not a string")
+			}
+			digits = []byte(s)
+		}
 	}
 	if len(digits) == 0 || digits[0] == '0' || bytes.ContainsFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) {
 		return errors.New("sub is not a positive integer")

@@ -245,6 +245,7 @@ func TestRefused(t *testing.T) {
 		{"negative sub", Config{}, hs(with(laravel(), "sub", -5)), ErrInvalid},
 		{"signed string sub", Config{}, hs(with(laravel(), "sub", "+5")), ErrInvalid},
 		{"leading zero sub", Config{}, hs(with(laravel(), "sub", "007")), ErrInvalid},
+		{"escaped sign sub", Config{}, signBytes(t, jwt.SigningMethodHS256, secret, []byte(`{"sub":"\u002b5","exp":4102444800}`)), ErrInvalid},
 		{"fractional sub", Config{}, hs(with(laravel(), "sub", 1.5)), ErrInvalid},
 		{"exponent sub", Config{}, hs(with(laravel(), "sub", json.Number("1e3"))), ErrInvalid},
 		{"overflowing sub", Config{}, hs(with(laravel(), "sub", "9223372036854775808")), ErrInvalid},
@@ -280,6 +281,8 @@ func TestAccepted(t *testing.T) {
 	}{
 		{"number sub", Config{}, hs(with(laravel(), "sub", 42)), 42, ""},
 		{"largest sub", Config{}, hs(with(laravel(), "sub", "9223372036854775807")), 9223372036854775807, ""},
+		// Found by FuzzVerifyClaims: the string was read by its bytes.
+		{"escaped digits sub", Config{}, signBytes(t, jwt.SigningMethodHS256, secret, []byte(`{"sub":"\u0034\u0032","exp":4102444800}`)), 42, ""},
 		{"name claim", Config{}, hs(with(laravel(), "name", "Ann")), 7, "Ann"},
 		{"nickname before name", Config{}, hs(with(laravel(), "name", "Ann", "nickname", "annie")), 7, "annie"},
 		{"empty nickname falls to name", Config{}, hs(with(laravel(), "name", "Ann", "nickname", "")), 7, "Ann"},
