@@ -199,21 +199,24 @@ func referenceSub(raw json.RawMessage) (int64, bool) {
 	return n, err == nil
 }
 
-// referenceTime reads a time claim: ok when absent or null, t set when a
-// JSON number of moderate size (seconds, truncated to whole ones as jwt
-// does); valid is false for anything else.
-func referenceTime(raw json.RawMessage) (t time.Time, present, valid bool) {
+// claimTime is a time claim as the reference reads it.
+type claimTime struct {
+	t       time.Time // whole seconds, when a number in range
+	present bool      // neither absent nor null
+	number  bool      // a JSON number (jwt also reads a numeric string)
+	inRange bool      // a number of at most maxClaimSeconds either side
+}
+
+func referenceTime(raw json.RawMessage) claimTime {
 	if raw == nil || string(raw) == "null" {
-		return time.Time{}, false, true
+		return claimTime{}
 	}
-	if raw[0] == '"' {
-		return time.Time{}, true, false
-	}
+	c := claimTime{present: true, number: raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9'}
 	f, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil || math.Abs(f) > 1e11 {
-		return time.Time{}, true, false
+	if c.number && err == nil && math.Abs(f) <= maxClaimSeconds {
+		c.t, c.inRange = time.Unix(int64(math.Floor(f)), 0), true
 	}
-	return time.Unix(int64(math.Floor(f)), 0), true, true
+	return c
 }
 
 // FuzzVerifyClaims signs any payload with HS256, RS256 or ES256 and checks
@@ -256,7 +259,9 @@ func FuzzVerifyClaims(f *testing.F) {
 		`{"sub":"9223372036854775808","exp":4102444800}`,
 		`{"sub":"007","exp":4102444800}`, `{"sub":"+5","exp":4102444800}`, `{"sub":1e3,"exp":4102444800}`,
 		`{"sub":"\u0031\u0032","exp":4102444800}`,
-		`{"sub":"7"}`, `{"sub":"7","exp":"4102444800"}`, `{"sub":"7","exp":null}`, `{"sub":"7","SUB":"8","exp":4102444800}`,
+		`{"sub":"7"}`, `{"sub":"7","exp":"4102444800"}`, `{"sub":"7","exp":4102444800,"iat":"1767225600"}`,
+		`{"sub":"7","exp":4102444800,"nbf":1e19}`, `{"sub":"7","exp":4102444800,"nbf":9223372000000000000}`, `{"sub":"7","exp":1e400}`,
+		`{"sub":"7","exp":9007199254740992,"nbf":-9007199254740992,"iat":9007199254740993}`, `{"sub":"7","exp":null}`, `{"sub":"7","SUB":"8","exp":4102444800}`,
 		`{"sub":"7","exp":4102444800,"iss":5}`, `{"sub":"7","exp":4102444800,"jti":5}`, `{"sub":"7","exp":4102444800} trailing`,
 		`[]`, `null`, ``, `{`,
 	} {
@@ -289,9 +294,8 @@ func FuzzVerifyClaims(f *testing.F) {
 			return
 		}
 		sub, subOK := referenceSub(claims["sub"])
-		exp, hasExp, expOK := referenceTime(claims["exp"])
-		nbf, _, nbfOK := referenceTime(claims["nbf"])
-		iat, _, iatOK := referenceTime(claims["iat"])
+		exp, nbf, iat := referenceTime(claims["exp"]), referenceTime(claims["nbf"]), referenceTime(claims["iat"])
+		outOfRange := exp.number && !exp.inRange || nbf.number && !nbf.inRange || iat.number && !iat.inRange
 		var iss, jti string
 		issOK := claims["iss"] == nil || json.Unmarshal(claims["iss"], &iss) == nil
 		jtiOK := claims["jti"] == nil || json.Unmarshal(claims["jti"], &jti) == nil
@@ -303,21 +307,27 @@ func FuzzVerifyClaims(f *testing.F) {
 			nick = name
 		}
 		if err == nil {
-			want := Claims{UserID: sub, Nickname: nick, ExpiresAt: exp, ID: jti, IssuedAt: iat}
-			if !subOK || !issuerAccepted || expOK && got != want || nbfOK && testNow.Before(nbf.Add(-leeway)) {
-				t.Fatalf("%s accepted %+v; the claims read %+v (sub ok %v, issuer accepted %v)", what, got, want, subOK, issuerAccepted)
+			want := Claims{UserID: sub, Nickname: nick, ExpiresAt: exp.t, ID: jti, IssuedAt: iat.t}
+			if !exp.inRange { // jwt also reads a numeric string
+				want.ExpiresAt = got.ExpiresAt
+			}
+			if !iat.inRange {
+				want.IssuedAt = got.IssuedAt
+			}
+			if !subOK || !issuerAccepted || outOfRange || got != want || nbf.inRange && testNow.Before(nbf.t.Add(-leeway)) {
+				t.Fatalf("%s accepted %+v; the claims read %+v (sub ok %v, issuer accepted %v, time out of range %v)", what, got, want, subOK, issuerAccepted, outOfRange)
 			}
 		}
-		if !subOK || !hasExp || !expOK || !nbfOK || !iatOK || !issOK || !jtiOK {
+		if !subOK || !exp.number || nbf.present && !nbf.number || iat.present && !iat.number || !issOK || !jtiOK {
 			return // not well-typed: FuzzVerify's and the tables' cases
 		}
 		var want error
 		switch {
-		case !issuerAccepted:
+		case outOfRange, !issuerAccepted:
 			want = ErrInvalid
-		case !testNow.Before(exp.Add(leeway)): // exp is the first instant refused
+		case !testNow.Before(exp.t.Add(leeway)): // exp is the first instant refused
 			want = ErrExpired
-		case !nbf.IsZero() && testNow.Before(nbf.Add(-leeway)):
+		case nbf.present && testNow.Before(nbf.t.Add(-leeway)):
 			want = ErrInvalid
 		}
 		if !errors.Is(err, want) || want == nil && err != nil {

@@ -252,6 +252,12 @@ func TestRefused(t *testing.T) {
 		{"array sub", Config{}, hs(with(laravel(), "sub", []int{7})), ErrInvalid},
 		{"issuer not listed", Config{Issuers: []string{issuerRefresh}}, hs(laravel()), ErrInvalid},
 		{"no issuer with list", Config{Issuers: []string{issuerLogin}}, hs(without(laravel(), "iss")), ErrInvalid},
+		// Found while seeding FuzzVerifyClaims: jwt wrapped such seconds around, to
+		// the distant past: the nbf passed, the exp had passed.
+		{"nbf beyond 2^53 seconds", Config{}, signBytes(t, jwt.SigningMethodHS256, secret, []byte(`{"sub":"7","exp":4102444800,"nbf":1e19}`)), ErrInvalid},
+		{"nbf near 2^63 seconds", Config{}, signBytes(t, jwt.SigningMethodHS256, secret, []byte(`{"sub":"7","exp":4102444800,"nbf":9223372000000000000}`)), ErrInvalid},
+		{"exp beyond 2^53 seconds", Config{}, hs(with(laravel(), "exp", 1e19)), ErrInvalid},
+		{"iat beyond 2^53 seconds", Config{}, hs(with(laravel(), "iat", -1e19)), ErrInvalid},
 		{"over MaxTokenBytes", Config{MaxTokenBytes: 100}, vectorLogin, ErrInvalid},
 		{"over default MaxTokenBytes", Config{}, hs(with(laravel(), "pad", strings.Repeat("x", DefaultMaxTokenBytes))), ErrInvalid},
 	}
