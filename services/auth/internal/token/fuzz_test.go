@@ -221,8 +221,8 @@ func referenceTime(raw json.RawMessage) claimTime {
 
 // FuzzVerifyClaims signs any payload with HS256, RS256 or ES256 and checks
 // Verify's verdict on a genuine token: refusals wrap exactly one sentinel;
-// an accepted token satisfies the documented rules (user id, expiry, nbf,
-// issuer); and a payload of well-typed claims is judged exactly by them:
+// an accepted token is one JSON object that satisfies the documented rules
+// (user id, expiry, nbf, issuer); and a payload of well-typed claims is judged exactly by them:
 // accepted, expired, or invalid for its nbf or issuer.
 func FuzzVerifyClaims(f *testing.F) {
 	rsaPriv, rsaPEM := testKey(f, "rsa_test_key.pem")
@@ -285,8 +285,8 @@ func FuzzVerifyClaims(f *testing.F) {
 		what := fmt.Sprintf("%s Verify(%q) (issuers %q, leeway %v)", alg.method.Alg(), payload, issuers, leeway)
 		if err != nil {
 			checkRefusal(t, what, got, err)
-		} else if got.UserID <= 0 || !testNow.Before(got.ExpiresAt.Add(leeway)) || got.ExpiresAt != got.ExpiresAt.Truncate(time.Second) {
-			t.Fatalf("%s accepted %+v: want a positive user id and an expiry (whole seconds) not passed", what, got)
+		} else if !json.Valid(payload) || got.UserID <= 0 || !testNow.Before(got.ExpiresAt.Add(leeway)) || got.ExpiresAt != got.ExpiresAt.Truncate(time.Second) {
+			t.Fatalf("%s accepted %+v: want one JSON object, a positive user id and an expiry (whole seconds) not passed", what, got)
 		}
 
 		claims, ok := plainClaims(payload)

@@ -101,7 +101,9 @@ func New(cfg Config) (*Verifier, error) {
 		jwt.WithValidMethods([]string{cfg.Algo}),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithExpirationRequired(),
-		jwt.WithJSONNumber(),
+		// Not WithJSONNumber: it makes jwt read the claims with a
+		// json.Decoder, which ignores whatever follows the object, and
+		// laravelClaims has no interface values for it to change.
 	}
 	if cfg.Now != nil {
 		opts = append(opts, jwt.WithTimeFunc(cfg.Now))

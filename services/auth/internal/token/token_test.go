@@ -258,6 +258,8 @@ func TestRefused(t *testing.T) {
 		{"nbf near 2^63 seconds", Config{}, signBytes(t, jwt.SigningMethodHS256, secret, []byte(`{"sub":"7","exp":4102444800,"nbf":9223372000000000000}`)), ErrInvalid},
 		{"exp beyond 2^53 seconds", Config{}, hs(with(laravel(), "exp", 1e19)), ErrInvalid},
 		{"iat beyond 2^53 seconds", Config{}, hs(with(laravel(), "iat", -1e19)), ErrInvalid},
+		// Found while seeding FuzzVerifyPublicKey: jwt.Parse refused it, Verify did not.
+		{"data after the claims", Config{}, signBytes(t, jwt.SigningMethodHS256, secret, []byte(`{"sub":"7","exp":4102444800} {"sub":"8"}`)), ErrInvalid},
 		{"over MaxTokenBytes", Config{MaxTokenBytes: 100}, vectorLogin, ErrInvalid},
 		{"over default MaxTokenBytes", Config{}, hs(with(laravel(), "pad", strings.Repeat("x", DefaultMaxTokenBytes))), ErrInvalid},
 	}
