@@ -244,7 +244,7 @@ func TestRelay(t *testing.T) {
 		session string
 	}{
 		{caller("edge-a", "s1", 1), 2, offer, offerPayload, "edge-b/s2"},
-		{caller("edge-b", "s2", 2), 1, signalingv1.SignalKind_SIGNAL_KIND_SDP_ANSWER, ` {"type":"answer","sdp":"v=0"}`, "edge-a/s1"},
+		{caller("edge-b", "s2", 2), 1, signalingv1.SignalKind_SIGNAL_KIND_SDP_ANSWER, `{"type":"answer","sdp":"v=0"}`, "edge-a/s1"},
 		{caller("edge-a", "s3", 3), 1, signalingv1.SignalKind_SIGNAL_KIND_ICE_CANDIDATE, `{"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}`, "edge-a/s1"},
 		{caller("edge-a", "s1", 1), 3, offer, exact, "edge-a/s3"},
 	}
@@ -275,6 +275,8 @@ func TestRelay(t *testing.T) {
 		{"bad JSON", caller("edge-a", "s1", 1), room, 2, offer, `{"type":"offer",`, codes.InvalidArgument, invalidSig},
 		{"JSON array", caller("edge-a", "s1", 1), room, 2, offer, `[{"type":"offer"}]`, codes.InvalidArgument, invalidSig},
 		{"JSON string", caller("edge-a", "s1", 1), room, 2, offer, `"v=0"`, codes.InvalidArgument, invalidSig},
+		{"leading space", caller("edge-a", "s1", 1), room, 2, offer, ` ` + offerPayload, codes.InvalidArgument, invalidSig}, // edges deliver only what starts with '{'
+		{"two lines", caller("edge-a", "s1", 1), room, 2, offer, "{\"type\":\"offer\",\n\"sdp\":\"v=0\"}", codes.InvalidArgument, invalidSig},
 		{"empty payload", caller("edge-a", "s1", 1), room, 2, offer, "", codes.InvalidArgument, invalidSig},
 		{"no kind", caller("edge-a", "s1", 1), room, 2, signalingv1.SignalKind_SIGNAL_KIND_UNSPECIFIED, offerPayload, codes.InvalidArgument, invalidSig},
 		{"unknown kind", caller("edge-a", "s1", 1), room, 2, signalingv1.SignalKind(9), offerPayload, codes.InvalidArgument, invalidSig},

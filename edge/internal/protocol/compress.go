@@ -106,10 +106,12 @@ func (c *Compressor) Inflate(encoded []byte, limit int) ([]byte, error) {
 }
 
 // InflateData turns raw, the data of an envelope with "compressed":true (a
-// JSON string), into the JSON object it carries. It refuses what Decode
-// refuses in plain data: invalid UTF-8, lone surrogate escapes, nesting
-// deeper than maxDepth (counted from the data object), anything but one JSON
-// object; and more than limit inflated bytes.
+// JSON string), into the JSON object it carries, compacted onto one line
+// as plain data always is: parts of it are relayed as they are (an SDP
+// offer), and a newline in them would split the envelope they are written
+// into. It refuses what Decode refuses in plain data: invalid UTF-8, lone
+// surrogate escapes, nesting deeper than maxDepth (counted from the data
+// object), anything but one JSON object; and more than limit inflated bytes.
 func (c *Compressor) InflateData(raw json.RawMessage, limit, maxDepth int) (json.RawMessage, error) {
 	encoded, ok := stringBytes(raw)
 	if !ok {
@@ -125,11 +127,12 @@ func (c *Compressor) InflateData(raw json.RawMessage, limit, maxDepth int) (json
 	if err := Scan(data, maxDepth); err != nil {
 		return nil, err
 	}
-	data = bytes.Trim(data, " \t\r\n")
-	if len(data) == 0 || data[0] != '{' || !json.Valid(data) {
+	var compact bytes.Buffer
+	compact.Grow(len(data))
+	if err := json.Compact(&compact, data); err != nil || compact.Bytes()[0] != '{' {
 		return nil, ErrDataNotObj
 	}
-	return data, nil
+	return compact.Bytes(), nil
 }
 
 // stringBytes returns the bytes of a JSON string value; without escapes

@@ -170,15 +170,27 @@ func (e *FieldError) Error() string { return e.Field + " " + e.Problem }
 // ParseID reads a positive int64 id given as a JSON number or a numeric
 // JSON string.
 func ParseID(raw []byte) (int64, error) {
-	b := raw
-	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
-		b = b[1 : len(b)-1]
-	}
-	id, err := strconv.ParseInt(string(b), 10, 64)
+	id, err := strconv.ParseInt(numberText(raw), 10, 64)
 	if err != nil || id <= 0 {
 		return 0, ErrUserID
 	}
 	return id, nil
+}
+
+// numberText returns the text of a JSON number, or the value of a JSON
+// string holding one: "\u0031" is "1" too.
+func numberText(raw []byte) string {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return string(raw)
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1])
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return ""
+	}
+	return s
 }
 
 // ID is a positive int64 id that decodes from a JSON number or a numeric
@@ -205,10 +217,7 @@ type Int int64
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (n *Int) UnmarshalJSON(b []byte) error {
-	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
-		b = b[1 : len(b)-1]
-	}
-	v, err := strconv.ParseInt(string(b), 10, 64)
+	v, err := strconv.ParseInt(numberText(b), 10, 64)
 	if err != nil {
 		return errors.New("must be an integer")
 	}

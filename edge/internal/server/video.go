@@ -264,30 +264,36 @@ func (s *session) relaySignal(ctx context.Context, env protocol.Envelope) {
 // validSignal reports whether payload is what kind carries: an RTC session
 // description {type, sdp} of the right type, or an RTC ICE candidate
 // {candidate, sdpMid, sdpMLineIndex} (an empty candidate string is the
-// end of candidates).
+// end of candidates). Keys match exactly, as the target's WebRTC stack reads
+// them (decoding into a struct would take "SDP" for "sdp"), and the object
+// is on one line, as signalLine delivers it.
 func validSignal(kind signalingv1.SignalKind, payload json.RawMessage) bool {
-	if len(payload) == 0 || payload[0] != '{' {
+	var fields map[string]json.RawMessage
+	if len(payload) == 0 || payload[0] != '{' || bytes.IndexByte(payload, '\n') >= 0 || json.Unmarshal(payload, &fields) != nil {
 		return false
 	}
-	if kind == signalingv1.SignalKind_SIGNAL_KIND_ICE_CANDIDATE {
-		var c struct {
-			Candidate     *string `json:"candidate"`
-			SDPMid        *string `json:"sdpMid"`
-			SDPMLineIndex *uint16 `json:"sdpMLineIndex"`
+	switch kind {
+	case signalingv1.SignalKind_SIGNAL_KIND_ICE_CANDIDATE:
+		var candidate, mid *string
+		var index *uint16
+		return decodeField(fields["candidate"], &candidate) && candidate != nil &&
+			decodeField(fields["sdpMid"], &mid) && decodeField(fields["sdpMLineIndex"], &index)
+	case signalingv1.SignalKind_SIGNAL_KIND_SDP_OFFER, signalingv1.SignalKind_SIGNAL_KIND_SDP_ANSWER:
+		var typ, sdp string
+		if !decodeField(fields["type"], &typ) || !decodeField(fields["sdp"], &sdp) || sdp == "" {
+			return false
 		}
-		return json.Unmarshal(payload, &c) == nil && c.Candidate != nil
+		if kind == signalingv1.SignalKind_SIGNAL_KIND_SDP_OFFER {
+			return typ == "offer"
+		}
+		return typ == "answer" || typ == "pranswer"
 	}
-	var d struct {
-		Type string `json:"type"`
-		SDP  string `json:"sdp"`
-	}
-	if json.Unmarshal(payload, &d) != nil || d.SDP == "" {
-		return false
-	}
-	if kind == signalingv1.SignalKind_SIGNAL_KIND_SDP_OFFER {
-		return d.Type == "offer"
-	}
-	return d.Type == "answer" || d.Type == "pranswer"
+	return false
+}
+
+// decodeField decodes a field's value into v; an absent field leaves v.
+func decodeField(raw json.RawMessage, v any) bool {
+	return raw == nil || json.Unmarshal(raw, v) == nil
 }
 
 // signalShape names what a signal's payload must be.

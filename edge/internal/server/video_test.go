@@ -39,6 +39,16 @@ func TestValidSignal(t *testing.T) {
 		{cand, `{"candidate":5}`, false},
 		{cand, `{"candidate":"x","sdpMLineIndex":-1}`, false},
 		{cand, `[1]`, false},
+		// Found by FuzzValidSignal: what the target's WebRTC stack would
+		// not read as the kind's object, or what its edge would not deliver.
+		{offer, `{"TYPE":"offer","SDP":"v=0\r\n"}`, false},
+		{offer, `{"type":"offer","Sdp":"v=0\r\n"}`, false},
+		{cand, `{"Candidate":"candidate:1"}`, false},
+		{cand, `{"candidate":"candidate:1","sdpMid":5}`, false},
+		{offer, "{\"type\":\"offer\",\n\"sdp\":\"v=0\"}", false},
+		{offer, `{"type":"answer","sdp":"v=0","type":"offer"}`, true}, // the last of a repeated key counts, as in JSON.parse
+		{signalingv1.SignalKind_SIGNAL_KIND_UNSPECIFIED, `{"type":"answer","sdp":"v=0\r\n"}`, false},
+		{signalingv1.SignalKind(4), `{"type":"answer","sdp":"v=0\r\n"}`, false},
 	} {
 		if got := validSignal(tc.kind, json.RawMessage(tc.payload)); got != tc.want {
 			t.Errorf("validSignal(%v, %s) = %v, want %v", tc.kind, tc.payload, got, tc.want)

@@ -2,6 +2,8 @@ package apikey
 
 import (
 	"errors"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -100,29 +102,69 @@ func TestHash(t *testing.T) {
 	}
 }
 
-// FuzzParse checks that Parse never panics, refuses only with ErrMalformed,
-// and accepts only sk_<ENV>_<random> of the documented lengths.
+// FuzzParse checks that Parse refuses only with ErrMalformed and never
+// quotes the key in its error, and accepts only sk_<ENV>_<random> of the
+// documented lengths, returning its ENV.
 func FuzzParse(f *testing.F) {
 	f.Add(valid)
 	for at := range len(valid) + 1 {
 		f.Add(valid[:at])
 		f.Add(valid[at:])
 	}
+	f.Add("sk_TEST01_my0Secret1Token2Value3") // the bridge protocol's example, shorter than ours
 	f.Add("sk__")
+	f.Add("sk_" + strings.Repeat("9", MaxEnvLen) + "_" + valid[len("sk_TEST01_"):])
+	f.Add("sk_TEST01_" + valid[len("sk_TEST01_"):len(valid)-1] + "é")
 	f.Add(strings.Repeat("_", MaxKeyBytes+1))
 	f.Fuzz(func(t *testing.T, key string) {
 		env, err := Parse(key)
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("Parse(%q) error = %v, want ErrMalformed", key, err)
+			if !errors.Is(err, ErrMalformed) || env != "" {
+				t.Fatalf("Parse(%q) = %q, %v; want \"\", ErrMalformed", key, env, err)
+			}
+			// The texts name the prefix, so only keys past it are looked for.
+			if strings.HasPrefix(key, Prefix) && len(key) > len(Prefix) && strings.Contains(err.Error(), key) {
+				t.Fatalf("Parse(%q) error %q quotes the key", key, err)
 			}
 			return
 		}
-		if !ValidEnv(env) || key != Prefix+env+"_"+key[len(Prefix)+len(env)+1:] || len(key) != len(Prefix)+len(env)+1+RandomLen {
+		random, ok := strings.CutPrefix(key, Prefix+env+"_")
+		if !ok || !ValidEnv(env) || len(random) != RandomLen || strings.Trim(random, Alphabet) != "" {
 			t.Fatalf("Parse(%q) accepted env %q, want sk_<ENV>_<%d base62>", key, env, RandomLen)
 		}
-		if strings.Trim(key[len(Prefix)+len(env)+1:], Alphabet) != "" {
-			t.Fatalf("Parse(%q) accepted a random part outside base62", key)
+	})
+}
+
+// envPattern is ValidEnv's rule as a regular expression.
+var envPattern = regexp.MustCompile(fmt.Sprintf(`^[A-Z0-9]{1,%d}$`, MaxEnvLen))
+
+// FuzzValidEnv checks ValidEnv against its rule, and that New makes keys
+// of exactly the valid environments, each of which parses back to its
+// environment.
+func FuzzValidEnv(f *testing.F) {
+	for _, env := range []string{"TEST01", "LIVE", "X", strings.Repeat("Z", MaxEnvLen), "", "test", "TEST_01", strings.Repeat("A", MaxEnvLen+1), "TÉST", "A\n"} {
+		f.Add(env)
+	}
+	f.Fuzz(func(t *testing.T, env string) {
+		ok := ValidEnv(env)
+		if ok != envPattern.MatchString(env) {
+			t.Fatalf("ValidEnv(%q) = %v, want %v", env, ok, !ok)
+		}
+		key, id, err := New(env)
+		if !ok {
+			if err == nil || key != "" || id != "" {
+				t.Fatalf("New(%q) = %q, %q, %v; want an error", env, key, id, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("New(%q) error = %v", env, err)
+		}
+		if got, err := Parse(key); err != nil || got != env {
+			t.Fatalf("Parse(New(%q)) = %q, %v; want %q", env, got, err, env)
+		}
+		if _, err := Parse(id); err == nil {
+			t.Fatalf("Parse(key id %q) accepted a key id as a key", id)
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -100,7 +101,9 @@ func New(cfg Config) (*Verifier, error) {
 		jwt.WithValidMethods([]string{cfg.Algo}),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithExpirationRequired(),
-		jwt.WithJSONNumber(),
+		// Not WithJSONNumber: it makes jwt read the claims with a
+		// json.Decoder, which ignores whatever follows the object, and
+		// laravelClaims has no interface values for it to change.
 	}
 	if cfg.Now != nil {
 		opts = append(opts, jwt.WithTimeFunc(cfg.Now))
@@ -212,35 +215,74 @@ func jsonString(raw json.RawMessage) string {
 // laravelClaims are the claims jwt-auth issues. Its methods implement
 // jwt.Claims for the parser's validator.
 type laravelClaims struct {
-	Issuer    string           `json:"iss"`
-	Subject   userID           `json:"sub"`
-	ExpiresAt *jwt.NumericDate `json:"exp"`
-	NotBefore *jwt.NumericDate `json:"nbf"`
-	IssuedAt  *jwt.NumericDate `json:"iat"`
-	ID        string           `json:"jti"`
-	Nickname  json.RawMessage  `json:"nickname"`
-	Name      json.RawMessage  `json:"name"`
+	Issuer    string          `json:"iss"`
+	Subject   userID          `json:"sub"`
+	ExpiresAt *numericDate    `json:"exp"`
+	NotBefore *numericDate    `json:"nbf"`
+	IssuedAt  *numericDate    `json:"iat"`
+	ID        string          `json:"jti"`
+	Nickname  json.RawMessage `json:"nickname"`
+	Name      json.RawMessage `json:"name"`
 }
 
-func (c *laravelClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
-func (c *laravelClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore, nil }
-func (c *laravelClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt, nil }
+func (c *laravelClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.date(), nil }
+func (c *laravelClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore.date(), nil }
+func (c *laravelClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt.date(), nil }
 func (c *laravelClaims) GetIssuer() (string, error)                   { return c.Issuer, nil }
 func (c *laravelClaims) GetSubject() (string, error) {
 	return strconv.FormatInt(int64(c.Subject), 10), nil
 }
 func (c *laravelClaims) GetAudience() (jwt.ClaimStrings, error) { return nil, nil }
 
+// maxClaimSeconds bounds a time claim: 2^53 seconds (285 million years),
+// the whole seconds a float64 holds exactly.
+const maxClaimSeconds = 1 << 53
+
+// numericDate is a time claim (exp, nbf, iat) as jwt reads it, integer or
+// fractional seconds, refused beyond maxClaimSeconds either side: jwt
+// converts the seconds to an int64 and then a time.Time without checks,
+// so that an nbf of 1e19 wrapped around to the distant past and a token
+// not yet valid passed.
+type numericDate struct{ jwt.NumericDate }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("time claim: %w", err)
+	}
+	if f, err := n.Float64(); err == nil && math.Abs(f) > maxClaimSeconds {
+		return fmt.Errorf("time claim %s out of range", n)
+	}
+	return d.NumericDate.UnmarshalJSON(b)
+}
+
+// date returns d as jwt's, nil when absent.
+func (d *numericDate) date() *jwt.NumericDate {
+	if d == nil {
+		return nil
+	}
+	return &d.NumericDate
+}
+
 // userID is a sub claim holding a positive decimal integer, as a JSON string
 // ("123", current jwt-auth) or a JSON number (124, tymon 1.x). Anything else
 // (signs, leading zeros, fractions, exponents, zero, overflow) fails to decode.
 type userID int64
 
-// UnmarshalJSON accepts "123" and 123, and nothing else.
+// UnmarshalJSON accepts "123" and 123, and nothing else. A string is read
+// by its value: "\u0031\u0032\u0033" is "123" too.
 func (u *userID) UnmarshalJSON(b []byte) error {
 	digits := b
 	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
 		digits = b[1 : len(b)-1]
+		if bytes.IndexByte(digits, '\\') >= 0 {
+			var s string
+			if err := json.Unmarshal(b, &s); err != nil {
+				return errors.New("sub is not a string")
+			}
+			digits = []byte(s)
+		}
 	}
 	if len(digits) == 0 || digits[0] == '0' || bytes.ContainsFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) {
 		return errors.New("sub is not a positive integer")

@@ -245,12 +245,21 @@ func TestRefused(t *testing.T) {
 		{"negative sub", Config{}, hs(with(laravel(), "sub", -5)), ErrInvalid},
 		{"signed string sub", Config{}, hs(with(laravel(), "sub", "+5")), ErrInvalid},
 		{"leading zero sub", Config{}, hs(with(laravel(), "sub", "007")), ErrInvalid},
+		{"escaped sign sub", Config{}, signBytes(t, jwt.SigningMethodHS256, secret, []byte(`{"sub":"\u002b5","exp":4102444800}`)), ErrInvalid},
 		{"fractional sub", Config{}, hs(with(laravel(), "sub", 1.5)), ErrInvalid},
 		{"exponent sub", Config{}, hs(with(laravel(), "sub", json.Number("1e3"))), ErrInvalid},
 		{"overflowing sub", Config{}, hs(with(laravel(), "sub", "9223372036854775808")), ErrInvalid},
 		{"array sub", Config{}, hs(with(laravel(), "sub", []int{7})), ErrInvalid},
 		{"issuer not listed", Config{Issuers: []string{issuerRefresh}}, hs(laravel()), ErrInvalid},
 		{"no issuer with list", Config{Issuers: []string{issuerLogin}}, hs(without(laravel(), "iss")), ErrInvalid},
+		// Found while seeding FuzzVerifyClaims: jwt wrapped such seconds around, to
+		// the distant past: the nbf passed, the exp had passed.
+		{"nbf beyond 2^53 seconds", Config{}, signBytes(t, jwt.SigningMethodHS256, secret, []byte(`{"sub":"7","exp":4102444800,"nbf":1e19}`)), ErrInvalid},
+		{"nbf near 2^63 seconds", Config{}, signBytes(t, jwt.SigningMethodHS256, secret, []byte(`{"sub":"7","exp":4102444800,"nbf":9223372000000000000}`)), ErrInvalid},
+		{"exp beyond 2^53 seconds", Config{}, hs(with(laravel(), "exp", 1e19)), ErrInvalid},
+		{"iat beyond 2^53 seconds", Config{}, hs(with(laravel(), "iat", -1e19)), ErrInvalid},
+		// Found while seeding FuzzVerifyPublicKey: jwt.Parse refused it, Verify did not.
+		{"data after the claims", Config{}, signBytes(t, jwt.SigningMethodHS256, secret, []byte(`{"sub":"7","exp":4102444800} {"sub":"8"}`)), ErrInvalid},
 		{"over MaxTokenBytes", Config{MaxTokenBytes: 100}, vectorLogin, ErrInvalid},
 		{"over default MaxTokenBytes", Config{}, hs(with(laravel(), "pad", strings.Repeat("x", DefaultMaxTokenBytes))), ErrInvalid},
 	}
@@ -280,6 +289,8 @@ func TestAccepted(t *testing.T) {
 	}{
 		{"number sub", Config{}, hs(with(laravel(), "sub", 42)), 42, ""},
 		{"largest sub", Config{}, hs(with(laravel(), "sub", "9223372036854775807")), 9223372036854775807, ""},
+		// Found by FuzzVerifyClaims: the string was read by its bytes.
+		{"escaped digits sub", Config{}, signBytes(t, jwt.SigningMethodHS256, secret, []byte(`{"sub":"\u0034\u0032","exp":4102444800}`)), 42, ""},
 		{"name claim", Config{}, hs(with(laravel(), "name", "Ann")), 7, "Ann"},
 		{"nickname before name", Config{}, hs(with(laravel(), "name", "Ann", "nickname", "annie")), 7, "annie"},
 		{"empty nickname falls to name", Config{}, hs(with(laravel(), "name", "Ann", "nickname", "")), 7, "Ann"},

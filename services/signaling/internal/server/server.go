@@ -323,7 +323,9 @@ func (s *Server) checkMember(ctx context.Context, userID, chatroomID int64) erro
 }
 
 // checkSignal refuses an unknown kind and a payload that is empty, too
-// large or not a JSON object.
+// large or not a JSON object on one line, starting at its first byte: what
+// an edge writes into a client's envelope as it is (and drops otherwise,
+// after the sender was told the signal was relayed).
 func (s *Server) checkSignal(kind signalingv1.SignalKind, payload []byte) error {
 	switch {
 	case kind == signalingv1.SignalKind_SIGNAL_KIND_UNSPECIFIED:
@@ -336,8 +338,10 @@ func (s *Server) checkSignal(kind signalingv1.SignalKind, payload []byte) error 
 		return invalidSignalError{fmt.Sprintf("payload has %d bytes, at most %d allowed", len(payload), s.maxSignal)}
 	case !json.Valid(payload):
 		return invalidSignalError{"payload is not valid JSON"}
-	case !bytes.HasPrefix(bytes.TrimLeft(payload, " \t\r\n"), []byte("{")):
+	case payload[0] != '{':
 		return invalidSignalError{"payload is not a JSON object"}
+	case bytes.IndexByte(payload, '\n') >= 0:
+		return invalidSignalError{"payload is not on one line"}
 	}
 	return nil
 }
