@@ -10,7 +10,7 @@
 # Knobs (environment): CLIENTS ROOMS RATE DURATION SIZE SERVER_CPU LOAD_CPU
 # COMPRESSION=1, BARE=0 (skip the bare server), IDLE_CLIENTS (a list, e.g.
 # "10000 100000"; 0 skips), FANOUT=0 (skip the fanout runs), PPROF=FILE (a
-# 10 s CPU profile of the standalone in the middle of its run).
+# 10 s CPU profile of the standalone during its run; DURATION 20s or more).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,8 +82,9 @@ if [[ "$FANOUT" != 0 ]]; then
 	echo "# fanout: $CLIENTS clients, $ROOMS rooms, $RATE msg/s, $DURATION, $SIZE B, server on cpu $SERVER_CPU" >&2
 	start_switchboard
 	if [[ -n "${PPROF:-}" ]]; then
-		# The profile starts once the clients are set up and sending.
-		(sleep "$(( ${DURATION%s} / 2 + CLIENTS / 400 ))"; curl -s -o "$PPROF" "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=10") &
+		# 10 s, from once the clients are set up and sending (DURATION of
+		# 20s or more).
+		(sleep "$(( CLIENTS / 400 + 5 ))"; curl -s -o "$PPROF" "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=10") &
 	fi
 	report=$(taskset -c "$LOAD_CPU" bin/sbload --addr "127.0.0.1:$EDGE_PORT" --chat-addr "127.0.0.1:$CHAT_PORT" \
 		--clients "$CLIENTS" --rooms "$ROOMS" --rate "$RATE" --duration "$DURATION" --size "$SIZE" \

@@ -248,9 +248,21 @@ func (p *pollServer) schedule(c *pconn) {
 	}
 }
 
+// Pacing of the writer's rounds: after a round that took d, the next one
+// starts no sooner than writePace×d later (at most maxWritePause), so
+// that what comes meanwhile joins the sessions' next writev. An idle edge
+// writes at once; a busy one makes fewer, larger writes, and the writer
+// takes at most about 1/(1+writePace) of a core.
+const (
+	writePace     = 8
+	maxWritePause = 20 * time.Millisecond
+)
+
 // write is the writer: it writes the scheduled sessions in rounds.
 func (p *pollServer) write() {
 	var round []*pconn
+	pause := time.NewTimer(0)
+	defer pause.Stop()
 	for {
 		select {
 		case <-p.wake:
@@ -264,9 +276,18 @@ func (p *pollServer) write() {
 			if len(round) == 0 {
 				break
 			}
+			start := time.Now()
 			for i, c := range round {
 				p.flush(c)
 				round[i] = nil
+			}
+			if d := min(writePace*time.Since(start), maxWritePause); d > 50*time.Microsecond {
+				pause.Reset(d)
+				select {
+				case <-pause.C:
+				case <-p.stop:
+					return
+				}
 			}
 		}
 	}
