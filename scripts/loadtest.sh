@@ -9,7 +9,7 @@
 #
 # Knobs (environment): CLIENTS ROOMS RATE DURATION SIZE SERVER_CPU LOAD_CPU
 # COMPRESSION=1, BARE=0 (skip the bare server), IDLE_CLIENTS (a list, e.g.
-# "10000 100000"; 0 skips), FANOUT=0 (skip the fanout runs), PPROF=FILE (a
+# "10000 100000"; 0 skips; past PER_EDGE, 16000, on several edges), FANOUT=0 (skip the fanout runs), PPROF=FILE (a
 # 10 s CPU profile of the standalone during its run; DURATION 20s or more).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -102,8 +102,60 @@ if [[ "$FANOUT" != 0 ]]; then
 	fi
 fi
 
+rss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
+
+# idle_edges measures n idle connections spread over several edges: a
+# process here may hold no more than RLIMIT_NOFILE descriptors (its hard
+# limit cannot be raised without CAP_SYS_RESOURCE), so past PER_EDGE
+# connections more edges (bin/edged, on the standalone's services) take
+# them, each driven by its own sbload; the RSS is that of every server
+# process, summed.
+PER_EDGE=${PER_EDGE:-16000}
+idle_edges() {
+	local n=$1 k=$(( ($1 + PER_EDGE - 1) / PER_EDGE )) pids=() addrs=() loads=()
+	start_switchboard
+	pids+=("$pid") addrs+=("127.0.0.1:$EDGE_PORT")
+	for i in $(seq 1 $((k - 1))); do
+		port=$((EDGE_PORT + 10 * i))
+		EDGE_ADDR="127.0.0.1:$port" EDGE_ID="edge-$i" AUTH_ADDR="127.0.0.1:$AUTH_PORT" CHAT_ADDR="127.0.0.1:$CHAT_PORT" \
+			PRESENCE_ADDR=127.0.0.1:9103 SIGNALING_ADDR=127.0.0.1:9104 LOG_LEVEL=warn \
+			taskset -c "$SERVER_CPU" bin/edged 2>"$data/edge$i.log" &
+		pids+=($!) addrs+=("127.0.0.1:$port")
+		wait_port "$port"
+	done
+	sleep 2
+	local before=0 after=0
+	for p in "${pids[@]}"; do before=$((before + $(rss_kib "$p"))); done
+	echo "# idle: $n authenticated connections on $k edges" >&2
+	for i in $(seq 0 $((k - 1))); do
+		taskset -c "$LOAD_CPU" bin/sbload --idle --addr "${addrs[$i]}" --room-base $((i + 1)) \
+			--clients $((n / k + (i < n % k))) --duration 60s --settle 1s >"$data/idle$i.json" 2>"$data/idle$i.err" &
+		loads+=($!)
+	done
+	# Every sbload says "holding" once its clients are connected.
+	for _ in $(seq 600); do
+		[[ $(cat "$data"/idle*.err | grep -c holding) -ge $k ]] && break
+		sleep 1
+	done
+	sleep 5
+	for p in "${pids[@]}"; do after=$((after + $(rss_kib "$p"))); done
+	local connected
+	connected=$(grep -ho 'connected [0-9]*' "$data"/idle*.err | awk '{s += $2} END {print s}')
+	printf 'idle {"clients":%d,"edges":%d,"connected":%d,"rss_before_kib":%d,"rss_after_kib":%d,"rss_per_conn_kib":%.2f}\n' \
+		"$n" "$k" "$connected" "$before" "$after" "$(awk -v a="$after" -v b="$before" -v c="$connected" 'BEGIN { print (a - b) / c }')"
+	kill -INT "${loads[@]}" 2>/dev/null || true
+	wait "${loads[@]}" 2>/dev/null || true
+	for p in "${pids[@]:1}"; do kill -TERM "$p"; done
+	wait "${pids[@]:1}" 2>/dev/null || true
+	stop_server
+}
+
 for n in $IDLE_CLIENTS; do
 	[[ "$n" -gt 0 ]] || continue
+	if [[ "$n" -gt "$PER_EDGE" ]]; then
+		idle_edges "$n"
+		continue
+	fi
 	start_switchboard
 	echo "# idle: $n authenticated connections" >&2
 	report=$(taskset -c "$LOAD_CPU" bin/sbload --idle --addr "127.0.0.1:$EDGE_PORT" \
