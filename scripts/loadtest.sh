@@ -8,7 +8,9 @@
 # --duration and --drain.
 #
 # Knobs (environment): CLIENTS ROOMS RATE DURATION SIZE SERVER_CPU LOAD_CPU
-# COMPRESSION=1, BARE=0 (skip the bare server), IDLE_CLIENTS (a list, e.g.
+# COMPRESSION=1, PREJOIN=1 (members join through the chat service before
+# connecting: big rooms; the bare server has quiet joins), BARE=0 (skip
+# the bare server), IDLE_CLIENTS (a list, e.g.
 # "10000 100000"; 0 skips; past PER_EDGE, 16000, on several edges), FANOUT=0 (skip the fanout runs), PPROF=FILE (a
 # 10 s CPU profile of the standalone during its run; DURATION 20s or more).
 set -euo pipefail
@@ -88,7 +90,7 @@ if [[ "$FANOUT" != 0 ]]; then
 	fi
 	report=$(taskset -c "$LOAD_CPU" bin/sbload --addr "127.0.0.1:$EDGE_PORT" --chat-addr "127.0.0.1:$CHAT_PORT" \
 		--clients "$CLIENTS" --rooms "$ROOMS" --rate "$RATE" --duration "$DURATION" --size "$SIZE" \
-		--pid "$pid" ${COMPRESSION:+--compression})
+		--pid "$pid" ${COMPRESSION:+--compression} ${PREJOIN:+--prejoin})
 	echo "switchboard $report"
 	stop_server
 	wait

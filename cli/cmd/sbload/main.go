@@ -45,6 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	set.Bool(&cfg.Compression, "compression", "", false, "ask the edge for gzip-compressed envelopes")
 	set.Bool(&cfg.Batch, "batch", "", false, "ask the edge to coalesce messages into BATCH_MESSAGES")
 	set.Bool(&idle, "idle", "", false, "connect and authenticate only, and report the edge's RSS per connection")
+	set.Bool(&cfg.Prejoin, "prejoin", "", false, "make the clients members through the chat service before they connect, instead of with JOIN_ROOM (big rooms)")
 	set.Int(&cfg.PID, "pid", "", 0, "edge process id whose VmRSS is reported")
 	set.Int(&cfg.Parallelism, "parallel", "", load.DefaultParallelism, "clients connecting at once")
 	set.Duration(&cfg.Settle, "settle", "", load.DefaultSettle, "with --idle: pause after connecting before reading RSS")

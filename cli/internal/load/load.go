@@ -112,6 +112,11 @@ type Config struct {
 	RPCTimeout time.Duration
 	// Settle is the idle mode's pause before measuring RSS (0: DefaultSettle).
 	Settle time.Duration
+	// Prejoin makes the clients members of their rooms through the chat
+	// service (ChatAddr) before they connect, instead of with JOIN_ROOM:
+	// a big room's members are then not each told of every join (n²/2
+	// USER_JOINED envelopes for n members).
+	Prejoin bool
 	// Sources is the number of loopback addresses the clients connect
 	// from, 127.0.0.1 upward, in turn: one address has about 28,000 ports
 	// towards one edge address. 0 takes enough for Clients when the edge
@@ -178,6 +183,8 @@ func (c *Config) validate(idle bool) error {
 		return fmt.Errorf("--size %d: want at least %d (the send time takes 20 bytes)", c.Size, MinSize)
 	case c.Size > scan.DefaultMaxLine/2:
 		return fmt.Errorf("--size %d: want at most %d", c.Size, scan.DefaultMaxLine/2)
+	case c.Prejoin && c.ChatAddr == "":
+		return errors.New("--prejoin needs --chat-addr")
 	case c.Warmup < 0 || c.Warmup >= c.Duration:
 		return fmt.Errorf("--warmup %v: want at least 0 and shorter than --duration %v", c.Warmup, c.Duration)
 	case c.Drain < 0:
@@ -315,11 +322,18 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		room := cfg.RoomBase + int64(i%cfg.Rooms)
 		clients[i] = &client{idx: i, room: room, user: room*UsersPerRoom + int64(i/cfg.Rooms)}
 	}
+	if cfg.Prejoin {
+		start := time.Now()
+		if err := prejoin(ctx, cfg, clients); err != nil {
+			return Report{}, err
+		}
+		fmt.Fprintf(cfg.Progress, "sbload: %d members joined through the chat service in %v\n", len(clients), time.Since(start).Round(time.Millisecond))
+	}
 	win := newWindow()
 	var closing atomic.Bool
 	var readers sync.WaitGroup
 	start := time.Now()
-	ok, failed, firstErr := connectAll(ctx, cfg, minter, clients, true, func(c *client) {
+	ok, failed, firstErr := connectAll(ctx, cfg, minter, clients, !cfg.Prejoin, func(c *client) {
 		readers.Go(func() { c.read(win, &closing) })
 	})
 	closeAll := func() {
@@ -586,6 +600,47 @@ func createRooms(ctx context.Context, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// prejoin makes every client a member of its room through the chat
+// service, cfg.Parallelism calls at a time.
+func prejoin(ctx context.Context, cfg Config, clients []*client) error {
+	target := rpcerr.Target{Service: "chat", Addr: cfg.ChatAddr, Timeout: cfg.RPCTimeout}
+	cc, err := grpc.NewClient(cfg.ChatAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("chat service address %q: %w", cfg.ChatAddr, err)
+	}
+	defer cc.Close()
+	chat := chatv1.NewChatServiceClient(cc)
+	jobs := make(chan *client)
+	errc := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range min(cfg.Parallelism, len(clients)) {
+		wg.Go(func() {
+			for c := range jobs {
+				rctx, cancel := context.WithTimeout(ctx, cfg.RPCTimeout)
+				_, err := chat.JoinRoom(rctx, &chatv1.JoinRoomRequest{RoomId: c.room, UserId: c.user, Nickname: "load" + strconv.Itoa(c.idx)})
+				cancel()
+				if err != nil {
+					select {
+					case errc <- fmt.Errorf("join user %d to room %d: %w", c.user, c.room, rpcerr.Describe(err, target, rpcerr.Subject{Room: c.room})):
+					default:
+					}
+				}
+			}
+		})
+	}
+	for _, c := range clients {
+		jobs <- c
+	}
+	close(jobs)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
 }
 
 // connectAll sets up the clients, at most cfg.Parallelism at a time, calls

@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
 
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
 	"switchboard.dev/cli/internal/bare"
@@ -198,6 +201,7 @@ func TestValidate(t *testing.T) {
 		{"no secret", func(c *Config) { c.Secret = "" }, "JWT_SECRET is empty"},
 		{"algorithm", func(c *Config) { c.Algo = "ES256" }, "only HS256"},
 		{"sources", func(c *Config) { c.Sources = 255 }, "--sources 255"},
+		{"prejoin without chat", func(c *Config) { c.Prejoin, c.ChatAddr = true, "" }, "--prejoin needs --chat-addr"},
 	}
 	for _, tt := range tests {
 		cfg := base
@@ -337,4 +341,44 @@ func startBare(t testing.TB, opts bare.Options) *bare.Server {
 	}
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// joinRecorder is a chat service that records JoinRoom calls.
+type joinRecorder struct {
+	chatv1.UnimplementedChatServiceServer
+	mu     sync.Mutex
+	joined map[int64]int64 // user → room
+}
+
+func (j *joinRecorder) JoinRoom(_ context.Context, req *chatv1.JoinRoomRequest) (*chatv1.JoinRoomResponse, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.joined[req.GetUserId()] = req.GetRoomId()
+	return &chatv1.JoinRoomResponse{Joined: true}, nil
+}
+
+// TestPrejoin makes every client a member of its room through the chat
+// service.
+func TestPrejoin(t *testing.T) {
+	rec := &joinRecorder{joined: map[int64]int64{}}
+	addr := servicetest.Serve(t, func(s *grpc.Server) { chatv1.RegisterChatServiceServer(s, rec) })
+	cfg := Config{ChatAddr: addr, Parallelism: 4, RPCTimeout: 5 * time.Second}
+	var clients []*client
+	for i := range 25 {
+		room := int64(7 + i%3)
+		clients = append(clients, &client{idx: i, room: room, user: room*UsersPerRoom + int64(i/3)})
+	}
+	if err := prejoin(context.Background(), cfg, clients); err != nil {
+		t.Fatalf("prejoin = %v", err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, c := range clients {
+		if rec.joined[c.user] != c.room {
+			t.Errorf("user %d joined room %d, want %d", c.user, rec.joined[c.user], c.room)
+		}
+	}
+	if len(rec.joined) != len(clients) {
+		t.Errorf("%d users joined, want %d", len(rec.joined), len(clients))
+	}
 }
