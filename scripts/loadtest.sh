@@ -10,9 +10,11 @@
 # Knobs (environment): CLIENTS ROOMS RATE DURATION SIZE SERVER_CPU LOAD_CPU
 # COMPRESSION=1, PREJOIN=1 (members join through the chat service before
 # connecting: big rooms; the bare server has quiet joins), BARE=0 (skip
-# the bare server), IDLE_CLIENTS (a list, e.g.
-# "10000 100000"; 0 skips; past PER_EDGE, 16000, on several edges), FANOUT=0 (skip the fanout runs), PPROF=FILE (a
-# 10 s CPU profile of the standalone during its run; DURATION 20s or more).
+# the bare server), IDLE_CLIENTS (a list, e.g. "10000 100000"; 0 skips),
+# FANOUT=0 (skip the fanout runs), PPROF=FILE (a 10 s CPU profile of the
+# standalone during its run; DURATION 20s or more), PER_EDGE (16000: the
+# connections of one server process; past it, several edges or bare
+# servers, all on the server's core, and sbload --workers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,16 +39,21 @@ export JWT_SECRET=${JWT_SECRET:-loadtest-secret-0123456789abcdef0123456789abcdef
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 data=$(mktemp -d)
-pid=
-stop_server() {
-	if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid"
-		wait "$pid" || true
-	fi
-	pid=
+# The server's processes and the edge addresses they listen on.
+pids=()
+addrs=()
+stop_servers() {
+	local p
+	for p in "${pids[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	pids=() addrs=()
 }
 cleanup() {
-	stop_server
+	stop_servers
 	rm -rf "$data"
 }
 trap cleanup EXIT
@@ -57,67 +64,28 @@ wait_port() {
 		sleep 0.1
 	done
 	echo "server did not start:" >&2
-	cat "$data/server.log" >&2
+	cat "$data"/*.log >&2
 	exit 1
 }
 
+# PER_EDGE bounds the connections of one server process: a process here
+# may hold no more than RLIMIT_NOFILE descriptors (its hard limit cannot
+# be raised without CAP_SYS_RESOURCE), so past it more edges (bin/edged,
+# on the standalone's services) or more bare servers take the clients,
+# each from its own sbload worker, all on the server's core.
+PER_EDGE=${PER_EDGE:-16000}
+processes_for() { echo $(( ($1 + PER_EDGE - 1) / PER_EDGE )); }
+
+# start_switchboard K: the standalone, and K-1 more edges on its services.
 start_switchboard() {
 	rm -rf "${data:?}"/*.db
 	DATA_DIR="$data" EDGE_ADDR="127.0.0.1:$EDGE_PORT" AUTH_ADDR="127.0.0.1:$AUTH_PORT" \
 		CHAT_ADDR="127.0.0.1:$CHAT_PORT" PPROF_ADDR="127.0.0.1:$PPROF_PORT" LOG_LEVEL=warn \
 		taskset -c "$SERVER_CPU" bin/switchboard 2>"$data/server.log" &
-	pid=$!
+	pids+=($!) addrs+=("127.0.0.1:$EDGE_PORT")
 	wait_port "$EDGE_PORT"
-}
-
-start_bare() {
-	taskset -c "$SERVER_CPU" bin/sbbare --addr "127.0.0.1:$BARE_PORT" 2>"$data/server.log" &
-	pid=$!
-	wait_port "$BARE_PORT"
-}
-
-echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB" >&2
-echo "# disk: $(dd if=/dev/zero of="$data/dsync" bs=4k count=500 oflag=dsync 2>&1 | tail -1)" >&2
-rm -f "$data/dsync"
-
-if [[ "$FANOUT" != 0 ]]; then
-	echo "# fanout: $CLIENTS clients, $ROOMS rooms, $RATE msg/s, $DURATION, $SIZE B, server on cpu $SERVER_CPU" >&2
-	start_switchboard
-	if [[ -n "${PPROF:-}" ]]; then
-		# 10 s, from once the clients are set up and sending (DURATION of
-		# 20s or more).
-		(sleep "$(( CLIENTS / 400 + 5 ))"; curl -s -o "$PPROF" "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=10") &
-	fi
-	report=$(taskset -c "$LOAD_CPU" bin/sbload --addr "127.0.0.1:$EDGE_PORT" --chat-addr "127.0.0.1:$CHAT_PORT" \
-		--clients "$CLIENTS" --rooms "$ROOMS" --rate "$RATE" --duration "$DURATION" --size "$SIZE" \
-		--pid "$pid" ${COMPRESSION:+--compression} ${PREJOIN:+--prejoin})
-	echo "switchboard $report"
-	stop_server
-	wait
-	if [[ "$BARE" != 0 ]]; then
-		start_bare
-		report=$(taskset -c "$LOAD_CPU" bin/sbload --addr "127.0.0.1:$BARE_PORT" --chat-addr "" \
-			--clients "$CLIENTS" --rooms "$ROOMS" --rate "$RATE" --duration "$DURATION" --size "$SIZE" \
-			--pid "$pid" ${COMPRESSION:+--compression})
-		echo "bare $report"
-		stop_server
-	fi
-fi
-
-rss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
-
-# idle_edges measures n idle connections spread over several edges: a
-# process here may hold no more than RLIMIT_NOFILE descriptors (its hard
-# limit cannot be raised without CAP_SYS_RESOURCE), so past PER_EDGE
-# connections more edges (bin/edged, on the standalone's services) take
-# them, each driven by its own sbload; the RSS is that of every server
-# process, summed.
-PER_EDGE=${PER_EDGE:-16000}
-idle_edges() {
-	local n=$1 k=$(( ($1 + PER_EDGE - 1) / PER_EDGE )) pids=() addrs=() loads=()
-	start_switchboard
-	pids+=("$pid") addrs+=("127.0.0.1:$EDGE_PORT")
-	for i in $(seq 1 $((k - 1))); do
+	local i port
+	for i in $(seq 1 $(( ${1:-1} - 1 ))); do
 		port=$((EDGE_PORT + 10 * i))
 		EDGE_ADDR="127.0.0.1:$port" EDGE_ID="edge-$i" AUTH_ADDR="127.0.0.1:$AUTH_PORT" CHAT_ADDR="127.0.0.1:$CHAT_PORT" \
 			PRESENCE_ADDR=127.0.0.1:9103 SIGNALING_ADDR=127.0.0.1:9104 LOG_LEVEL=warn \
@@ -125,8 +93,60 @@ idle_edges() {
 		pids+=($!) addrs+=("127.0.0.1:$port")
 		wait_port "$port"
 	done
+}
+
+# start_bare K: K bare fanout servers.
+start_bare() {
+	local i port
+	for i in $(seq 0 $(( ${1:-1} - 1 ))); do
+		port=$((BARE_PORT + 10 * i))
+		taskset -c "$SERVER_CPU" bin/sbbare --addr "127.0.0.1:$port" 2>"$data/bare$i.log" &
+		pids+=($!) addrs+=("127.0.0.1:$port")
+		wait_port "$port"
+	done
+}
+
+joined() { local IFS=,; echo "$*"; }
+
+echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB" >&2
+echo "# disk: $(dd if=/dev/zero of="$data/dsync" bs=4k count=500 oflag=dsync 2>&1 | tail -1)" >&2
+rm -f "$data/dsync"
+
+if [[ "$FANOUT" != 0 ]]; then
+	k=$(processes_for "$CLIENTS")
+	echo "# fanout: $CLIENTS clients, $ROOMS rooms, $RATE msg/s, $DURATION, $SIZE B, server on cpu $SERVER_CPU ($k edges)" >&2
+	start_switchboard "$k"
+	if [[ -n "${PPROF:-}" ]]; then
+		# 10 s, from once the clients are set up and sending (DURATION of
+		# 20s or more).
+		(sleep "$(( CLIENTS / 400 + 5 ))"; curl -s -o "$PPROF" "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=10") &
+	fi
+	report=$(taskset -c "$LOAD_CPU" bin/sbload --workers "$k" --addr "$(joined "${addrs[@]}")" --chat-addr "127.0.0.1:$CHAT_PORT" \
+		--clients "$CLIENTS" --rooms "$ROOMS" --rate "$RATE" --duration "$DURATION" --size "$SIZE" \
+		--pid "$(joined "${pids[@]}")" ${COMPRESSION:+--compression} ${PREJOIN:+--prejoin})
+	echo "switchboard $report"
+	stop_servers
+	wait
+	if [[ "$BARE" != 0 ]]; then
+		start_bare "$k"
+		report=$(taskset -c "$LOAD_CPU" bin/sbload --workers "$k" --addr "$(joined "${addrs[@]}")" --chat-addr "" \
+			--clients "$CLIENTS" --rooms "$ROOMS" --rate "$RATE" --duration "$DURATION" --size "$SIZE" \
+			--pid "$(joined "${pids[@]}")" ${COMPRESSION:+--compression})
+		echo "bare $report"
+		stop_servers
+	fi
+fi
+
+rss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
+
+# idle measures n idle authenticated connections, on as many edges as
+# PER_EDGE asks, each driven by its own sbload; the RSS is that of every
+# server process, summed.
+idle() {
+	local n=$1 k loads=() before=0 after=0 p i
+	k=$(processes_for "$n")
+	start_switchboard "$k"
 	sleep 2
-	local before=0 after=0
 	for p in "${pids[@]}"; do before=$((before + $(rss_kib "$p"))); done
 	echo "# idle: $n authenticated connections on $k edges" >&2
 	for i in $(seq 0 $((k - 1))); do
@@ -147,21 +167,10 @@ idle_edges() {
 		"$n" "$k" "$connected" "$before" "$after" "$(awk -v a="$after" -v b="$before" -v c="$connected" 'BEGIN { print (a - b) / c }')"
 	kill -INT "${loads[@]}" 2>/dev/null || true
 	wait "${loads[@]}" 2>/dev/null || true
-	for p in "${pids[@]:1}"; do kill -TERM "$p"; done
-	wait "${pids[@]:1}" 2>/dev/null || true
-	stop_server
+	rm -f "$data"/idle*
+	stop_servers
 }
 
 for n in $IDLE_CLIENTS; do
-	[[ "$n" -gt 0 ]] || continue
-	if [[ "$n" -gt "$PER_EDGE" ]]; then
-		idle_edges "$n"
-		continue
-	fi
-	start_switchboard
-	echo "# idle: $n authenticated connections" >&2
-	report=$(taskset -c "$LOAD_CPU" bin/sbload --idle --addr "127.0.0.1:$EDGE_PORT" \
-		--clients "$n" --duration 5s --settle 5s --pid "$pid")
-	echo "idle $report"
-	stop_server
+	if [[ "$n" -gt 0 ]]; then idle "$n"; fi
 done

@@ -1,10 +1,14 @@
 // Command sbload is Switchboard's load generator: it drives the TCP edge
 // with many authenticated clients sending chat messages at a total rate and
 // prints one JSON line with the delivery ratio and latency percentiles
-// (or, with --idle, the edge's memory per idle connection).
+// (or, with --idle, the edge's memory per idle connection). With
+// --workers it runs the load in several processes of itself, each with a
+// share of the rooms, and merges their figures: one process may hold
+// fewer descriptors than 100,000 connections need.
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,8 +16,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"switchboard.dev/cli/internal/load"
 	"switchboard.dev/platform/envflag"
@@ -21,19 +30,23 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var (
-		cfg  load.Config
-		rate float64
-		idle bool
+		cfg     load.Config
+		rate    float64
+		idle    bool
+		addrs   []string
+		pids    string
+		workers int
+		worker  int
 	)
 	set := envflag.New("sbload", io.Discard, getenv)
-	set.String(&cfg.Addr, "addr", "EDGE_ADDR", load.DefaultAddr, "edge TCP address")
+	set.Strings(&addrs, "addr", "EDGE_ADDR", []string{load.DefaultAddr}, "edge TCP address (with --workers, several: the workers take them in turn)")
 	set.String(&cfg.ChatAddr, "chat-addr", "CHAT_ADDR", "127.0.0.1:9102", "chat service gRPC address for creating rooms (empty: the rooms exist)")
 	set.String(&cfg.Algo, "algo", "JWT_ALGO", load.DefaultAlgo, "token algorithm: HS256, HS384 or HS512")
 	set.Int(&cfg.Clients, "clients", "", load.DefaultClients, "connections")
@@ -46,7 +59,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	set.Bool(&cfg.Batch, "batch", "", false, "ask the edge to coalesce messages into BATCH_MESSAGES")
 	set.Bool(&idle, "idle", "", false, "connect and authenticate only, and report the edge's RSS per connection")
 	set.Bool(&cfg.Prejoin, "prejoin", "", false, "make the clients members through the chat service before they connect, instead of with JOIN_ROOM (big rooms)")
-	set.Int(&cfg.PID, "pid", "", 0, "edge process id whose VmRSS is reported")
+	set.String(&pids, "pid", "", "", "server process ids whose VmRSS and CPU use are reported, summed (comma-separated)")
+	set.Int(&workers, "workers", "", 1, "processes the load is split among, each with a share of the rooms")
+	set.Int(&worker, "worker", "", -1, "run share number N of a --workers run (set by the parent process)")
 	set.Int(&cfg.Parallelism, "parallel", "", load.DefaultParallelism, "clients connecting at once")
 	set.Duration(&cfg.Settle, "settle", "", load.DefaultSettle, "with --idle: pause after connecting before reading RSS")
 	set.Int(&cfg.Sources, "sources", "", 0, "loopback addresses to connect from, 127.0.0.1 upward (0: enough for --clients when the edge is on loopback)")
@@ -74,6 +89,51 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cfg.Rate = rate
 	cfg.Progress = stderr
+	for _, f := range strings.Split(pids, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid <= 0 {
+			fmt.Fprintf(stderr, "sbload: --pid %q: want process ids\n", pids)
+			return 2
+		}
+		cfg.PIDs = append(cfg.PIDs, pid)
+	}
+	if len(addrs) == 0 {
+		fmt.Fprintln(stderr, "sbload: --addr is required")
+		return 2
+	}
+	cfg.Addr = addrs[0]
+	if workers > 1 || worker >= 0 {
+		if idle {
+			fmt.Fprintln(stderr, "sbload: --workers runs the fanout load only, not --idle")
+			return 2
+		}
+		shares, err := load.Split(cfg, workers, addrs)
+		if err != nil {
+			fmt.Fprintf(stderr, "sbload: %v\n", err)
+			return 1
+		}
+		if worker >= len(shares) {
+			fmt.Fprintf(stderr, "sbload: --worker %d of --workers %d\n", worker, workers)
+			return 2
+		}
+		if worker < 0 {
+			return runWorkers(ctx, args, cfg, workers, stdout, stderr)
+		}
+		cfg = shares[worker]
+		cfg.KeepHistogram = true
+		cfg.Progress = prefixWriter{w: stderr, prefix: fmt.Sprintf("[%d] ", worker)}
+		in := bufio.NewReader(stdin)
+		cfg.Gate = func(ctx context.Context) error {
+			fmt.Fprintln(stdout, readyLine)
+			return waitLine(ctx, in)
+		}
+	} else if len(addrs) > 1 {
+		fmt.Fprintln(stderr, "sbload: several --addr need --workers")
+		return 2
+	}
 	if limit, err := load.RaiseFileLimit(uint64(cfg.Clients) + 1024); err != nil {
 		fmt.Fprintf(stderr, "sbload: %v\n", err)
 	} else if limit < uint64(cfg.Clients)+64 {
@@ -91,11 +151,163 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "sbload: %v\n", err)
 		return 1
 	}
-	line, err := json.Marshal(out)
+	return printJSON(out, stdout, stderr)
+}
+
+// printJSON prints a report as one line.
+func printJSON(report any, stdout, stderr io.Writer) int {
+	line, err := json.Marshal(report)
 	if err != nil {
 		fmt.Fprintf(stderr, "sbload: encode report: %v\n", err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s\n", line)
 	return 0
+}
+
+// readyLine is what a worker prints once its clients are set up; it
+// then waits for a line on its standard input before sending.
+const readyLine = "ready"
+
+// executable is the program the workers run: sbload itself.
+var executable = os.Executable
+
+// runWorkers runs the load in n processes of sbload, started with args
+// and --worker i, lets them send together once all are set up, and prints
+// their merged report.
+func runWorkers(ctx context.Context, args []string, cfg load.Config, n int, stdout, stderr io.Writer) int {
+	exe, err := executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "sbload: %v\n", err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type proc struct {
+		cmd *exec.Cmd
+		in  io.WriteCloser
+		out *bufio.Reader
+		err error
+	}
+	// The workers' progress lines go to stderr whole, one at a time.
+	stderr = &lockedWriter{w: stderr}
+	procs := make([]*proc, 0, n)
+	wait := func() {
+		for _, p := range procs {
+			p.in.Close()
+			if err := p.cmd.Wait(); p.err == nil {
+				p.err = err
+			}
+		}
+	}
+	for i := range n {
+		cmd := exec.CommandContext(ctx, exe, append(args[:len(args):len(args)], "--worker", strconv.Itoa(i))...)
+		// The secret goes by the environment, never on a command line.
+		cmd.Env = append(os.Environ(), "JWT_SECRET="+cfg.Secret)
+		cmd.Stderr = stderr
+		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+		cmd.WaitDelay = workerGrace
+		in, err := cmd.StdinPipe()
+		var out io.ReadCloser
+		if err == nil {
+			out, err = cmd.StdoutPipe()
+		}
+		if err == nil {
+			err = cmd.Start()
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "sbload: start worker %d: %v\n", i, err)
+			cancel()
+			wait()
+			return 1
+		}
+		procs = append(procs, &proc{cmd: cmd, in: in, out: bufio.NewReader(out)})
+	}
+	// Every worker sets up, then all send together.
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Go(func() {
+			line, err := p.out.ReadString('\n')
+			if err == nil && strings.TrimSpace(line) != readyLine {
+				err = fmt.Errorf("printed %q", line)
+			}
+			if err != nil {
+				p.err = fmt.Errorf("did not get ready: %w", err)
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	reps := make([]load.Report, n)
+	if ctx.Err() == nil {
+		for _, p := range procs {
+			fmt.Fprintln(p.in)
+		}
+		for i, p := range procs {
+			p.err = json.NewDecoder(p.out).Decode(&reps[i])
+		}
+	}
+	wait()
+	failed := false
+	for i, p := range procs {
+		if p.err != nil {
+			fmt.Fprintf(stderr, "sbload: worker %d: %v\n", i, p.err)
+			failed = true
+		}
+	}
+	if failed || ctx.Err() != nil {
+		return 1
+	}
+	merged, err := load.Merge(reps)
+	if err != nil {
+		fmt.Fprintf(stderr, "sbload: %v\n", err)
+		return 1
+	}
+	return printJSON(merged, stdout, stderr)
+}
+
+// waitLine returns once a line, or the end, arrives on in, or ctx ends.
+func waitLine(ctx context.Context, in *bufio.Reader) error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := in.ReadString('\n')
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("waiting for the start: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// workerGrace is how long a worker may take to end once interrupted.
+const workerGrace = 10 * time.Second
+
+// lockedWriter serializes writes.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// prefixWriter prefixes each write (a progress line) with a worker's number.
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(p.w, p.prefix+string(b)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }

@@ -15,13 +15,77 @@ import (
 
 const secret = "dev-secret"
 
+// workerEnv makes the test binary run sbload's main: the --workers test
+// starts its workers from it.
+const workerEnv = "SBLOAD_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(workerEnv) == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// TestWorkers splits a run between two worker processes, each on its own
+// edge, and checks the merged report and what each edge saw.
+func TestWorkers(t *testing.T) {
+	t.Setenv(workerEnv, "1")
+	executable = func() (string, error) { return os.Args[0], nil }
+	edges := []*bare.Server{startBare(t, bare.Options{Secret: secret}), startBare(t, bare.Options{Secret: secret})}
+	chat := servicetest.NewChatAdmin()
+	env := map[string]string{"JWT_SECRET": secret}
+	var stdout, stderr bytes.Buffer
+	args := []string{"--workers", "2", "--addr", edges[0].Addr() + "," + edges[1].Addr(), "--chat-addr", chat.Start(t),
+		"--clients", "6", "--rooms", "3", "--rate", "60", "--duration", "600ms", "--warmup", "100ms", "--drain", "30s",
+		"--pid", strconv.Itoa(os.Getpid())}
+	code := run(context.Background(), args, func(k string) string { return env[k] }, strings.NewReader(""), &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("sbload %v = exit %d, stderr:\n%s", args, code, stderr.String())
+	}
+	var rep map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("stdout %q is not one JSON report: %v", stdout.String(), err)
+	}
+	if rep["clients"] != 6.0 || rep["rooms"] != 3.0 || rep["rate"] != 60.0 || rep["delivered"] != rep["expected"] ||
+		rep["expected"] == 0.0 || rep["errors"] != 0.0 || rep["server_cpu_pct"] == nil {
+		t.Errorf("merged report = %v; want 6 clients in 3 rooms at 60 msg/s, every delivery, the server's CPU", rep)
+	}
+	if _, ok := rep["histogram"]; ok {
+		t.Errorf("merged report shows the histogram: %s", stdout.String())
+	}
+	for i, e := range edges {
+		if e.Received() == 0 {
+			t.Errorf("edge %d received no message", i)
+		}
+	}
+	for _, w := range []string{"[0] sbload: connected and joined 4/4 clients", "[1] sbload: connected and joined 2/2 clients"} {
+		if !strings.Contains(stderr.String(), w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
+		}
+	}
+	if strings.Contains(stderr.String(), secret) {
+		t.Errorf("stderr shows the secret")
+	}
+
+	// A worker that cannot set up fails the run.
+	stdout.Reset()
+	stderr.Reset()
+	bad := append(args[:len(args):len(args)], "--addr", edges[0].Addr()+",127.0.0.1:1")
+	if code := run(context.Background(), bad, func(k string) string { return env[k] }, strings.NewReader(""), &stdout, &stderr); code != 1 || stdout.Len() != 0 {
+		t.Errorf("sbload with an unreachable edge = exit %d, stdout %q; want 1 and no report", code, stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "sbload: worker 1: did not get ready") {
+		t.Errorf("stderr = %q, want worker 1's failure", stderr.String())
+	}
+}
+
 func TestRunPrintsOneJSONLine(t *testing.T) {
 	edge := startBare(t, bare.Options{Secret: secret})
 	chat := servicetest.NewChatAdmin()
 	env := map[string]string{"JWT_SECRET": secret, "EDGE_ADDR": edge.Addr(), "CHAT_ADDR": chat.Start(t)}
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"--clients", "4", "--rooms", "2", "--rate", "40", "--duration", "400ms",
-		"--warmup", "100ms", "--drain", "30s", "--size", "64"}, func(k string) string { return env[k] }, &stdout, &stderr)
+		"--warmup", "100ms", "--drain", "30s", "--size", "64"}, func(k string) string { return env[k] }, strings.NewReader(""), &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("sbload = exit %d, stderr %q; want 0", code, stderr.String())
 	}
@@ -57,7 +121,7 @@ func TestRunOneRoomOfThousand(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"--clients", "1000", "--rooms", "1", "--compression", "--rate", "20", "--duration", "500ms",
 		"--warmup", "100ms", "--drain", "30s", "--size", "200", "--room-base", "77"}
-	code := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
+	code := run(context.Background(), args, func(k string) string { return env[k] }, strings.NewReader(""), &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("sbload %v = exit %d, stderr %q; want 0", args, code, stderr.String())
 	}
@@ -88,7 +152,7 @@ func TestRunIdleFlag(t *testing.T) {
 	edge := startBare(t, bare.Options{Secret: secret})
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"--idle", "--addr", edge.Addr(), "--secret", secret, "--clients", "5",
-		"--duration", "50ms", "--settle", "20ms", "--pid", strconv.Itoa(os.Getpid())}, func(string) string { return "" }, &stdout, &stderr)
+		"--duration", "50ms", "--settle", "20ms", "--pid", strconv.Itoa(os.Getpid())}, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("sbload --idle = exit %d, stderr %q; want 0", code, stderr.String())
 	}
@@ -103,7 +167,7 @@ func TestRunIdleFlag(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"-h"}, func(k string) string { return map[string]string{"JWT_SECRET": "hidden-value"}[k] }, &stdout, &stderr)
+	code := run(context.Background(), []string{"-h"}, func(k string) string { return map[string]string{"JWT_SECRET": "hidden-value"}[k] }, strings.NewReader(""), &stdout, &stderr)
 	if code != 0 || !strings.Contains(stdout.String(), "-rate") || !strings.Contains(stdout.String(), "-idle") {
 		t.Errorf("sbload -h = exit %d, stdout %q; want 0 and the flags", code, stdout.String())
 	}
@@ -123,10 +187,15 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"extra"}, nil, 2, "sbload: unexpected argument \"extra\"\n"},
 		{[]string{"--chat-addr", ""}, nil, 1, "sbload: JWT_SECRET is empty: set it to the Laravel backend's JWT_SECRET\n"},
 		{[]string{"--size", "5"}, map[string]string{"JWT_SECRET": "s"}, 1, "sbload: --size 5: want at least 20 (the send time takes 20 bytes)\n"},
+		{[]string{"--pid", "12,x"}, nil, 2, "sbload: --pid \"12,x\": want process ids\n"},
+		{[]string{"--addr", "a:1,b:2"}, nil, 2, "sbload: several --addr need --workers\n"},
+		{[]string{"--workers", "2", "--idle"}, nil, 2, "sbload: --workers runs the fanout load only, not --idle\n"},
+		{[]string{"--workers", "11"}, map[string]string{"JWT_SECRET": "s"}, 1, "sbload: --workers 11: want at most --rooms (10)\n"},
+		{[]string{"--workers", "2", "--worker", "2"}, map[string]string{"JWT_SECRET": "s"}, 2, "sbload: --worker 2 of --workers 2\n"},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
-		code := run(context.Background(), tt.args, func(k string) string { return tt.env[k] }, &stdout, &stderr)
+		code := run(context.Background(), tt.args, func(k string) string { return tt.env[k] }, strings.NewReader(""), &stdout, &stderr)
 		if code != tt.code || stderr.String() != tt.stderr || stdout.Len() != 0 {
 			t.Errorf("sbload %v = exit %d, stderr %q, stdout %q; want exit %d, %q, no stdout", tt.args, code, stderr.String(), stdout.String(), tt.code, tt.stderr)
 		}

@@ -4,6 +4,8 @@
 package hist
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"math/bits"
 	"time"
@@ -109,4 +111,45 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 		}
 	}
 	return h.max
+}
+
+// histogramJSON is a Histogram's JSON form: the non-empty buckets as
+// [index, count] pairs, and the exact maximum in nanoseconds.
+type histogramJSON struct {
+	Buckets [][2]uint64 `json:"buckets"`
+	MaxNs   int64       `json:"max_ns"`
+}
+
+// MarshalJSON encodes the histogram so that another process can Merge it.
+func (h *Histogram) MarshalJSON() ([]byte, error) {
+	v := histogramJSON{Buckets: [][2]uint64{}, MaxNs: int64(h.max)}
+	for i, c := range h.counts {
+		if c > 0 {
+			v.Buckets = append(v.Buckets, [2]uint64{uint64(i), c})
+		}
+	}
+	return json.Marshal(v)
+}
+
+// UnmarshalJSON decodes what MarshalJSON encoded.
+func (h *Histogram) UnmarshalJSON(b []byte) error {
+	var v histogramJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if v.MaxNs < 0 {
+		return fmt.Errorf("hist: negative max_ns %d", v.MaxNs)
+	}
+	*h = Histogram{max: time.Duration(v.MaxNs)}
+	for _, p := range v.Buckets {
+		if p[0] >= bucketCount {
+			return fmt.Errorf("hist: bucket %d out of range", p[0])
+		}
+		if h.counts == nil {
+			h.counts = make([]uint64, bucketCount)
+		}
+		h.counts[p[0]] += p[1]
+		h.n += p[1]
+	}
+	return nil
 }

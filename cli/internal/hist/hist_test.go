@@ -1,6 +1,7 @@
 package hist
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 	"time"
@@ -136,6 +137,39 @@ func TestMerge(t *testing.T) {
 	for _, q := range []float64{0.1, 0.5, 0.9, 0.99} {
 		if got, want := m.Quantile(q), all.Quantile(q); got != want {
 			t.Errorf("merged Quantile(%v) = %v, want %v", q, got, want)
+		}
+	}
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	var h Histogram
+	for i := range 5000 {
+		h.Record(time.Duration(i*i) * time.Microsecond)
+	}
+	b, err := json.Marshal(&h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Histogram
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("Unmarshal(%.80s…): %v", b, err)
+	}
+	if got.Count() != h.Count() || got.Max() != h.Max() {
+		t.Fatalf("decoded Count, Max = %d, %v; want %d, %v", got.Count(), got.Max(), h.Count(), h.Max())
+	}
+	for _, q := range []float64{0.01, 0.5, 0.9, 0.999} {
+		if got.Quantile(q) != h.Quantile(q) {
+			t.Errorf("decoded Quantile(%v) = %v, want %v", q, got.Quantile(q), h.Quantile(q))
+		}
+	}
+
+	var empty Histogram
+	if b, err := json.Marshal(&empty); err != nil || string(b) != `{"buckets":[],"max_ns":0}` {
+		t.Errorf("empty histogram = %s, %v", b, err)
+	}
+	for _, bad := range []string{`{"buckets":[[1331,1]],"max_ns":5}`, `{"buckets":[],"max_ns":-1}`, `[]`} {
+		if err := json.Unmarshal([]byte(bad), &got); err == nil {
+			t.Errorf("Unmarshal(%s) = nil error, want one", bad)
 		}
 	}
 }

@@ -102,8 +102,16 @@ type Config struct {
 	Compression bool
 	// Batch asks the edge to coalesce messages into BATCH_MESSAGES.
 	Batch bool
-	// PID, when positive, is the edge process whose RSS is reported.
-	PID int
+	// PIDs are the server's processes (an edge, or several, and the
+	// services): their RSS, summed, and their CPU use are reported.
+	PIDs []int
+	// Gate, when set, is called once the clients are set up and before
+	// they send; the run waits for it, and its error ends the run.
+	// Processes running a share of one load each (Split) start together
+	// through it.
+	Gate func(context.Context) error
+	// KeepHistogram puts the latency histogram in the report, for Merge.
+	KeepHistogram bool
 	// Parallelism bounds the clients connecting at once (0: DefaultParallelism).
 	Parallelism int
 	// StepTimeout bounds each setup step of a client (0: DefaultStepTimeout).
@@ -122,6 +130,9 @@ type Config struct {
 	// towards one edge address. 0 takes enough for Clients when the edge
 	// is on loopback, else the system's choice.
 	Sources int
+	// FirstSource shifts the source addresses: the clients connect from
+	// 127.0.0.(1+FirstSource) upward (Split gives each worker its own).
+	FirstSource int
 	// Progress receives human progress lines; nil discards them.
 	Progress io.Writer
 }
@@ -164,8 +175,8 @@ func (c *Config) validate(idle bool) error {
 		return fmt.Errorf("--duration %v: want a positive duration", c.Duration)
 	case c.RoomBase < 1:
 		return fmt.Errorf("--room-base %d: want a positive room id", c.RoomBase)
-	case c.Sources < 0 || c.Sources > 254:
-		return fmt.Errorf("--sources %d: want 0 to 254", c.Sources)
+	case c.Sources < 0 || c.FirstSource < 0 || c.FirstSource+c.Sources > 254:
+		return fmt.Errorf("--sources %d from %d: want 0 to 254 addresses", c.Sources, c.FirstSource)
 	}
 	if idle {
 		return nil
@@ -222,12 +233,14 @@ type Report struct {
 	// Errors counts failed setups, ERROR envelopes, undecodable envelopes,
 	// failed writes and connections the edge closed.
 	Errors int64 `json:"errors"`
-	// RSSKiB is the edge's VmRSS after setup, when Config.PID is set.
+	// RSSKiB is the VmRSS of Config.PIDs after setup, summed.
 	RSSKiB *int64 `json:"rss_kib,omitempty"`
-	// ServerCPUPct is the CPU the process Config.PID used over the
+	// ServerCPUPct is the CPU the processes Config.PIDs used over the
 	// measured window (warmup end to send end), in percent of one core:
 	// what the load cost the server, whether or not sbload kept up.
 	ServerCPUPct *float64 `json:"server_cpu_pct,omitempty"`
+	// Histogram holds the delivery latencies, with Config.KeepHistogram.
+	Histogram *hist.Histogram `json:"histogram,omitempty"`
 }
 
 // IdleReport is the result of an idle run, printed as one JSON line.
@@ -239,8 +252,8 @@ type IdleReport struct {
 	// Errors counts failed setups, ERROR envelopes, failed pings and
 	// connections the edge closed.
 	Errors int64 `json:"errors"`
-	// RSSBeforeKiB and RSSAfterKiB are the edge's VmRSS before connecting and
-	// after the settle pause (0 without Config.PID).
+	// RSSBeforeKiB and RSSAfterKiB are the VmRSS of Config.PIDs, summed,
+	// before connecting and after the settle pause (0 without them).
 	RSSBeforeKiB int64 `json:"rss_before_kib"`
 	RSSAfterKiB  int64 `json:"rss_after_kib"`
 	// RSSPerConnKiB is (after - before) / Connected.
@@ -364,14 +377,20 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		Size:      cfg.Size,
 		Errors:    int64(failed),
 	}
-	if cfg.PID > 0 {
-		kib, err := procstat.RSS(cfg.PID)
+	if len(cfg.PIDs) > 0 {
+		kib, err := totalRSS(cfg.PIDs)
 		if err != nil {
 			closeAll()
 			return Report{}, err
 		}
 		rep.RSSKiB = &kib
-		fmt.Fprintf(cfg.Progress, "sbload: pid %d rss %d KiB after setup\n", cfg.PID, kib)
+		fmt.Fprintf(cfg.Progress, "sbload: pids %v rss %d KiB after setup\n", cfg.PIDs, kib)
+	}
+	if cfg.Gate != nil {
+		if err := cfg.Gate(ctx); err != nil {
+			closeAll()
+			return Report{}, err
+		}
 	}
 
 	members := map[int64]int64{}
@@ -386,8 +405,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	fmt.Fprintf(cfg.Progress, "sbload: sending %.0f msg/s for %v (warmup %v), one message every %v per client\n",
 		cfg.Rate, cfg.Duration, cfg.Warmup, time.Duration(interval).Round(time.Microsecond))
 	cpuc := make(chan float64, 1)
-	if cfg.PID > 0 {
-		go func() { cpuc <- serverCPU(ctx, cfg.PID, t0.Add(cfg.Warmup), end) }()
+	if len(cfg.PIDs) > 0 {
+		go func() { cpuc <- serverCPU(ctx, cfg.PIDs, t0.Add(cfg.Warmup), end) }()
 	}
 	var senders sync.WaitGroup
 	for _, c := range ok {
@@ -405,7 +424,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		})
 	}
 	senders.Wait()
-	if cfg.PID > 0 {
+	if len(cfg.PIDs) > 0 {
 		if pct := <-cpuc; pct >= 0 {
 			rep.ServerCPUPct = &pct
 		}
@@ -448,6 +467,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	rep.P90Ms = ms(h.Quantile(0.90))
 	rep.P99Ms = ms(h.Quantile(0.99))
 	rep.MaxMs = ms(h.Max())
+	if cfg.KeepHistogram {
+		rep.Histogram = &h
+	}
 	return rep, nil
 }
 
@@ -464,10 +486,10 @@ func RunIdle(ctx context.Context, cfg Config) (IdleReport, error) {
 	}
 	rep := IdleReport{Clients: cfg.Clients}
 	rss := func() (int64, error) {
-		if cfg.PID <= 0 {
+		if len(cfg.PIDs) == 0 {
 			return 0, nil
 		}
-		return procstat.RSS(cfg.PID)
+		return totalRSS(cfg.PIDs)
 	}
 	if rep.RSSBeforeKiB, err = rss(); err != nil {
 		return IdleReport{}, err
@@ -501,7 +523,7 @@ func RunIdle(ctx context.Context, cfg Config) (IdleReport, error) {
 	if rep.RSSAfterKiB, err = rss(); err != nil {
 		return IdleReport{}, err
 	}
-	if rep.Connected > 0 && cfg.PID > 0 {
+	if rep.Connected > 0 && len(cfg.PIDs) > 0 {
 		rep.RSSPerConnKiB = round(float64(rep.RSSAfterKiB-rep.RSSBeforeKiB)/float64(rep.Connected), 2)
 	}
 	fmt.Fprintf(cfg.Progress, "sbload: holding for %v\n", cfg.Duration)
@@ -701,8 +723,8 @@ func (c *client) setup(ctx context.Context, cfg Config, minter *token.Minter, tt
 		return fmt.Errorf("client %d: %w", c.idx, err)
 	}
 	d := net.Dialer{Timeout: cfg.StepTimeout}
-	if cfg.Sources > 1 {
-		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+c.idx%cfg.Sources))}
+	if cfg.Sources > 1 || cfg.Sources == 1 && cfg.FirstSource > 0 {
+		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+cfg.FirstSource+c.idx%cfg.Sources))}
 	}
 	conn, err := d.DialContext(ctx, "tcp", cfg.Addr)
 	if err != nil {
@@ -839,9 +861,35 @@ func filler(seed, n int) []byte {
 	return b[:n]
 }
 
-// serverCPU returns the CPU process pid uses from from to to, in percent of
-// one core, or -1 when it cannot be read.
-func serverCPU(ctx context.Context, pid int, from, to time.Time) float64 {
+// totalRSS returns the VmRSS of the processes, summed.
+func totalRSS(pids []int) (int64, error) {
+	var sum int64
+	for _, pid := range pids {
+		kib, err := procstat.RSS(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += kib
+	}
+	return sum, nil
+}
+
+// totalCPU returns the CPU time the processes have used, summed.
+func totalCPU(pids []int) (time.Duration, error) {
+	var sum time.Duration
+	for _, pid := range pids {
+		d, err := procstat.CPU(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+// serverCPU returns the CPU the processes use from from to to, in percent
+// of one core, or -1 when it cannot be read.
+func serverCPU(ctx context.Context, pids []int, from, to time.Time) float64 {
 	sleepUntil := func(t time.Time) bool {
 		select {
 		case <-time.After(time.Until(t)):
@@ -853,11 +901,11 @@ func serverCPU(ctx context.Context, pid int, from, to time.Time) float64 {
 	if !sleepUntil(from) {
 		return -1
 	}
-	c0, err := procstat.CPU(pid)
+	c0, err := totalCPU(pids)
 	if err != nil || !sleepUntil(to) {
 		return -1
 	}
-	c1, err := procstat.CPU(pid)
+	c1, err := totalCPU(pids)
 	if err != nil {
 		return -1
 	}

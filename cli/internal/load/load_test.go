@@ -63,7 +63,7 @@ func TestRunEndToEnd(t *testing.T) {
 			tt.cfg(&cfg)
 			var progress bytes.Buffer
 			cfg.Progress = &progress
-			cfg.PID = os.Getpid()
+			cfg.PIDs = []int{os.Getpid()}
 			rep, err := Run(context.Background(), cfg)
 			if err != nil {
 				t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
@@ -222,7 +222,7 @@ func TestRunIdle(t *testing.T) {
 		RoomBase:    1,
 		Duration:    100 * time.Millisecond,
 		Settle:      50 * time.Millisecond,
-		PID:         os.Getpid(),
+		PIDs:        []int{os.Getpid()},
 		Parallelism: 8,
 	}
 	rep, err := RunIdle(context.Background(), cfg)

@@ -1,0 +1,160 @@
+package load
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"switchboard.dev/cli/internal/bare"
+	"switchboard.dev/cli/internal/hist"
+	"switchboard.dev/cli/internal/servicetest"
+)
+
+// members returns how many clients a configuration puts in each room.
+func members(cfg Config) map[int64]int {
+	m := map[int64]int{}
+	for i := range cfg.Clients {
+		m[cfg.RoomBase+int64(i%cfg.Rooms)]++
+	}
+	return m
+}
+
+func TestSplit(t *testing.T) {
+	cfg := testConfig("127.0.0.1:1", "")
+	cfg.Clients, cfg.Rooms, cfg.Rate, cfg.PIDs = 10, 4, 100, []int{7, 8}
+	ws, err := Split(cfg, 3, []string{"127.0.0.1:1", "127.0.0.1:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := members(cfg)
+	got := map[int64]int{}
+	var rate float64
+	for i, w := range ws {
+		for room, n := range members(w) {
+			if got[room] != 0 {
+				t.Errorf("room %d is in two workers", room)
+			}
+			got[room] = n
+		}
+		rate += w.Rate
+		if wantAddr := []string{"127.0.0.1:1", "127.0.0.1:2"}[i%2]; w.Addr != wantAddr {
+			t.Errorf("worker %d addr %q, want %q", i, w.Addr, wantAddr)
+		}
+		if w.Sources != 1 || w.FirstSource != i {
+			t.Errorf("worker %d sources %d from %d, want 1 from %d", i, w.Sources, w.FirstSource, i)
+		}
+		if (len(w.PIDs) > 0) != (i == 0) {
+			t.Errorf("worker %d pids %v; want them on worker 0 only", i, w.PIDs)
+		}
+		if err := w.validate(false); err != nil {
+			t.Errorf("worker %d: %v", i, err)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("workers cover rooms %v, want %v", got, want)
+	}
+	for room, n := range want {
+		if got[room] != n {
+			t.Errorf("room %d has %d clients across the workers, want %d", room, got[room], n)
+		}
+	}
+	if rate < 99.999 || rate > 100.001 {
+		t.Errorf("workers' rates sum to %v, want 100", rate)
+	}
+
+	for _, tc := range []struct {
+		n     int
+		addrs []string
+		edit  func(*Config)
+	}{
+		{0, []string{"a:1"}, func(*Config) {}},
+		{5, []string{"a:1"}, func(*Config) {}}, // more workers than rooms
+		{2, nil, func(*Config) {}},
+		{2, []string{"a:1"}, func(c *Config) { c.Sources = 2 }},
+		{2, []string{"a:1"}, func(c *Config) { c.Rate = 0 }},
+	} {
+		c := cfg
+		tc.edit(&c)
+		if _, err := Split(c, tc.n, tc.addrs); err == nil {
+			t.Errorf("Split(n %d, addrs %v, %+v) = nil error, want one", tc.n, tc.addrs, c)
+		}
+	}
+}
+
+func TestMerge(t *testing.T) {
+	var a, b hist.Histogram
+	for i := range 100 {
+		a.Record(time.Duration(i+1) * time.Millisecond)
+		b.Record(time.Duration(i+101) * time.Millisecond)
+	}
+	cpu := 42.0
+	m, err := Merge([]Report{
+		{Clients: 3, Rooms: 1, Rate: 30, DurationS: 2, Size: 50, Sent: 60, Expected: 100, Delivered: 100, DeliveriesPerS: 50, Errors: 1, ServerCPUPct: &cpu, Histogram: &a},
+		{Clients: 2, Rooms: 1, Rate: 20, DurationS: 2, Size: 50, Sent: 40, Expected: 100, Delivered: 90, DeliveriesPerS: 45, Histogram: &b},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Clients != 5 || m.Rooms != 2 || m.Rate != 50 || m.Sent != 100 || m.Expected != 200 || m.Delivered != 190 ||
+		m.DeliveredRatio != 0.95 || m.DeliveriesPerS != 95 || m.Errors != 1 || m.ServerCPUPct != &cpu || m.Histogram != nil {
+		t.Errorf("Merge = %+v", m)
+	}
+	// The median of 1..200 ms is about 100 ms: of both histograms, not of either.
+	if m.P50Ms < 99 || m.P50Ms > 101 || m.MaxMs != 200 {
+		t.Errorf("Merge p50 %v, max %v; want about 100 and 200", m.P50Ms, m.MaxMs)
+	}
+	if _, err := Merge([]Report{{Clients: 1}}); err == nil {
+		t.Error("Merge of a report without histogram = nil error, want one")
+	}
+}
+
+// TestSplitRun runs a split load on two edges at once, started together
+// through the gate, and merges the reports.
+func TestSplitRun(t *testing.T) {
+	edges := []*bare.Server{startBare(t, bare.Options{Secret: secret}), startBare(t, bare.Options{Secret: secret})}
+	chat := servicetest.NewChatAdmin()
+	cfg := testConfig(edges[0].Addr(), chat.Start(t))
+	cfg.Clients, cfg.Rooms = 9, 3
+	ws, err := Split(cfg, 2, []string{edges[0].Addr(), edges[1].Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready sync.WaitGroup
+	ready.Add(len(ws))
+	start := make(chan struct{})
+	go func() { ready.Wait(); close(start) }()
+	reps := make([]Report, len(ws))
+	errs := make([]error, len(ws))
+	var runs sync.WaitGroup
+	for i, w := range ws {
+		w.KeepHistogram = true
+		w.Gate = func(ctx context.Context) error {
+			ready.Done()
+			<-start
+			return nil
+		}
+		runs.Go(func() { reps[i], errs[i] = Run(context.Background(), w) })
+	}
+	runs.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("worker %d: %v", i, err)
+		}
+		if reps[i].Histogram == nil || reps[i].Histogram.Count() != uint64(reps[i].Delivered) {
+			t.Errorf("worker %d histogram %v, want one count per delivery (%d)", i, reps[i].Histogram, reps[i].Delivered)
+		}
+	}
+	m, err := Merge(reps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Clients != 9 || m.Rooms != 3 || m.Delivered != m.Expected || m.Expected == 0 || m.Errors != 0 {
+		t.Errorf("Merge = %+v; want 9 clients in 3 rooms, every delivery", m)
+	}
+	for i, e := range edges {
+		if e.Received() == 0 {
+			t.Errorf("edge %d received nothing", i)
+		}
+	}
+}
