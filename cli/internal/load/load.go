@@ -346,10 +346,15 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	var closing atomic.Bool
 	var readers sync.WaitGroup
 	start := time.Now()
+	// Clients set up early wait for the others, and for the gate: pings
+	// keep the edge from closing them as idle meanwhile.
+	alive := startKeepAlive(pingInterval, cfg.StepTimeout)
 	ok, failed, firstErr := connectAll(ctx, cfg, minter, clients, !cfg.Prejoin, func(c *client) {
 		readers.Go(func() { c.read(win, &closing) })
+		alive.add(c)
 	})
 	closeAll := func() {
+		alive.close()
 		closing.Store(true)
 		for _, c := range ok {
 			c.conn.Close()
@@ -392,6 +397,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			return Report{}, err
 		}
 	}
+	rep.Errors += alive.close()
 
 	members := map[int64]int64{}
 	for _, c := range ok {
@@ -502,10 +508,13 @@ func RunIdle(ctx context.Context, cfg Config) (IdleReport, error) {
 	var closing atomic.Bool
 	var readers sync.WaitGroup
 	start := time.Now()
+	alive := startKeepAlive(pingInterval, cfg.StepTimeout)
 	ok, failed, firstErr := connectAll(ctx, cfg, minter, clients, false, func(c *client) {
 		readers.Go(func() { c.read(win, &closing) })
+		alive.add(c)
 	})
 	defer func() {
+		alive.close()
 		closing.Store(true)
 		for _, c := range ok {
 			c.conn.Close()
@@ -527,28 +536,11 @@ func RunIdle(ctx context.Context, cfg Config) (IdleReport, error) {
 		rep.RSSPerConnKiB = round(float64(rep.RSSAfterKiB-rep.RSSBeforeKiB)/float64(rep.Connected), 2)
 	}
 	fmt.Fprintf(cfg.Progress, "sbload: holding for %v\n", cfg.Duration)
-	var pingErrs int64
-	hold := time.NewTimer(cfg.Duration)
-	defer hold.Stop()
-	ping := time.NewTicker(pingInterval)
-	defer ping.Stop()
-	pingLine := []byte(`{"action":"PING","data":{}}` + "\n")
-holding:
-	for {
-		select {
-		case <-hold.C:
-			break holding
-		case <-ctx.Done():
-			break holding
-		case <-ping.C:
-			for _, c := range ok {
-				c.conn.SetWriteDeadline(time.Now().Add(cfg.StepTimeout))
-				if _, err := c.conn.Write(pingLine); err != nil {
-					pingErrs++
-				}
-			}
-		}
+	select {
+	case <-time.After(cfg.Duration):
+	case <-ctx.Done():
 	}
+	pingErrs := alive.close()
 	closing.Store(true)
 	for _, c := range ok {
 		c.conn.Close()
@@ -723,7 +715,7 @@ func (c *client) setup(ctx context.Context, cfg Config, minter *token.Minter, tt
 		return fmt.Errorf("client %d: %w", c.idx, err)
 	}
 	d := net.Dialer{Timeout: cfg.StepTimeout}
-	if cfg.Sources > 1 || cfg.Sources == 1 && cfg.FirstSource > 0 {
+	if cfg.Sources > 1 || cfg.FirstSource > 0 {
 		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+cfg.FirstSource+c.idx%cfg.Sources))}
 	}
 	conn, err := d.DialContext(ctx, "tcp", cfg.Addr)
@@ -970,4 +962,69 @@ func (c *client) send(ctx context.Context, p sendPlan) {
 		c.sent += sent
 		c.expected += expected
 	}
+}
+
+// keepAlive pings the clients it is given every pingInterval until
+// stopped: a client waiting for the others to set up, or holding idle,
+// says something before the edge's idle timeout.
+type keepAlive struct {
+	mu      sync.Mutex
+	clients []*client
+	errs    int64
+	every   time.Duration
+	timeout time.Duration
+	stop    chan struct{}
+	stopped sync.Once
+	done    chan struct{}
+}
+
+var pingLine = []byte(`{"action":"PING","data":{}}` + "\n")
+
+// startKeepAlive pings every every, each write bounded by timeout.
+func startKeepAlive(every, timeout time.Duration) *keepAlive {
+	k := &keepAlive{every: every, timeout: timeout, stop: make(chan struct{}), done: make(chan struct{})}
+	go k.run()
+	return k
+}
+
+// add starts pinging c, which must not be written to by anyone else until
+// the keepAlive is stopped.
+func (k *keepAlive) add(c *client) {
+	k.mu.Lock()
+	k.clients = append(k.clients, c)
+	k.mu.Unlock()
+}
+
+func (k *keepAlive) run() {
+	defer close(k.done)
+	tick := time.NewTicker(k.every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-k.stop:
+			return
+		case <-tick.C:
+		}
+		k.mu.Lock()
+		clients := k.clients
+		k.mu.Unlock()
+		for _, c := range clients {
+			c.conn.SetWriteDeadline(time.Now().Add(k.timeout))
+			if _, err := c.conn.Write(pingLine); err != nil {
+				k.mu.Lock()
+				k.errs++
+				k.mu.Unlock()
+			}
+		}
+	}
+}
+
+// close stops the pings, returns once none is being written, and returns
+// the number of pings that failed. Closing again does nothing more.
+func (k *keepAlive) close() int64 {
+	k.stopped.Do(func() { close(k.stop) })
+	<-k.done
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.errs
 }

@@ -1,10 +1,13 @@
 package load
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -380,5 +383,38 @@ func TestPrejoin(t *testing.T) {
 	}
 	if len(rec.joined) != len(clients) {
 		t.Errorf("%d users joined, want %d", len(rec.joined), len(clients))
+	}
+}
+
+func TestKeepAlive(t *testing.T) {
+	mine, edge := net.Pipe()
+	defer edge.Close()
+	k := startKeepAlive(10*time.Millisecond, time.Second)
+	k.add(&client{conn: mine})
+	r := bufio.NewReader(edge)
+	for range 2 {
+		edge.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := r.ReadString('\n')
+		if err != nil || line != string(pingLine) {
+			t.Fatalf("edge read %q, %v; want a PING", line, err)
+		}
+	}
+	go io.Copy(io.Discard, r) // a ping written meanwhile does not block close
+	if errs := k.close(); errs != 0 {
+		t.Errorf("close = %d failed pings, want 0", errs)
+	}
+	if errs := k.close(); errs != 0 {
+		t.Errorf("second close = %d, want 0", errs)
+	}
+	// Once closed, the client is the caller's: nothing else writes to it.
+	mine.Close()
+	k2 := startKeepAlive(5*time.Millisecond, 10*time.Millisecond)
+	k2.add(&client{conn: mine})
+	failed := func() bool { k2.mu.Lock(); defer k2.mu.Unlock(); return k2.errs > 0 }
+	for deadline := time.Now().Add(5 * time.Second); !failed() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if errs := k2.close(); errs == 0 {
+		t.Error("pings to a closed connection counted no failure")
 	}
 }

@@ -11,7 +11,7 @@ import (
 // (one process may hold too few descriptors for 100,000 connections): the
 // rooms are dealt out in contiguous ranges, each with the clients that
 // Config assigns to it, and the rate in proportion. Worker i connects to
-// addrs[i%len(addrs)] from source addresses of its own, and only worker
+// addrs[i%len(addrs)] from loopback source addresses of its own, and only worker
 // 0 measures the server processes (PIDs). Merge adds up their reports.
 func Split(cfg Config, n int, addrs []string) ([]Config, error) {
 	if err := cfg.validate(false); err != nil {
@@ -28,7 +28,10 @@ func Split(cfg Config, n int, addrs []string) ([]Config, error) {
 		return nil, fmt.Errorf("--workers %d: want at most --rooms (%d)", n, cfg.Rooms)
 	}
 	out := make([]Config, n)
-	room, source := 0, 0
+	// Every worker binds its source addresses, from 127.0.0.2 up: a
+	// connect without bind takes its port from what bind left free on any
+	// address, and the others' bound ports would exhaust it.
+	room, source := 0, 1
 	for i := range out {
 		w := cfg
 		w.Rooms = cfg.Rooms/n + btoi(i < cfg.Rooms%n)

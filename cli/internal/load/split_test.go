@@ -41,8 +41,8 @@ func TestSplit(t *testing.T) {
 		if wantAddr := []string{"127.0.0.1:1", "127.0.0.1:2"}[i%2]; w.Addr != wantAddr {
 			t.Errorf("worker %d addr %q, want %q", i, w.Addr, wantAddr)
 		}
-		if w.Sources != 1 || w.FirstSource != i {
-			t.Errorf("worker %d sources %d from %d, want 1 from %d", i, w.Sources, w.FirstSource, i)
+		if w.Sources != 1 || w.FirstSource != i+1 {
+			t.Errorf("worker %d sources %d from %d, want 1 from %d", i, w.Sources, w.FirstSource, i+1)
 		}
 		if (len(w.PIDs) > 0) != (i == 0) {
 			t.Errorf("worker %d pids %v; want them on worker 0 only", i, w.PIDs)
