@@ -137,37 +137,18 @@ if [[ "$FANOUT" != 0 ]]; then
 	fi
 fi
 
-rss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
-
 # idle measures n idle authenticated connections, on as many edges as
-# PER_EDGE asks, each driven by its own sbload; the RSS is that of every
-# server process, summed.
+# PER_EDGE asks, each driven by its own sbload worker; the RSS is that of
+# every server process, summed.
 idle() {
-	local n=$1 k loads=() before=0 after=0 p i
+	local n=$1 k report
 	k=$(processes_for "$n")
 	start_switchboard "$k"
 	sleep 2
-	for p in "${pids[@]}"; do before=$((before + $(rss_kib "$p"))); done
 	echo "# idle: $n authenticated connections on $k edges" >&2
-	for i in $(seq 0 $((k - 1))); do
-		taskset -c "$LOAD_CPU" bin/sbload --idle --addr "${addrs[$i]}" --room-base $((i + 1)) \
-			--clients $((n / k + (i < n % k))) --duration 60s --settle 1s >"$data/idle$i.json" 2>"$data/idle$i.err" &
-		loads+=($!)
-	done
-	# Every sbload says "holding" once its clients are connected.
-	for _ in $(seq 600); do
-		[[ $(cat "$data"/idle*.err | grep -c holding) -ge $k ]] && break
-		sleep 1
-	done
-	sleep 5
-	for p in "${pids[@]}"; do after=$((after + $(rss_kib "$p"))); done
-	local connected
-	connected=$(grep -ho 'connected [0-9]*' "$data"/idle*.err | awk '{s += $2} END {print s}')
-	printf 'idle {"clients":%d,"edges":%d,"connected":%d,"rss_before_kib":%d,"rss_after_kib":%d,"rss_per_conn_kib":%.2f}\n' \
-		"$n" "$k" "$connected" "$before" "$after" "$(awk -v a="$after" -v b="$before" -v c="$connected" 'BEGIN { print (a - b) / c }')"
-	kill -INT "${loads[@]}" 2>/dev/null || true
-	wait "${loads[@]}" 2>/dev/null || true
-	rm -f "$data"/idle*
+	report=$(taskset -c "$LOAD_CPU" bin/sbload --idle --workers "$k" --addr "$(joined "${addrs[@]}")" \
+		--clients "$n" --settle 5s --pid "$(joined "${pids[@]}")")
+	echo "idle $report"
 	stop_servers
 }
 

@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -106,11 +107,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	cfg.Addr = addrs[0]
 	if workers > 1 || worker >= 0 {
+		split := load.Split
 		if idle {
-			fmt.Fprintln(stderr, "sbload: --workers runs the fanout load only, not --idle")
-			return 2
+			split = load.SplitIdle
 		}
-		shares, err := load.Split(cfg, workers, addrs)
+		shares, err := split(cfg, workers, addrs)
 		if err != nil {
 			fmt.Fprintf(stderr, "sbload: %v\n", err)
 			return 1
@@ -120,7 +121,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return 2
 		}
 		if worker < 0 {
-			return runWorkers(ctx, args, cfg, workers, stdout, stderr)
+			if idle {
+				return runIdleWorkers(ctx, args, cfg, workers, stdout, stderr)
+			}
+			return runLoadWorkers(ctx, args, cfg, workers, stdout, stderr)
 		}
 		cfg = shares[worker]
 		cfg.KeepHistogram = true
@@ -172,14 +176,64 @@ const readyLine = "ready"
 // executable is the program the workers run: sbload itself.
 var executable = os.Executable
 
-// runWorkers runs the load in n processes of sbload, started with args
-// and --worker i, lets them send together once all are set up, and prints
-// their merged report.
-func runWorkers(ctx context.Context, args []string, cfg load.Config, n int, stdout, stderr io.Writer) int {
-	exe, err := executable()
+// runLoadWorkers runs the fanout load in n processes of sbload (Split)
+// and prints their merged report.
+func runLoadWorkers(ctx context.Context, args []string, cfg load.Config, n int, stdout, stderr io.Writer) int {
+	reps := make([]load.Report, n)
+	if !runWorkers(ctx, args, cfg, reps, nil, stderr) {
+		return 1
+	}
+	merged, err := load.Merge(reps)
 	if err != nil {
 		fmt.Fprintf(stderr, "sbload: %v\n", err)
 		return 1
+	}
+	return printJSON(merged, stdout, stderr)
+}
+
+// runIdleWorkers holds the idle clients in n processes of sbload
+// (SplitIdle), reads the RSS of the server processes before they connect
+// and once all have connected and settled, and prints the merged report.
+func runIdleWorkers(ctx context.Context, args []string, cfg load.Config, n int, stdout, stderr io.Writer) int {
+	var before, after int64
+	var err error
+	if before, err = load.TotalRSS(cfg.PIDs); err != nil {
+		fmt.Fprintf(stderr, "sbload: %v\n", err)
+		return 1
+	}
+	measure := func(ctx context.Context) error {
+		select {
+		case <-time.After(cfg.Settle):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		after, err = load.TotalRSS(cfg.PIDs)
+		return err
+	}
+	reps := make([]load.IdleReport, n)
+	if !runWorkers(ctx, args, cfg, reps, measure, stderr) {
+		return 1
+	}
+	merged := load.MergeIdle(reps)
+	if len(cfg.PIDs) > 0 {
+		merged.RSSBeforeKiB, merged.RSSAfterKiB = before, after
+		if merged.Connected > 0 {
+			merged.RSSPerConnKiB = math.Round(100*float64(after-before)/float64(merged.Connected)) / 100
+		}
+	}
+	return printJSON(merged, stdout, stderr)
+}
+
+// runWorkers starts n = len(reports) processes of sbload with args and
+// --worker i, waits until all are set up, calls between (when set), lets
+// them go on together and decodes each one's report into reports[i]. It
+// reports failures on stderr and returns whether all went well.
+func runWorkers[R any](ctx context.Context, args []string, cfg load.Config, reports []R, between func(context.Context) error, stderr io.Writer) bool {
+	n := len(reports)
+	exe, err := executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "sbload: %v\n", err)
+		return false
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -219,7 +273,7 @@ func runWorkers(ctx context.Context, args []string, cfg load.Config, n int, stdo
 			fmt.Fprintf(stderr, "sbload: start worker %d: %v\n", i, err)
 			cancel()
 			wait()
-			return 1
+			return false
 		}
 		procs = append(procs, &proc{cmd: cmd, in: in, out: bufio.NewReader(out)})
 	}
@@ -238,13 +292,18 @@ func runWorkers(ctx context.Context, args []string, cfg load.Config, n int, stdo
 		})
 	}
 	wg.Wait()
-	reps := make([]load.Report, n)
+	if ctx.Err() == nil && between != nil {
+		if err := between(ctx); err != nil {
+			fmt.Fprintf(stderr, "sbload: %v\n", err)
+			cancel()
+		}
+	}
 	if ctx.Err() == nil {
 		for _, p := range procs {
 			fmt.Fprintln(p.in)
 		}
 		for i, p := range procs {
-			p.err = json.NewDecoder(p.out).Decode(&reps[i])
+			p.err = json.NewDecoder(p.out).Decode(&reports[i])
 		}
 	}
 	wait()
@@ -255,15 +314,7 @@ func runWorkers(ctx context.Context, args []string, cfg load.Config, n int, stdo
 			failed = true
 		}
 	}
-	if failed || ctx.Err() != nil {
-		return 1
-	}
-	merged, err := load.Merge(reps)
-	if err != nil {
-		fmt.Fprintf(stderr, "sbload: %v\n", err)
-		return 1
-	}
-	return printJSON(merged, stdout, stderr)
+	return !failed && ctx.Err() == nil
 }
 
 // waitLine returns once a line, or the end, arrives on in, or ctx ends.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"switchboard.dev/cli/internal/bare"
 	"switchboard.dev/cli/internal/servicetest"
@@ -65,6 +66,45 @@ func TestWorkers(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), secret) {
 		t.Errorf("stderr shows the secret")
+	}
+
+	// Idle: the parent reads the RSS around all the workers' connections.
+	stdout.Reset()
+	stderr.Reset()
+	peak := make([]int, len(edges))
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			for i, e := range edges {
+				peak[i] = max(peak[i], e.Sessions())
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	idle := []string{"--idle", "--workers", "2", "--addr", edges[0].Addr() + "," + edges[1].Addr(), "--clients", "9",
+		"--settle", "200ms", "--pid", strconv.Itoa(os.Getpid())}
+	code = run(context.Background(), idle, func(k string) string { return env[k] }, strings.NewReader(""), &stdout, &stderr)
+	close(stop)
+	<-watched
+	if code != 0 {
+		t.Fatalf("sbload %v = exit %d, stderr:\n%s", idle, code, stderr.String())
+	}
+	var idleRep map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &idleRep); err != nil {
+		t.Fatalf("stdout %q is not one JSON report: %v", stdout.String(), err)
+	}
+	if idleRep["clients"] != 9.0 || idleRep["connected"] != 9.0 || idleRep["errors"] != 0.0 ||
+		idleRep["rss_before_kib"].(float64) <= 0 || idleRep["rss_after_kib"].(float64) <= 0 {
+		t.Errorf("idle report = %v; want 9 connected, no errors, the RSS before and after", idleRep)
+	}
+	if peak[0] != 5 || peak[1] != 4 {
+		t.Errorf("edges held %v sessions at most, want [5 4]", peak)
 	}
 
 	// A worker that cannot set up fails the run.
@@ -189,7 +229,7 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"--size", "5"}, map[string]string{"JWT_SECRET": "s"}, 1, "sbload: --size 5: want at least 20 (the send time takes 20 bytes)\n"},
 		{[]string{"--pid", "12,x"}, nil, 2, "sbload: --pid \"12,x\": want process ids\n"},
 		{[]string{"--addr", "a:1,b:2"}, nil, 2, "sbload: several --addr need --workers\n"},
-		{[]string{"--workers", "2", "--idle"}, nil, 2, "sbload: --workers runs the fanout load only, not --idle\n"},
+		{[]string{"--workers", "3", "--idle", "--clients", "2"}, nil, 1, "sbload: --workers 3: want 1 to --clients (2)\n"},
 		{[]string{"--workers", "11"}, map[string]string{"JWT_SECRET": "s"}, 1, "sbload: --workers 11: want at most --rooms (10)\n"},
 		{[]string{"--workers", "2", "--worker", "2"}, map[string]string{"JWT_SECRET": "s"}, 2, "sbload: --worker 2 of --workers 2\n"},
 	}

@@ -108,7 +108,8 @@ type Config struct {
 	// Gate, when set, is called once the clients are set up and before
 	// they send; the run waits for it, and its error ends the run.
 	// Processes running a share of one load each (Split) start together
-	// through it.
+	// through it. An idle run (RunIdle) ends once it returns, without
+	// measuring.
 	Gate func(context.Context) error
 	// KeepHistogram puts the latency histogram in the report, for Merge.
 	KeepHistogram bool
@@ -383,7 +384,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		Errors:    int64(failed),
 	}
 	if len(cfg.PIDs) > 0 {
-		kib, err := totalRSS(cfg.PIDs)
+		kib, err := TotalRSS(cfg.PIDs)
 		if err != nil {
 			closeAll()
 			return Report{}, err
@@ -495,7 +496,7 @@ func RunIdle(ctx context.Context, cfg Config) (IdleReport, error) {
 		if len(cfg.PIDs) == 0 {
 			return 0, nil
 		}
-		return totalRSS(cfg.PIDs)
+		return TotalRSS(cfg.PIDs)
 	}
 	if rep.RSSBeforeKiB, err = rss(); err != nil {
 		return IdleReport{}, err
@@ -513,40 +514,45 @@ func RunIdle(ctx context.Context, cfg Config) (IdleReport, error) {
 		readers.Go(func() { c.read(win, &closing) })
 		alive.add(c)
 	})
-	defer func() {
-		alive.close()
+	// end closes the clients and returns the pings that failed; it may
+	// be called again.
+	end := func() int64 {
+		errs := alive.close()
 		closing.Store(true)
 		for _, c := range ok {
 			c.conn.Close()
 		}
 		readers.Wait()
-	}()
+		return errs
+	}
+	defer end()
 	rep.Connected = len(ok)
 	fmt.Fprintf(cfg.Progress, "sbload: connected %d/%d idle clients in %v\n", len(ok), cfg.Clients, time.Since(start).Round(time.Millisecond))
 	if failed > 0 {
 		fmt.Fprintf(cfg.Progress, "sbload: %d clients failed; first error: %v\n", failed, firstErr)
 	}
-	if !sleep(ctx, cfg.Settle) {
-		return IdleReport{}, ctx.Err()
+	if cfg.Gate != nil {
+		// A worker of SplitIdle: the caller measures, and says when to end.
+		if err := cfg.Gate(ctx); err != nil {
+			return IdleReport{}, err
+		}
+	} else {
+		if !sleep(ctx, cfg.Settle) {
+			return IdleReport{}, ctx.Err()
+		}
+		if rep.RSSAfterKiB, err = rss(); err != nil {
+			return IdleReport{}, err
+		}
+		if rep.Connected > 0 && len(cfg.PIDs) > 0 {
+			rep.RSSPerConnKiB = round(float64(rep.RSSAfterKiB-rep.RSSBeforeKiB)/float64(rep.Connected), 2)
+		}
+		fmt.Fprintf(cfg.Progress, "sbload: holding for %v\n", cfg.Duration)
+		select {
+		case <-time.After(cfg.Duration):
+		case <-ctx.Done():
+		}
 	}
-	if rep.RSSAfterKiB, err = rss(); err != nil {
-		return IdleReport{}, err
-	}
-	if rep.Connected > 0 && len(cfg.PIDs) > 0 {
-		rep.RSSPerConnKiB = round(float64(rep.RSSAfterKiB-rep.RSSBeforeKiB)/float64(rep.Connected), 2)
-	}
-	fmt.Fprintf(cfg.Progress, "sbload: holding for %v\n", cfg.Duration)
-	select {
-	case <-time.After(cfg.Duration):
-	case <-ctx.Done():
-	}
-	pingErrs := alive.close()
-	closing.Store(true)
-	for _, c := range ok {
-		c.conn.Close()
-	}
-	readers.Wait()
-	rep.Errors = int64(failed) + pingErrs
+	rep.Errors = int64(failed) + end()
 	for _, c := range ok {
 		rep.Errors += c.errs
 	}
@@ -853,8 +859,8 @@ func filler(seed, n int) []byte {
 	return b[:n]
 }
 
-// totalRSS returns the VmRSS of the processes, summed.
-func totalRSS(pids []int) (int64, error) {
+// TotalRSS returns the VmRSS of the processes, summed, in KiB.
+func TotalRSS(pids []int) (int64, error) {
 	var sum int64
 	for _, pid := range pids {
 		kib, err := procstat.RSS(pid)

@@ -11,8 +11,9 @@ import (
 // (one process may hold too few descriptors for 100,000 connections): the
 // rooms are dealt out in contiguous ranges, each with the clients that
 // Config assigns to it, and the rate in proportion. Worker i connects to
-// addrs[i%len(addrs)] from loopback source addresses of its own, and only worker
-// 0 measures the server processes (PIDs). Merge adds up their reports.
+// addrs[i%len(addrs)] from loopback source addresses of its own, and only
+// worker 0 measures the server processes (PIDs). Merge adds up their
+// reports.
 func Split(cfg Config, n int, addrs []string) ([]Config, error) {
 	if err := cfg.validate(false); err != nil {
 		return nil, err
@@ -28,10 +29,7 @@ func Split(cfg Config, n int, addrs []string) ([]Config, error) {
 		return nil, fmt.Errorf("--workers %d: want at most --rooms (%d)", n, cfg.Rooms)
 	}
 	out := make([]Config, n)
-	// Every worker binds its source addresses, from 127.0.0.2 up: a
-	// connect without bind takes its port from what bind left free on any
-	// address, and the others' bound ports would exhaust it.
-	room, source := 0, 1
+	room := 0
 	for i := range out {
 		w := cfg
 		w.Rooms = cfg.Rooms/n + btoi(i < cfg.Rooms%n)
@@ -43,16 +41,60 @@ func Split(cfg Config, n int, addrs []string) ([]Config, error) {
 		}
 		room += w.Rooms
 		w.Rate = cfg.Rate * float64(w.Clients) / float64(cfg.Clients)
-		w.Addr = addrs[i%len(addrs)]
 		if i > 0 {
 			w.PIDs = nil
 		}
-		w.defaults()
-		w.FirstSource = source
-		source += w.Sources
 		out[i] = w
 	}
+	placeWorkers(out, addrs)
 	return out, nil
+}
+
+// SplitIdle divides an idle run (RunIdle) among n workers, each in a
+// process of its own: worker i holds its share of the clients, with user
+// ids from RoomBase+i, and connects to addrs[i%len(addrs)]. The workers
+// measure no process: the one that starts them reads the RSS before and
+// after all have connected.
+func SplitIdle(cfg Config, n int, addrs []string) ([]Config, error) {
+	if err := cfg.validate(true); err != nil {
+		return nil, err
+	}
+	switch {
+	case n < 1 || n > cfg.Clients:
+		return nil, fmt.Errorf("--workers %d: want 1 to --clients (%d)", n, cfg.Clients)
+	case len(addrs) == 0:
+		return nil, errors.New("no edge address")
+	case cfg.Sources != 0:
+		return nil, errors.New("--sources with --workers: each worker takes sources of its own")
+	case (cfg.Clients+n-1)/n > UsersPerRoom:
+		return nil, fmt.Errorf("--clients %d on %d workers: at most %d a worker", cfg.Clients, n, UsersPerRoom)
+	case cfg.RoomBase > maxRoomID-int64(n):
+		return nil, fmt.Errorf("--room-base %d: want at most %d", cfg.RoomBase, maxRoomID-int64(n))
+	}
+	out := make([]Config, n)
+	for i := range out {
+		w := cfg
+		w.Clients = cfg.Clients/n + btoi(i < cfg.Clients%n)
+		w.RoomBase = cfg.RoomBase + int64(i)
+		w.PIDs = nil
+		out[i] = w
+	}
+	placeWorkers(out, addrs)
+	return out, nil
+}
+
+// placeWorkers gives worker i the address addrs[i%len(addrs)] and loopback
+// source addresses of its own. Every worker binds its sources, from
+// 127.0.0.2 up: a connect without bind takes its port from what bind left
+// free on any address, and the others' bound ports would exhaust it.
+func placeWorkers(ws []Config, addrs []string) {
+	source := 1
+	for i := range ws {
+		ws[i].Addr = addrs[i%len(addrs)]
+		ws[i].defaults()
+		ws[i].FirstSource = source
+		source += ws[i].Sources
+	}
 }
 
 func btoi(b bool) int {
@@ -97,4 +139,16 @@ func Merge(reps []Report) (Report, error) {
 	m.P99Ms = ms(h.Quantile(0.99))
 	m.MaxMs = ms(h.Max())
 	return m, nil
+}
+
+// MergeIdle adds up the reports of the workers of one SplitIdle run; the
+// RSS fields are left to the caller, who measured them.
+func MergeIdle(reps []IdleReport) IdleReport {
+	var m IdleReport
+	for _, r := range reps {
+		m.Clients += r.Clients
+		m.Connected += r.Connected
+		m.Errors += r.Errors
+	}
+	return m
 }

@@ -82,6 +82,33 @@ func TestSplit(t *testing.T) {
 	}
 }
 
+func TestSplitIdle(t *testing.T) {
+	cfg := Config{Addr: "127.0.0.1:1", Secret: secret, Clients: 10, RoomBase: 5, Duration: time.Second, PIDs: []int{7}}
+	ws, err := SplitIdle(cfg, 3, []string{"127.0.0.1:1", "127.0.0.1:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := 0
+	for i, w := range ws {
+		clients += w.Clients
+		if w.Clients < 3 || w.Clients > 4 || w.RoomBase != 5+int64(i) || len(w.PIDs) != 0 || w.FirstSource != i+1 {
+			t.Errorf("worker %d = %d clients from user base %d, pids %v, first source %d; want 3 or 4, %d, none, %d",
+				i, w.Clients, w.RoomBase, w.PIDs, w.FirstSource, 5+i, i+1)
+		}
+	}
+	if clients != 10 {
+		t.Errorf("workers hold %d clients, want 10", clients)
+	}
+	for _, n := range []int{0, 11} {
+		if _, err := SplitIdle(cfg, n, []string{"a:1"}); err == nil {
+			t.Errorf("SplitIdle(%d workers of 10 clients) = nil error, want one", n)
+		}
+	}
+	if m := MergeIdle([]IdleReport{{Clients: 3, Connected: 3}, {Clients: 4, Connected: 2, Errors: 2}}); m != (IdleReport{Clients: 7, Connected: 5, Errors: 2}) {
+		t.Errorf("MergeIdle = %+v", m)
+	}
+}
+
 func TestMerge(t *testing.T) {
 	var a, b hist.Histogram
 	for i := range 100 {
