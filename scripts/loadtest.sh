@@ -88,7 +88,7 @@ start_switchboard() {
 	for i in $(seq 1 $(( ${1:-1} - 1 ))); do
 		port=$((EDGE_PORT + 10 * i))
 		EDGE_ADDR="127.0.0.1:$port" EDGE_ID="edge-$i" AUTH_ADDR="127.0.0.1:$AUTH_PORT" CHAT_ADDR="127.0.0.1:$CHAT_PORT" \
-			PRESENCE_ADDR=127.0.0.1:9103 SIGNALING_ADDR=127.0.0.1:9104 LOG_LEVEL=warn \
+			PRESENCE_ADDR=127.0.0.1:9103 SIGNALING_ADDR=127.0.0.1:9104 PPROF_ADDR="127.0.0.1:$((PPROF_PORT + i))" LOG_LEVEL=warn \
 			taskset -c "$SERVER_CPU" bin/edged 2>"$data/edge$i.log" &
 		pids+=($!) addrs+=("127.0.0.1:$port")
 		wait_port "$port"
@@ -147,7 +147,7 @@ idle() {
 	sleep 2
 	echo "# idle: $n authenticated connections on $k edges" >&2
 	report=$(taskset -c "$LOAD_CPU" bin/sbload --idle --workers "$k" --addr "$(joined "${addrs[@]}")" \
-		--clients "$n" --settle 5s --pid "$(joined "${pids[@]}")")
+		--clients "$n" --settle 5s --duration 1s --pid "$(joined "${pids[@]}")")
 	echo "idle $report"
 	stop_servers
 }

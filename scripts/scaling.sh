@@ -2,7 +2,9 @@
 # scaling.sh: the scaling table of docs/benchmarks.md. Runs loadtest.sh's
 # fanout, Switchboard then the bare fanout server, for every row below
 # (20 s each unless DURATION says otherwise), and prints the table in
-# Markdown. ROWS selects rows by label substring (e.g. ROWS=rate).
+# Markdown. ROWS selects rows by label substring (e.g. ROWS=rate). Past
+# 16,000 clients a row runs on several edges (or bare servers), all on
+# the server's core, each with its own sbload worker: see loadtest.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DURATION=${DURATION:-20s} IDLE_CLIENTS=0
@@ -20,7 +22,10 @@ rows=(
 	"rooms of 1,000 at 1M|1000|1|1000|"
 	"rooms of 10,000|10000|1|30|1"
 	"rooms of 10,000 at 1M|10000|1|100|1"
-	"clients 10k|10000|100|10000|1"
+	"clients 10k|10000|100|3000|"
+	"clients 10k at 1M|10000|100|10000|1"
+	"clients 100k|100000|1000|3000|"
+	"clients 100k at 100k|100000|1000|1000|"
 )
 
 field() { grep -o "\"$1\":[0-9.]*" <<<"$2" | cut -d: -f2; }
