@@ -723,6 +723,7 @@ func (c *client) setup(ctx context.Context, cfg Config, minter *token.Minter, tt
 	d := net.Dialer{Timeout: cfg.StepTimeout}
 	if cfg.Sources > 1 || cfg.FirstSource > 0 {
 		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+cfg.FirstSource+c.idx%cfg.Sources))}
+		d.Control = bindNoPort
 	}
 	conn, err := d.DialContext(ctx, "tcp", cfg.Addr)
 	if err != nil {

@@ -84,9 +84,8 @@ func SplitIdle(cfg Config, n int, addrs []string) ([]Config, error) {
 }
 
 // placeWorkers gives worker i the address addrs[i%len(addrs)] and loopback
-// source addresses of its own. Every worker binds its sources, from
-// 127.0.0.2 up: a connect without bind takes its port from what bind left
-// free on any address, and the others' bound ports would exhaust it.
+// source addresses of its own, from 127.0.0.2 up, so that their ports
+// never collide.
 func placeWorkers(ws []Config, addrs []string) {
 	source := 1
 	for i := range ws {
