@@ -535,3 +535,53 @@ func TestAdminHistorySystemMessagesAndRetention(t *testing.T) {
 		t.Errorf("message after compaction has id %v, want 13", m.Data["message_id"])
 	}
 }
+
+// TestClientMsgIDResend is a sender whose connection broke before its
+// acknowledgement came: it reconnects and sends again with the same
+// client_msg_id, and the message is stored and delivered once.
+func TestClientMsgIDResend(t *testing.T) {
+	s := startChat(t, nil)
+	s.room(&chatv1.CreateRoomRequest{Id: 1, Name: "resend"})
+	a := s.user(1, nil)
+	a.join(1)
+	b := s.user(2, nil)
+	b.join(1)
+	a.expect("USER_JOINED", "")
+
+	send := func(c *client, content, id string) string {
+		return c.send("SEND_MESSAGE", map[string]any{"chatroom_id": 1, "content": content, "client_msg_id": id})
+	}
+	first := a.expect("NEW_MESSAGE", send(a, "hello", "k-1"))
+	if first.Data["client_msg_id"] != "k-1" {
+		t.Errorf("ack %s lacks client_msg_id k-1", first.raw)
+	}
+	if got := b.expect("NEW_MESSAGE", ""); got.Data["client_msg_id"] != "k-1" || got.Data["message_id"] != first.Data["message_id"] {
+		t.Errorf("b got %s, want message %v with client_msg_id k-1", got.raw, first.Data["message_id"])
+	}
+
+	// The resend, from a new session, is answered with the stored message.
+	a.conn.Close()
+	a2 := s.user(1, nil)
+	again := a2.expect("NEW_MESSAGE", send(a2, "hello", "k-1"))
+	if again.Data["message_id"] != first.Data["message_id"] || again.Data["content"] != "hello" {
+		t.Errorf("resend answered %s, want message %v again", again.raw, first.Data["message_id"])
+	}
+	// b is not told twice: its next message is the next one sent.
+	next := a2.expect("NEW_MESSAGE", send(a2, "then", "k-2"))
+	if got := b.expect("NEW_MESSAGE", ""); got.Data["message_id"] != next.Data["message_id"] {
+		t.Errorf("b got %s, want the next message %v (not the resend)", got.raw, next.Data["message_id"])
+	}
+	hist := b.expect("MESSAGES", b.send("GET_MESSAGES", map[string]any{"chatroom_id": 1, "after_message_id": 0}))
+	if msgs, _ := hist.Data["messages"].([]any); len(msgs) != 2 {
+		t.Errorf("history = %s, want the 2 messages, each once", hist.raw)
+	}
+
+	// An id that is not a string of at most 64 bytes is refused, naming it.
+	for _, bad := range []any{strings.Repeat("x", 65), 7} {
+		seq := a2.send("SEND_MESSAGE", map[string]any{"chatroom_id": 1, "content": "x", "client_msg_id": bad})
+		env := a2.expectError("INVALID_DATA", seq, "SEND_MESSAGE")
+		if msg, _ := env.Data["message"].(string); !strings.Contains(msg, "client_msg_id") {
+			t.Errorf("refusal of client_msg_id %v = %s, want it named", bad, env.raw)
+		}
+	}
+}

@@ -745,6 +745,7 @@ func TestConfigErrors(t *testing.T) {
 		{"negative burst", chat.Config{RateBurst: -1}},
 		{"negative retention", chat.Config{RetentionMessages: -1}},
 		{"negative retention age", chat.Config{RetentionAge: -time.Second}},
+		{"negative dedup window", chat.Config{DedupWindow: -time.Second}},
 	} {
 		tt.cfg.DataDir = dir
 		tt.cfg.Addr = "127.0.0.1:0"

@@ -100,6 +100,10 @@ type Config struct {
 	// CompactInterval is the period of the background compaction that
 	// applies the retention; default DefaultCompactInterval.
 	CompactInterval time.Duration
+	// DedupWindow is how long a message's client_msg_id is remembered, so
+	// that a retry of it is answered with the message stored first;
+	// default store.DefaultDedupWindow.
+	DedupWindow time.Duration
 	// Now is the service's clock (message times, rate limit, retention
 	// age); nil means time.Now. For tests.
 	Now func() time.Time
@@ -124,8 +128,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.RateLimit < 0 || math.IsNaN(cfg.RateLimit) || math.IsInf(cfg.RateLimit, 0) {
 		return fmt.Errorf("chat: RateLimit %v is not a rate (0 turns the limit off)", cfg.RateLimit)
 	}
-	if cfg.RateBurst < 0 || cfg.RetentionMessages < 0 || cfg.RetentionAge < 0 {
-		return fmt.Errorf("chat: RateBurst, RetentionMessages and RetentionAge must not be negative")
+	if cfg.RateBurst < 0 || cfg.RetentionMessages < 0 || cfg.RetentionAge < 0 || cfg.DedupWindow < 0 {
+		return fmt.Errorf("chat: RateBurst, RetentionMessages, RetentionAge and DedupWindow must not be negative")
 	}
 	if cfg.RateBurst == 0 {
 		cfg.RateBurst = DefaultRateBurst
@@ -151,6 +155,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		RetentionMessages: cfg.RetentionMessages,
 		RetentionAge:      cfg.RetentionAge,
 		CompactInterval:   cfg.CompactInterval,
+		DedupWindow:       cfg.DedupWindow,
 	})
 	if err != nil {
 		return fmt.Errorf("chat: %w", err)

@@ -565,3 +565,59 @@ func TestRunNeedsDataDir(t *testing.T) {
 		t.Errorf("Run without DataDir = %v, want an error", err)
 	}
 }
+
+// TestClientMsgID sends a message again under its client_msg_id, through
+// every send RPC: it is stored and published once, and each retry is
+// answered with it, marked duplicate.
+func TestClientMsgID(t *testing.T) {
+	s := start(t, chat.Config{})
+	s.createRoom(t, 1, 0, false)
+	s.join(t, 1, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stream, _ := subscribe(t, ctx, s.chat, nil)
+
+	req := func(content, id string) *chatv1.SendMessageRequest {
+		return &chatv1.SendMessageRequest{RoomId: 1, UserId: 1, Content: content, MessageType: chatv1.MessageType_MESSAGE_TYPE_TEXT, Origin: origin(1), ClientMsgId: id}
+	}
+	first, err := s.chat.SendMessage(callCtx(t), req("once", "c-1"))
+	if err != nil || first.GetDuplicate() || first.GetMessage().GetClientMsgId() != "c-1" {
+		t.Fatalf("SendMessage = %v, %v; want stored with client_msg_id c-1", first, err)
+	}
+	again, err := s.chat.SendMessage(callCtx(t), req("once more", "c-1"))
+	if err != nil || !again.GetDuplicate() || again.GetMessage().GetId() != first.GetMessage().GetId() || again.GetMessage().GetContent() != "once" {
+		t.Errorf("SendMessage again = %v, %v; want the first message, duplicate", again, err)
+	}
+	batch, err := s.chat.SendMessageBatch(callCtx(t), &chatv1.SendMessageBatchRequest{Items: []*chatv1.SendMessageRequest{req("x", "c-1"), req("two", "c-2")}})
+	if err != nil || !batch.GetResults()[0].GetDuplicate() || batch.GetResults()[1].GetDuplicate() || batch.GetResults()[1].GetMessage().GetId() != 2 {
+		t.Errorf("SendMessageBatch = %v, %v; want c-1 a duplicate, c-2 stored as 2", batch, err)
+	}
+	sm, err := s.chat.SendMessages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sm.Send(&chatv1.SendMessagesRequest{Id: 1, Items: []*chatv1.SendMessageRequest{req("y", "c-2"), req("three", "c-3")}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := sm.Recv()
+	if err != nil || !resp.GetResults()[0].GetDuplicate() || resp.GetResults()[0].GetMessage().GetId() != 2 || resp.GetResults()[1].GetMessage().GetId() != 3 {
+		t.Errorf("SendMessages = %v, %v; want c-2 a duplicate of 2, c-3 stored as 3", resp, err)
+	}
+	sm.CloseSend()
+	// Three messages, three events: none for the duplicates.
+	evs := collect(t, stream, nil, 3)
+	for i, e := range evs {
+		if got := e.GetMessagePosted().GetMessage().GetClientMsgId(); got != fmt.Sprint("c-", i+1) {
+			t.Errorf("event %d is of client_msg_id %q, want c-%d", i, got, i+1)
+		}
+	}
+	s.send(t, 1, 1, "plain")
+	if evs := collect(t, stream, nil, 1); evs[0].GetMessagePosted().GetMessage().GetId() != 4 {
+		t.Errorf("next event = %v, want message 4 (no event between)", evs[0])
+	}
+
+	_, err = s.chat.SendMessage(callCtx(t), req("long id", strings.Repeat("x", 65)))
+	if code, reason := refusal(t, err); code != codes.InvalidArgument || reason != "ERROR_REASON_INVALID_MESSAGE" {
+		t.Errorf("client_msg_id of 65 bytes: %v (%v, %q); want InvalidArgument, ERROR_REASON_INVALID_MESSAGE", err, code, reason)
+	}
+}

@@ -25,4 +25,5 @@ func (c *Config) RegisterFlags(s *envflag.Set) {
 	s.Int64(&c.RetentionMessages, "chat-retention-messages", "CHAT_RETENTION_MESSAGES", DefaultRetentionMessages, "newest messages each room keeps unless it sets its own; 0 keeps all")
 	s.Duration(&c.RetentionAge, "chat-retention-age", "CHAT_RETENTION_AGE", 0, "age beyond which messages are deleted unless the room sets its own; 0 keeps them forever")
 	s.Duration(&c.CompactInterval, "chat-compact-interval", "CHAT_COMPACT_INTERVAL", DefaultCompactInterval, "period of the compaction that applies message retention")
+	s.Duration(&c.DedupWindow, "chat-dedup-window", "CHAT_DEDUP_WINDOW", store.DefaultDedupWindow, "how long a message's client_msg_id is remembered, so that a retry is not stored twice")
 }

@@ -11,6 +11,10 @@ import (
 // MaxSeqIDBytes bounds a client's seq_id.
 const MaxSeqIDBytes = 64
 
+// MaxClientMsgIDBytes bounds a message's client_msg_id (the chat
+// service's bound).
+const MaxClientMsgIDBytes = 64
+
 // Envelope is a decoded client envelope.
 type Envelope struct {
 	// Action is the requested action, never empty in an accepted envelope.
@@ -304,6 +308,9 @@ type MessageData struct {
 	MessageType string
 	// SeqID is a batch item's own seq_id, "" when it has none.
 	SeqID string
+	// ClientMsgID is the client's own id of the message (added), "" when
+	// it gives none: a retry with the same id is not stored twice.
+	ClientMsgID string
 }
 
 // DecodeMessageData reads the data of a SEND_MESSAGE or a batch item
@@ -312,11 +319,13 @@ type MessageData struct {
 // batch item's answer can still carry it.
 func DecodeMessageData(data []byte) (MessageData, error) {
 	var d MessageData
-	var room, content, typ, seq []byte
+	var room, content, typ, seq, clientID []byte
 	err := members(data, func(key, value []byte) error {
 		switch string(key) {
 		case "chatroom_id":
 			room = value
+		case "client_msg_id":
+			clientID = value
 		case "content":
 			content = value
 		case "message_type":
@@ -335,6 +344,13 @@ func DecodeMessageData(data []byte) (MessageData, error) {
 			return d, &FieldError{Field: "seq_id", Problem: "must be a string of at most 64 bytes"}
 		}
 		d.SeqID = s
+	}
+	if present(clientID) {
+		s, ok := stringValue(clientID)
+		if !ok || len(s) > MaxClientMsgIDBytes {
+			return d, &FieldError{Field: "client_msg_id", Problem: "must be a string of at most 64 bytes"}
+		}
+		d.ClientMsgID = s
 	}
 	if !present(room) {
 		return d, &FieldError{Field: "chatroom_id", Problem: "is required"}

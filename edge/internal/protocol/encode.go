@@ -224,7 +224,11 @@ func appendMessageFields(b []byte, m *chatv1.Message) []byte {
 	b = AppendString(key(append(b, ','), "content"), m.GetContent())
 	b = AppendString(key(append(b, ','), "message_type"), MessageTypeName(m.GetMessageType()))
 	b = key(append(b, ','), "created_at")
-	return AppendTime(b, m.GetCreatedAt().AsTime())
+	b = AppendTime(b, m.GetCreatedAt().AsTime())
+	if id := m.GetClientMsgId(); id != "" {
+		b = AppendString(key(append(b, ','), "client_msg_id"), id)
+	}
+	return b
 }
 
 // AppendNewMessage appends a NEW_MESSAGE envelope.
@@ -268,7 +272,7 @@ func appendHistory(b []byte, h Header, action string, roomID int64, msgs []*chat
 func HistorySize(msgs []*chatv1.Message) int {
 	n := 256
 	for _, m := range msgs {
-		n += 192 + len(m.GetNickname()) + len(m.GetContent())
+		n += 192 + len(m.GetNickname()) + len(m.GetContent()) + len(m.GetClientMsgId())
 	}
 	return n
 }

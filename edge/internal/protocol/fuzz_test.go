@@ -674,6 +674,9 @@ func FuzzDecodeMessageData(f *testing.F) {
 		`{"chatroom_id":1}`,
 		`{"content":"x","chatroom_id":1,"content":5}`,
 		`{"chatroom_id":1,"content":"x","seq_id":5}`,
+		`{"chatroom_id":1,"content":"x","client_msg_id":"c-1"}`,
+		`{"chatroom_id":1,"content":"x","client_msg_id":7}`,
+		`{"chatroom_id":1,"content":"x","client_msg_id":"0123456789012345678901234567890123456789012345678901234567890123456789"}`,
 		` {"chatroom_id" : 1 , "content" : "x" } `,
 		`[]`, `{`, `{"chatroom_id":1,"content":"x"}x`,
 	} {
@@ -713,9 +716,13 @@ func FuzzDecodeMessageData(f *testing.F) {
 		content, ok := str("content")
 		typ, _ := str("message_type")
 		seq, _ := str("seq_id")
+		clientID, _ := str("client_msg_id")
 		room, rerr := ParseID(fields["chatroom_id"])
-		if !ok || rerr != nil || content != d.Content || typ != d.MessageType || seq != d.SeqID || room != d.ChatroomID {
-			t.Fatalf("DecodeMessageData(%q) = %+v; encoding/json reads room %d (%v), content %q, type %q, seq_id %q", b, d, room, rerr, content, typ, seq)
+		if !ok || rerr != nil || content != d.Content || typ != d.MessageType || seq != d.SeqID || room != d.ChatroomID || clientID != d.ClientMsgID {
+			t.Fatalf("DecodeMessageData(%q) = %+v; encoding/json reads room %d (%v), content %q, type %q, seq_id %q, client_msg_id %q", b, d, room, rerr, content, typ, seq, clientID)
+		}
+		if len(d.ClientMsgID) > MaxClientMsgIDBytes {
+			t.Fatalf("DecodeMessageData(%q) accepted a client_msg_id of %d bytes", b, len(d.ClientMsgID))
 		}
 		if _, ok := ParseMessageType(d.MessageType); !ok {
 			t.Fatalf("DecodeMessageData(%q) accepted message_type %q", b, d.MessageType)

@@ -483,7 +483,7 @@ func (s *session) sendMessage(ctx context.Context, env protocol.Envelope) {
 	rctx, cancel := s.rpcContext(ctx)
 	results, err := s.srv.sender.send(rctx, []*chatv1.SendMessageRequest{{
 		RoomId: d.ChatroomID, UserId: s.userID, Nickname: s.nickname,
-		Content: d.Content, MessageType: mt, Origin: s.origin(env.SeqID),
+		Content: d.Content, MessageType: mt, Origin: s.origin(env.SeqID), ClientMsgId: d.ClientMsgID,
 	}})
 	cancel()
 	if err != nil {
@@ -662,7 +662,7 @@ func parseBatchItem(raw json.RawMessage) (id string, req *chatv1.SendMessageRequ
 		return d.SeqID, nil, false
 	}
 	mt, _ := protocol.ParseMessageType(d.MessageType)
-	return d.SeqID, &chatv1.SendMessageRequest{RoomId: d.ChatroomID, Content: d.Content, MessageType: mt}, true
+	return d.SeqID, &chatv1.SendMessageRequest{RoomId: d.ChatroomID, Content: d.Content, MessageType: mt, ClientMsgId: d.ClientMsgID}, true
 }
 
 // rpcFailed answers a request whose RPC failed; the session stays open.

@@ -140,11 +140,14 @@ func (s *Server) SendMessage(ctx context.Context, req *chatv1.SendMessageRequest
 	if err := s.admit(req); err != nil {
 		return nil, s.toStatus(ctx, "SendMessage", err)
 	}
-	msg, err := s.store.Send(ctx, newMessage(req))
+	res, err := s.store.SendBatch(ctx, []store.NewMessage{newMessage(req)})
+	if err == nil {
+		err = res[0].Err
+	}
 	if err != nil {
 		return nil, s.toStatus(ctx, "SendMessage", err)
 	}
-	return &chatv1.SendMessageResponse{Message: msg}, nil
+	return &chatv1.SendMessageResponse{Message: res[0].Message, Duplicate: res[0].Duplicate}, nil
 }
 
 // SendMessageBatch implements ChatService. Items with a non-positive
@@ -237,7 +240,7 @@ func (s *Server) sendItems(ctx context.Context, rpc string, items []*chatv1.Send
 			if r.Err != nil {
 				results[at[j]] = s.itemRefusal(ctx, r.Err)
 			} else {
-				results[at[j]] = &chatv1.SendMessageResult{Message: r.Message}
+				results[at[j]] = &chatv1.SendMessageResult{Message: r.Message, Duplicate: r.Duplicate}
 			}
 		}
 	}
@@ -250,6 +253,9 @@ func (s *Server) sendItems(ctx context.Context, rpc string, items []*chatv1.Send
 func (s *Server) admit(req *chatv1.SendMessageRequest) error {
 	if err := ValidateContent(req.GetContent(), req.GetMessageType(), s.maxContent); err != nil {
 		return invalidError{err.Error()}
+	}
+	if n := len(req.GetClientMsgId()); n > store.MaxClientMsgIDBytes {
+		return invalidError{fmt.Sprintf("client_msg_id is %d bytes, more than %d", n, store.MaxClientMsgIDBytes)}
 	}
 	if err := s.checkBanned(req.GetContent()); err != nil {
 		return err
@@ -272,12 +278,13 @@ func (s *Server) checkBanned(content string) error {
 
 func newMessage(req *chatv1.SendMessageRequest) store.NewMessage {
 	return store.NewMessage{
-		RoomID:   req.GetRoomId(),
-		UserID:   req.GetUserId(),
-		Nickname: req.GetNickname(),
-		Content:  req.GetContent(),
-		Type:     req.GetMessageType(),
-		Origin:   req.GetOrigin(),
+		RoomID:      req.GetRoomId(),
+		UserID:      req.GetUserId(),
+		Nickname:    req.GetNickname(),
+		Content:     req.GetContent(),
+		Type:        req.GetMessageType(),
+		Origin:      req.GetOrigin(),
+		ClientMsgID: req.GetClientMsgId(),
 	}
 }
 

@@ -100,6 +100,9 @@ type Options struct {
 	// CompactInterval is the period of the background compaction; 0 means
 	// none (Compact only).
 	CompactInterval time.Duration
+	// DedupWindow is how long a message's client_msg_id is remembered;
+	// 0 means DefaultDedupWindow.
+	DedupWindow time.Duration
 }
 
 // Store is the chat service's bbolt store. Its methods are safe for
@@ -114,6 +117,7 @@ type Store struct {
 	keepCount  int64
 	keepAge    time.Duration
 	interval   time.Duration
+	dedup      time.Duration
 
 	writes    *groupcommit.Queue[applyFunc]
 	compacts  chan chan error // Compact's requests to the writer
@@ -140,6 +144,7 @@ type txWriter struct {
 	tx     *bolt.Tx
 	now    time.Time
 	events *eventlog.Log[*chatv1.Event]
+	dedup  time.Duration // the store's DedupWindow
 }
 
 // Open opens (creating when needed) the store at path, creates its buckets
@@ -158,6 +163,7 @@ func Open(path string, opts Options) (*Store, error) {
 		keepCount:  opts.RetentionMessages,
 		keepAge:    opts.RetentionAge,
 		interval:   opts.CompactInterval,
+		dedup:      opts.DedupWindow,
 		writes:     groupcommit.New[applyFunc](MaxBatch),
 		compacts:   make(chan chan error),
 	}
@@ -177,8 +183,11 @@ func Open(path string, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.dedup <= 0 {
+		s.dedup = DefaultDedupWindow
+	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketRooms, bucketMembers, bucketUserRooms, bucketInvites, bucketBans, bucketBlocked, bucketMessages} {
+		for _, name := range [][]byte{bucketRooms, bucketMembers, bucketUserRooms, bucketInvites, bucketBans, bucketBlocked, bucketMessages, bucketDedup, bucketDedupExpiry} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -315,7 +324,7 @@ func (s *Store) failCompactions() {
 // commit applies batch in one transaction, publishes its events, then
 // answers each op.
 func (s *Store) commit(batch []*op) {
-	w := &txWriter{now: s.now(), events: s.events}
+	w := &txWriter{now: s.now(), events: s.events, dedup: s.dedup}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		w.tx = tx
 		for _, o := range batch {

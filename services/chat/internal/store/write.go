@@ -377,6 +377,10 @@ type NewMessage struct {
 	Content  string
 	Type     chatv1.MessageType
 	Origin   *chatv1.Origin
+	// ClientMsgID, when set, is the sender's id of the message: the same
+	// room, sender and ClientMsgID again within the dedup window is a
+	// duplicate, not stored again.
+	ClientMsgID string
 }
 
 // SystemNickname is the nickname of MESSAGE_TYPE_SYSTEM messages.
@@ -385,12 +389,13 @@ const SystemNickname = "system"
 // Send stores a message with the room's next id and appends a
 // MessagePosted event. It returns ErrRoomNotFound or ErrNotMember; a
 // MESSAGE_TYPE_SYSTEM message needs no membership. The caller validates the
-// content and decides who may send SYSTEM messages.
+// content and decides who may send SYSTEM messages. A duplicate (see
+// NewMessage.ClientMsgID) returns the message stored the first time.
 func (s *Store) Send(ctx context.Context, in NewMessage) (*chatv1.Message, error) {
 	var msg *chatv1.Message
 	err := s.do(ctx, func(w *txWriter) error {
 		var err error
-		msg, err = w.send(in)
+		msg, _, err = w.send(in)
 		return err
 	})
 	if err != nil {
@@ -403,7 +408,10 @@ func (s *Store) Send(ctx context.Context, in NewMessage) (*chatv1.Message, error
 // refusal in Err.
 type SendResult struct {
 	Message *chatv1.Message
-	Err     error
+	// Duplicate says that Message was stored before, under the same
+	// client_msg_id, and no event was appended this time.
+	Duplicate bool
+	Err       error
 }
 
 // SendBatch stores messages in order, each as Send would, in one
@@ -414,10 +422,10 @@ func (s *Store) SendBatch(ctx context.Context, in []NewMessage) ([]SendResult, e
 	res := make([]SendResult, len(in))
 	err := s.do(ctx, func(w *txWriter) error {
 		for i, m := range in {
-			msg, err := w.send(m)
+			msg, dup, err := w.send(m)
 			switch {
 			case err == nil:
-				res[i] = SendResult{Message: msg}
+				res[i] = SendResult{Message: msg, Duplicate: dup}
 			case isRefusal(err):
 				res[i] = SendResult{Err: fmt.Errorf("send to room %d by user %d: %w", m.RoomID, m.UserID, err)}
 			default:
@@ -432,38 +440,45 @@ func (s *Store) SendBatch(ctx context.Context, in []NewMessage) ([]SendResult, e
 	return res, nil
 }
 
-// send stores in with the room's next id and appends its event. A refusal
-// is returned before anything is written.
-func (w *txWriter) send(in NewMessage) (*chatv1.Message, error) {
+// send stores in with the room's next id and appends its event, or
+// returns the message stored before under in's client_msg_id (dup). A
+// refusal is returned before anything is written.
+func (w *txWriter) send(in NewMessage) (msg *chatv1.Message, dup bool, err error) {
 	userID, nickname := in.UserID, in.Nickname
 	if in.Type == chatv1.MessageType_MESSAGE_TYPE_SYSTEM {
 		userID, nickname = 0, SystemNickname
 		if w.tx.Bucket(bucketRooms).Get(id64(in.RoomID)) == nil {
-			return nil, ErrRoomNotFound
+			return nil, false, ErrRoomNotFound
 		}
 	} else {
 		m := &chatv1.Member{}
 		if ok, err := getProto(w.tx.Bucket(bucketMembers), pair(in.RoomID, in.UserID), m); err != nil {
-			return nil, err
+			return nil, false, err
 		} else if !ok {
 			if w.tx.Bucket(bucketRooms).Get(id64(in.RoomID)) == nil {
-				return nil, ErrRoomNotFound
+				return nil, false, ErrRoomNotFound
 			}
-			return nil, ErrNotMember
+			return nil, false, ErrNotMember
 		}
 		if nickname == "" {
 			nickname = m.Nickname
 		}
 	}
+	if in.ClientMsgID != "" {
+		// A duplicate is a member's retry: the membership is checked first.
+		if msg, dup, err := w.duplicate(in, userID); err != nil || dup {
+			return msg, dup, err
+		}
+	}
 	msgs := w.tx.Bucket(bucketMessages).Bucket(id64(in.RoomID))
 	if msgs == nil {
-		return nil, fmt.Errorf("room %d has no message bucket", in.RoomID)
+		return nil, false, fmt.Errorf("room %d has no message bucket", in.RoomID)
 	}
 	next, err := msgs.NextSequence()
 	if err != nil {
-		return nil, fmt.Errorf("next message id: %w", err)
+		return nil, false, fmt.Errorf("next message id: %w", err)
 	}
-	msg := &chatv1.Message{
+	msg = &chatv1.Message{
 		Id:          int64(next),
 		RoomId:      in.RoomID,
 		UserId:      userID,
@@ -471,18 +486,24 @@ func (w *txWriter) send(in NewMessage) (*chatv1.Message, error) {
 		Content:     in.Content,
 		MessageType: in.Type,
 		CreatedAt:   timestamppb.New(w.now),
+		ClientMsgId: in.ClientMsgID,
 	}
 	if err := putProto(msgs, key(next), msg); err != nil {
-		return nil, fmt.Errorf("put message %d: %w", next, err)
+		return nil, false, fmt.Errorf("put message %d: %w", next, err)
+	}
+	if in.ClientMsgID != "" {
+		if err := w.remember(msg); err != nil {
+			return nil, false, err
+		}
 	}
 	err = w.appendEvent(&chatv1.Event{
 		RoomId:  in.RoomID,
 		Payload: &chatv1.Event_MessagePosted{MessagePosted: &chatv1.MessagePosted{Message: msg, Origin: in.Origin}},
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return msg, nil
+	return msg, false, nil
 }
 
 // prefixKeys returns copies of the keys of b that start with prefix.

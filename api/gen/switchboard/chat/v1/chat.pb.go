@@ -412,7 +412,10 @@ type Message struct {
 	// message_type is the kind of content.
 	MessageType MessageType `protobuf:"varint,6,opt,name=message_type,json=messageType,proto3,enum=switchboard.chat.v1.MessageType" json:"message_type,omitempty"`
 	// created_at is when the service stored the message.
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// client_msg_id is the sender's id of the message, when it gave one
+	// (SendMessageRequest.client_msg_id).
+	ClientMsgId   string `protobuf:"bytes,8,opt,name=client_msg_id,json=clientMsgId,proto3" json:"client_msg_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -494,6 +497,13 @@ func (x *Message) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *Message) GetClientMsgId() string {
+	if x != nil {
+		return x.ClientMsgId
+	}
+	return ""
 }
 
 // Origin names the edge session a request came from, so that the edge can
@@ -832,7 +842,12 @@ type SendMessageRequest struct {
 	// message_type is the kind of content.
 	MessageType MessageType `protobuf:"varint,5,opt,name=message_type,json=messageType,proto3,enum=switchboard.chat.v1.MessageType" json:"message_type,omitempty"`
 	// origin is the session that sent it.
-	Origin        *Origin `protobuf:"bytes,6,opt,name=origin,proto3" json:"origin,omitempty"`
+	Origin *Origin `protobuf:"bytes,6,opt,name=origin,proto3" json:"origin,omitempty"`
+	// client_msg_id, optional, is the sender's own id of the message, at
+	// most 64 bytes: a message sent again with the same room, sender and
+	// client_msg_id within the service's dedup window is not stored again;
+	// the answer is the message stored the first time, marked duplicate.
+	ClientMsgId   string `protobuf:"bytes,7,opt,name=client_msg_id,json=clientMsgId,proto3" json:"client_msg_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -909,11 +924,21 @@ func (x *SendMessageRequest) GetOrigin() *Origin {
 	return nil
 }
 
+func (x *SendMessageRequest) GetClientMsgId() string {
+	if x != nil {
+		return x.ClientMsgId
+	}
+	return ""
+}
+
 // SendMessageResponse is the stored message.
 type SendMessageResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// message is the message as stored, with its id and time.
-	Message       *Message `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	Message *Message `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// duplicate says that the message had been stored already, under its
+	// client_msg_id: message is that one, and no event was published again.
+	Duplicate     bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -953,6 +978,13 @@ func (x *SendMessageResponse) GetMessage() *Message {
 		return x.Message
 	}
 	return nil
+}
+
+func (x *SendMessageResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
 }
 
 // SendMessageBatchRequest carries messages to send in order.
@@ -1190,7 +1222,10 @@ type SendMessageResult struct {
 	// error_reason says why the item was refused.
 	ErrorReason ErrorReason `protobuf:"varint,2,opt,name=error_reason,json=errorReason,proto3,enum=switchboard.chat.v1.ErrorReason" json:"error_reason,omitempty"`
 	// error_message describes the refusal for people (never internal detail).
-	ErrorMessage  string `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	ErrorMessage string `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	// duplicate says that the item had been stored already, under its
+	// client_msg_id (see SendMessageResponse.duplicate).
+	Duplicate     bool `protobuf:"varint,4,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1244,6 +1279,13 @@ func (x *SendMessageResult) GetErrorMessage() string {
 		return x.ErrorMessage
 	}
 	return ""
+}
+
+func (x *SendMessageResult) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
 }
 
 // ListMessagesRequest selects a page of a room's history, oldest first.
@@ -3555,7 +3597,7 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\x06Member\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x02 \x01(\tR\bnickname\x127\n" +
-	"\tjoined_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bjoinedAt\"\x81\x02\n" +
+	"\tjoined_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bjoinedAt\"\xa5\x02\n" +
 	"\aMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\x03R\x06roomId\x12\x17\n" +
@@ -3564,7 +3606,8 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\acontent\x18\x05 \x01(\tR\acontent\x12C\n" +
 	"\fmessage_type\x18\x06 \x01(\x0e2 .switchboard.chat.v1.MessageTypeR\vmessageType\x129\n" +
 	"\n" +
-	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"W\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\"\n" +
+	"\rclient_msg_id\x18\b \x01(\tR\vclientMsgId\"W\n" +
 	"\x06Origin\x12\x17\n" +
 	"\aedge_id\x18\x01 \x01(\tR\x06edgeId\x12\x1d\n" +
 	"\n" +
@@ -3585,16 +3628,18 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\x06origin\x18\x03 \x01(\v2\x1b.switchboard.chat.v1.OriginR\x06origin\"J\n" +
 	"\x11LeaveRoomResponse\x12\x12\n" +
 	"\x04left\x18\x01 \x01(\bR\x04left\x12!\n" +
-	"\fmember_count\x18\x02 \x01(\x05R\vmemberCount\"\xf6\x01\n" +
+	"\fmember_count\x18\x02 \x01(\x05R\vmemberCount\"\x9a\x02\n" +
 	"\x12SendMessageRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\x03R\x06roomId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\x03R\x06userId\x12\x1a\n" +
 	"\bnickname\x18\x03 \x01(\tR\bnickname\x12\x18\n" +
 	"\acontent\x18\x04 \x01(\tR\acontent\x12C\n" +
 	"\fmessage_type\x18\x05 \x01(\x0e2 .switchboard.chat.v1.MessageTypeR\vmessageType\x123\n" +
-	"\x06origin\x18\x06 \x01(\v2\x1b.switchboard.chat.v1.OriginR\x06origin\"M\n" +
+	"\x06origin\x18\x06 \x01(\v2\x1b.switchboard.chat.v1.OriginR\x06origin\x12\"\n" +
+	"\rclient_msg_id\x18\a \x01(\tR\vclientMsgId\"k\n" +
 	"\x13SendMessageResponse\x126\n" +
-	"\amessage\x18\x01 \x01(\v2\x1c.switchboard.chat.v1.MessageR\amessage\"X\n" +
+	"\amessage\x18\x01 \x01(\v2\x1c.switchboard.chat.v1.MessageR\amessage\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"X\n" +
 	"\x17SendMessageBatchRequest\x12=\n" +
 	"\x05items\x18\x01 \x03(\v2'.switchboard.chat.v1.SendMessageRequestR\x05items\"\\\n" +
 	"\x18SendMessageBatchResponse\x12@\n" +
@@ -3606,11 +3651,12 @@ const file_switchboard_chat_v1_chat_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12@\n" +
 	"\aresults\x18\x02 \x03(\v2&.switchboard.chat.v1.SendMessageResultR\aresults\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"\xb5\x01\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\xd3\x01\n" +
 	"\x11SendMessageResult\x126\n" +
 	"\amessage\x18\x01 \x01(\v2\x1c.switchboard.chat.v1.MessageR\amessage\x12C\n" +
 	"\ferror_reason\x18\x02 \x01(\x0e2 .switchboard.chat.v1.ErrorReasonR\verrorReason\x12#\n" +
-	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\"\xa7\x01\n" +
+	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x12\x1c\n" +
+	"\tduplicate\x18\x04 \x01(\bR\tduplicate\"\xa7\x01\n" +
 	"\x13ListMessagesRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\x03R\x06roomId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\x03R\x06userId\x12\x1e\n" +
