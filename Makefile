@@ -25,7 +25,8 @@ COMMANDS := \
 	medianode=./bridge/cmd/medianode \
 	sbctl=./cli/cmd/sbctl \
 	sbload=./cli/cmd/sbload \
-	sbbare=./cli/cmd/sbbare
+	sbbare=./cli/cmd/sbbare \
+	sbcrash=./cli/cmd/sbcrash
 
 # A development secret for `make run` and `make token` only; set JWT_SECRET
 # to your Laravel backend's secret to accept its tokens.
@@ -125,6 +126,12 @@ checkgenerate: generate ## Fail when the committed generated code is stale.
 		echo "generated code is stale: run 'make generate' and commit api/gen"; \
 		git status --porcelain -- api/gen; git diff --stat -- api/gen; exit 1; \
 	fi
+
+.PHONY: crashtest
+crashtest: build ## Kill -9 each process in turn under load and check no acknowledged message is lost (KILLS=100).
+	$(BIN)/sbcrash --bin $(BIN) --kills $(KILLS)
+
+KILLS ?= 100
 
 .PHONY: bench
 bench: build ## Micro-benchmarks, then sbload against a fresh standalone (see docs/benchmarks.md).

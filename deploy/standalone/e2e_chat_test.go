@@ -563,17 +563,35 @@ func TestClientMsgIDResend(t *testing.T) {
 	a.conn.Close()
 	a2 := s.user(1, nil)
 	again := a2.expect("NEW_MESSAGE", send(a2, "hello", "k-1"))
-	if again.Data["message_id"] != first.Data["message_id"] || again.Data["content"] != "hello" {
-		t.Errorf("resend answered %s, want message %v again", again.raw, first.Data["message_id"])
+	if again.Data["message_id"] != first.Data["message_id"] || again.Data["content"] != "hello" || again.Data["duplicate"] != true {
+		t.Errorf("resend answered %s, want message %v again, duplicate", again.raw, first.Data["message_id"])
+	}
+	if _, ok := first.Data["duplicate"]; ok {
+		t.Errorf("first ack %s says duplicate", first.raw)
 	}
 	// b is not told twice: its next message is the next one sent.
 	next := a2.expect("NEW_MESSAGE", send(a2, "then", "k-2"))
 	if got := b.expect("NEW_MESSAGE", ""); got.Data["message_id"] != next.Data["message_id"] {
 		t.Errorf("b got %s, want the next message %v (not the resend)", got.raw, next.Data["message_id"])
 	}
+	// In a batch too: the resent item is answered as a duplicate.
+	a2.send("BATCH_MESSAGES", map[string]any{"messages": []any{
+		map[string]any{"chatroom_id": 1, "content": "hello", "client_msg_id": "k-1", "seq_id": "i1"},
+		map[string]any{"chatroom_id": 1, "content": "third", "client_msg_id": "k-3", "seq_id": "i2"},
+	}})
+	if dup := a2.expect("NEW_MESSAGE", "i1"); dup.Data["message_id"] != first.Data["message_id"] || dup.Data["duplicate"] != true {
+		t.Errorf("batch item k-1 answered %s, want message %v, duplicate", dup.raw, first.Data["message_id"])
+	}
+	third := a2.expect("NEW_MESSAGE", "i2")
+	if _, ok := third.Data["duplicate"]; ok || third.Data["client_msg_id"] != "k-3" {
+		t.Errorf("batch item k-3 answered %s, want a new message", third.raw)
+	}
+	if got := b.expect("NEW_MESSAGE", ""); got.Data["message_id"] != third.Data["message_id"] {
+		t.Errorf("b got %s, want the third message %v only", got.raw, third.Data["message_id"])
+	}
 	hist := b.expect("MESSAGES", b.send("GET_MESSAGES", map[string]any{"chatroom_id": 1, "after_message_id": 0}))
-	if msgs, _ := hist.Data["messages"].([]any); len(msgs) != 2 {
-		t.Errorf("history = %s, want the 2 messages, each once", hist.raw)
+	if msgs, _ := hist.Data["messages"].([]any); len(msgs) != 3 {
+		t.Errorf("history = %s, want the 3 messages, each once", hist.raw)
 	}
 
 	// An id that is not a string of at most 64 bytes is refused, naming it.

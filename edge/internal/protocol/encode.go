@@ -238,6 +238,18 @@ func AppendNewMessage(b []byte, h Header, m *chatv1.Message) []byte {
 	return end(b, h)
 }
 
+// AppendAck appends the NEW_MESSAGE that acknowledges a sender's message:
+// NEW_MESSAGE, with "duplicate":true (added) when the message had been
+// stored before under its client_msg_id.
+func AppendAck(b []byte, h Header, m *chatv1.Message, duplicate bool) []byte {
+	b = begin(b, ActionNewMessage)
+	b = appendMessageFields(b, m)
+	if duplicate {
+		b = append(b, `,"duplicate":true`...)
+	}
+	return end(b, h)
+}
+
 // AppendBatchMessages appends a BATCH_MESSAGES envelope of a room's history
 // (the replay after JOIN_ROOM's since_message_id).
 func AppendBatchMessages(b []byte, h Header, roomID int64, msgs []*chatv1.Message, hasMore bool) []byte {

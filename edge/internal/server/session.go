@@ -498,7 +498,7 @@ func (s *session) sendMessage(ctx context.Context, env protocol.Envelope) {
 	// The ack: the sender's session is answered from the result and
 	// skipped when the event comes back on the stream.
 	h := protocol.Header{Time: time.Now(), SeqID: env.SeqID}
-	s.sess.Send(protocol.AppendNewMessage(make([]byte, 0, 256+len(m.GetContent())), h, m))
+	s.sess.Send(protocol.AppendAck(make([]byte, 0, 256+len(m.GetContent())), h, m, results[0].GetDuplicate()))
 }
 
 // resultCode is the error code of a refused message's result.
@@ -607,6 +607,7 @@ func (s *session) batchMessages(ctx context.Context, env protocol.Envelope) {
 	ids := make([]string, len(raws))
 	codes := make([]string, len(raws)) // the refusal of each item, "" when stored
 	msgs := make([]*chatv1.Message, len(raws))
+	dups := make([]bool, len(raws))
 	items := make([]*chatv1.SendMessageRequest, 0, len(raws))
 	sent := make([]int, 0, len(raws)) // sent[j] is the index of items[j]
 	for i, raw := range raws {
@@ -636,7 +637,7 @@ func (s *session) batchMessages(ctx context.Context, env protocol.Envelope) {
 			case rpcCode != "":
 				codes[i] = rpcCode
 			case results[j].GetMessage() != nil:
-				msgs[i] = results[j].GetMessage()
+				msgs[i], dups[i] = results[j].GetMessage(), results[j].GetDuplicate()
 			default:
 				codes[i] = resultCode(results[j])
 			}
@@ -646,7 +647,7 @@ func (s *session) batchMessages(ctx context.Context, env protocol.Envelope) {
 	for i, id := range ids {
 		h := protocol.Header{Time: now, SeqID: id}
 		if m := msgs[i]; m != nil {
-			s.sess.Send(protocol.AppendNewMessage(make([]byte, 0, 256+len(m.GetNickname())+len(m.GetContent())), h, m))
+			s.sess.Send(protocol.AppendAck(make([]byte, 0, 256+len(m.GetNickname())+len(m.GetContent())), h, m, dups[i]))
 		} else {
 			s.sess.Send(protocol.AppendError(make([]byte, 0, 192), h, codes[i], id, env.Action))
 		}
