@@ -4,6 +4,7 @@
 package envflag
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -163,6 +164,29 @@ func (s *Set) Parse(args []string) error {
 		return fmt.Errorf("environment: %w", s.errs[0])
 	}
 	return s.fs.Parse(args)
+}
+
+// ParseCommand parses the arguments of a command that takes flags only:
+// -h prints the usage to stdout, a malformed environment value, flag or
+// an extra argument prints the error to stderr. When ok is false the
+// command exits with code: 0 after the usage, 2 after an error.
+func (s *Set) ParseCommand(args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	name := s.fs.Name()
+	if err := s.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "Usage: %s [flags]\n", name)
+			s.fs.SetOutput(stdout)
+			s.fs.PrintDefaults()
+			return 0, false
+		}
+		fmt.Fprintf(stderr, "%s: %v (run '%s -h')\n", name, err, name)
+		return 2, false
+	}
+	if s.fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", name, s.fs.Arg(0))
+		return 2, false
+	}
+	return 0, true
 }
 
 func splitList(v string) []string {

@@ -3,6 +3,7 @@ package envflag
 import (
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -125,6 +126,31 @@ func TestMalformedEnvironmentIsAnError(t *testing.T) {
 		s.Float64(&f, "f", "F", 1, "")
 		if err := s.Parse(nil); err == nil {
 			t.Errorf("Parse with env %v = nil, want an error", env)
+		}
+	}
+}
+
+func TestParseCommand(t *testing.T) {
+	for _, tt := range []struct {
+		args           []string
+		env            map[string]string
+		code           int
+		ok             bool
+		stdout, stderr string
+	}{
+		{[]string{"-n", "3"}, nil, 0, true, "", ""},
+		{[]string{"-h"}, nil, 0, false, "Usage: cmd [flags]\n  -n int\n    \tcount (env N) (default 1)\n", ""},
+		{[]string{"-n", "x"}, nil, 2, false, "", "cmd: invalid value \"x\" for flag -n: parse error (run 'cmd -h')\n"},
+		{[]string{"extra"}, nil, 2, false, "", "cmd: unexpected argument \"extra\"\n"},
+		{nil, map[string]string{"N": "many"}, 2, false, "", "cmd: environment: N=\"many\": "},
+	} {
+		var n int
+		var stdout, stderr strings.Builder
+		s := New("cmd", io.Discard, func(k string) string { return tt.env[k] })
+		s.Int(&n, "n", "N", 1, "count")
+		code, ok := s.ParseCommand(tt.args, &stdout, &stderr)
+		if code != tt.code || ok != tt.ok || stdout.String() != tt.stdout || !strings.HasPrefix(stderr.String(), tt.stderr) || (tt.stderr == "") != (stderr.Len() == 0) {
+			t.Errorf("ParseCommand(%v, env %v) = %d, %v, stdout %q, stderr %q; want %d, %v, %q, %q…", tt.args, tt.env, code, ok, stdout.String(), stderr.String(), tt.code, tt.ok, tt.stdout, tt.stderr)
 		}
 	}
 }

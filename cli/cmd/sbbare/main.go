@@ -6,8 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -31,19 +29,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	set.String(&addr, "addr", "BARE_ADDR", "127.0.0.1:22346", "TCP address to serve")
 	fs := set.FlagSet()
 	fs.StringVar(&secret, "secret", "", "HMAC secret of the HS256 tokens (env JWT_SECRET)")
-	if err := set.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: sbbare [flags]")
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return 0
-		}
-		fmt.Fprintf(stderr, "sbbare: %v (run 'sbbare -h')\n", err)
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "sbbare: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := set.ParseCommand(args, stdout, stderr); !ok {
+		return code
 	}
 	if secret == "" {
 		secret = getenv("JWT_SECRET")

@@ -11,8 +11,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -49,19 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	set.Bool(&keep, "keep", "", false, "keep the directory even when every check passes")
 	fs := set.FlagSet()
 	fs.Int64Var(&seed, "seed", 0, "seed of the kill schedule (0: random, printed)")
-	if err := set.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: sbcrash [flags]")
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return 0
-		}
-		fmt.Fprintf(stderr, "sbcrash: %v (run 'sbcrash -h')\n", err)
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "sbcrash: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := set.ParseCommand(args, stdout, stderr); !ok {
+		return code
 	}
 	cfg.Seed = uint64(seed)
 	cfg.Progress = stderr

@@ -11,8 +11,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -71,19 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.Int64Var(&cfg.RoomBase, "room-base", load.DefaultRoomBase, "first room id")
 	// The secret's default is not shown in -h output: it is read after parsing.
 	fs.StringVar(&cfg.Secret, "secret", "", "HMAC secret of the tokens (env JWT_SECRET)")
-	if err := set.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: sbload [flags]")
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return 0
-		}
-		fmt.Fprintf(stderr, "sbload: %v (run 'sbload -h')\n", err)
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "sbload: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := set.ParseCommand(args, stdout, stderr); !ok {
+		return code
 	}
 	if cfg.Secret == "" {
 		cfg.Secret = getenv("JWT_SECRET")

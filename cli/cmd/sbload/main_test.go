@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 func TestWorkers(t *testing.T) {
 	t.Setenv(workerEnv, "1")
 	executable = func() (string, error) { return os.Args[0], nil }
-	edges := []*bare.Server{startBare(t, bare.Options{Secret: secret}), startBare(t, bare.Options{Secret: secret})}
+	edges := []*bare.Server{servicetest.StartBare(t, bare.Options{Secret: secret}), servicetest.StartBare(t, bare.Options{Secret: secret})}
 	chat := servicetest.NewChatAdmin()
 	env := map[string]string{"JWT_SECRET": secret}
 	var stdout, stderr bytes.Buffer
@@ -120,7 +120,7 @@ func TestWorkers(t *testing.T) {
 }
 
 func TestRunPrintsOneJSONLine(t *testing.T) {
-	edge := startBare(t, bare.Options{Secret: secret})
+	edge := servicetest.StartBare(t, bare.Options{Secret: secret})
 	chat := servicetest.NewChatAdmin()
 	env := map[string]string{"JWT_SECRET": secret, "EDGE_ADDR": edge.Addr(), "CHAT_ADDR": chat.Start(t)}
 	var stdout, stderr bytes.Buffer
@@ -155,7 +155,7 @@ func TestRunPrintsOneJSONLine(t *testing.T) {
 // edge leaves out the quadratic USER_JOINED traffic of filling the room,
 // which under -race would take most of the test's time.
 func TestRunOneRoomOfThousand(t *testing.T) {
-	edge := startBare(t, bare.Options{Secret: secret, CompressOver: 250, QuietJoins: true})
+	edge := servicetest.StartBare(t, bare.Options{Secret: secret, CompressOver: 250, QuietJoins: true})
 	chat := servicetest.NewChatAdmin()
 	env := map[string]string{"JWT_SECRET": secret, "EDGE_ADDR": edge.Addr(), "CHAT_ADDR": chat.Start(t)}
 	var stdout, stderr bytes.Buffer
@@ -189,7 +189,7 @@ func TestRunOneRoomOfThousand(t *testing.T) {
 }
 
 func TestRunIdleFlag(t *testing.T) {
-	edge := startBare(t, bare.Options{Secret: secret})
+	edge := servicetest.StartBare(t, bare.Options{Secret: secret})
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"--idle", "--addr", edge.Addr(), "--secret", secret, "--clients", "5",
 		"--duration", "50ms", "--settle", "20ms", "--pid", strconv.Itoa(os.Getpid())}, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
@@ -240,15 +240,4 @@ func TestRunErrors(t *testing.T) {
 			t.Errorf("sbload %v = exit %d, stderr %q, stdout %q; want exit %d, %q, no stdout", tt.args, code, stderr.String(), stdout.String(), tt.code, tt.stderr)
 		}
 	}
-}
-
-// startBare serves the bare fanout server on loopback until the test ends.
-func startBare(t testing.TB, opts bare.Options) *bare.Server {
-	t.Helper()
-	srv, err := bare.Listen("127.0.0.1:0", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	return srv
 }

@@ -103,6 +103,20 @@ func (c *conn) read(deadline time.Time) (envelope, error) {
 	return env, nil
 }
 
+// await reads envelopes until match reports the one awaited (done) or an
+// error, or until the deadline.
+func (c *conn) await(deadline time.Time, match func(envelope) (done bool, err error)) error {
+	for {
+		env, err := c.read(deadline)
+		if err != nil {
+			return err
+		}
+		if done, err := match(env); done || err != nil {
+			return err
+		}
+	}
+}
+
 func (c *conn) close() { c.c.Close() }
 
 // isTimeout reports whether err is a read deadline passing.

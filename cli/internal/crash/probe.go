@@ -33,19 +33,15 @@ func tryJoin(addr string, minter *token.Minter, user, room int64) error {
 	if err := c.send("JOIN_ROOM", map[string]any{"chatroom_id": room}, "join"); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(ackTimeout)
-	for {
-		env, err := c.read(deadline)
-		if err != nil {
-			return err
-		}
+	return c.await(time.Now().Add(ackTimeout), func(env envelope) (bool, error) {
 		switch {
 		case env.Action == "JOIN_ROOM_SUCCESS" && env.SeqID == "join":
-			return nil
+			return true, nil
 		case env.Action == "ERROR" && env.Data.OriginalSeqID == "join":
-			return errors.New(env.Data.ErrorCode)
+			return true, errors.New(env.Data.ErrorCode)
 		}
-	}
+		return false, nil
+	})
 }
 
 // join makes the sender a member of its room.
@@ -91,17 +87,13 @@ func (p *probe) once() error {
 	if err := c.send("SEND_MESSAGE", map[string]any{"chatroom_id": probeRoom, "content": id, "client_msg_id": id}, id); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(ackTimeout)
-	for {
-		env, err := c.read(deadline)
-		if err != nil {
-			return err
-		}
+	return c.await(time.Now().Add(ackTimeout), func(env envelope) (bool, error) {
 		switch {
 		case env.Action == "NEW_MESSAGE" && env.Data.ClientMsgID == id:
-			return nil
+			return true, nil
 		case env.Action == "ERROR" && env.Data.OriginalSeqID == id:
-			return errors.New(env.Data.ErrorCode)
+			return true, errors.New(env.Data.ErrorCode)
 		}
-	}
+		return false, nil
+	})
 }

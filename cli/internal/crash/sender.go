@@ -100,27 +100,25 @@ func (s *sender) attempt(c *conn, id string, attempt int) (done, keep bool) {
 	if err := c.send("SEND_MESSAGE", data, seq); err != nil {
 		return false, false
 	}
-	deadline := time.Now().Add(ackTimeout)
-	for {
-		env, err := c.read(deadline)
-		if err != nil {
-			return false, false
-		}
+	err := c.await(time.Now().Add(ackTimeout), func(env envelope) (bool, error) {
 		switch {
 		case env.Action == "NEW_MESSAGE" && env.Data.UserID == s.user && env.Data.ClientMsgID == id:
 			s.acked[id] = env.Data.ID
 			if env.Data.Duplicate {
 				s.dups++
 			}
-			return true, true
+			done = true
+			return true, nil
 		case env.Action == "ERROR" && env.Data.OriginalSeqID == seq:
-			if retryable(env.Data.ErrorCode) {
-				return false, true
+			if !retryable(env.Data.ErrorCode) {
+				s.refused = append(s.refused, fmt.Sprintf("%s: %s", id, env.Data.ErrorCode))
+				done = true
 			}
-			s.refused = append(s.refused, fmt.Sprintf("%s: %s", id, env.Data.ErrorCode))
-			return true, true
+			return true, nil
 		}
-	}
+		return false, nil
+	})
+	return done, err == nil
 }
 
 // connect dials the edges in turn until one accepts, or ctx ends (nil).

@@ -60,7 +60,7 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			edge := startBare(t, tt.opts)
+			edge := servicetest.StartBare(t, tt.opts)
 			chat := servicetest.NewChatAdmin()
 			cfg := testConfig(edge.Addr(), chat.Start(t))
 			tt.cfg(&cfg)
@@ -137,7 +137,7 @@ func TestRunEndToEnd(t *testing.T) {
 }
 
 func TestRunRoomsAlreadyExist(t *testing.T) {
-	edge := startBare(t, bare.Options{Secret: secret})
+	edge := servicetest.StartBare(t, bare.Options{Secret: secret})
 	chat := servicetest.NewChatAdmin()
 	chat.PutRoom(&chatv1.Room{Id: 1_000_000, Name: "old", MaxMembers: 0})
 	chat.PutRoom(&chatv1.Room{Id: 1_000_001, Name: "old", MaxMembers: 100})
@@ -150,7 +150,7 @@ func TestRunRoomsAlreadyExist(t *testing.T) {
 }
 
 func TestRunRefusesExistingRoomTooSmall(t *testing.T) {
-	edge := startBare(t, bare.Options{Secret: secret})
+	edge := servicetest.StartBare(t, bare.Options{Secret: secret})
 	chat := servicetest.NewChatAdmin()
 	chat.PutRoom(&chatv1.Room{Id: 1_000_001, Name: "old", MaxMembers: 2})
 	cfg := testConfig(edge.Addr(), chat.Start(t))
@@ -161,7 +161,7 @@ func TestRunRefusesExistingRoomTooSmall(t *testing.T) {
 }
 
 func TestRunSetupFailures(t *testing.T) {
-	edge := startBare(t, bare.Options{Secret: "another secret"})
+	edge := servicetest.StartBare(t, bare.Options{Secret: "another secret"})
 	cfg := testConfig(edge.Addr(), "")
 	_, err := Run(context.Background(), cfg)
 	if err == nil || !strings.Contains(err.Error(), "setup: 6 of 6 clients failed") || !strings.Contains(err.Error(), "INVALID_TOKEN") {
@@ -217,7 +217,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestRunIdle(t *testing.T) {
-	edge := startBare(t, bare.Options{Secret: secret})
+	edge := servicetest.StartBare(t, bare.Options{Secret: secret})
 	cfg := Config{
 		Addr:        edge.Addr(),
 		Secret:      secret,
@@ -258,7 +258,7 @@ func TestRunIdle(t *testing.T) {
 }
 
 func TestRunIdleCountsFailures(t *testing.T) {
-	edge := startBare(t, bare.Options{Secret: "another secret"})
+	edge := servicetest.StartBare(t, bare.Options{Secret: "another secret"})
 	rep, err := RunIdle(context.Background(), Config{
 		Addr: edge.Addr(), Secret: secret, Clients: 3, RoomBase: 1,
 		Duration: 10 * time.Millisecond, Settle: 10 * time.Millisecond,
@@ -310,7 +310,7 @@ func TestSources(t *testing.T) {
 			t.Errorf("Config{Addr: %s, Clients: %d} sources = %d, want %d", tc.addr, tc.clients, cfg.Sources, tc.want)
 		}
 	}
-	edge := startBare(t, bare.Options{Secret: secret})
+	edge := servicetest.StartBare(t, bare.Options{Secret: secret})
 	rep, err := RunIdle(context.Background(), Config{Addr: edge.Addr(), Secret: secret, Clients: 9, RoomBase: 1, Sources: 3,
 		Duration: 10 * time.Millisecond, Settle: 10 * time.Millisecond})
 	if err != nil || rep.Connected != 9 || rep.Errors != 0 {
@@ -333,17 +333,6 @@ func TestFillerCompressesLikeText(t *testing.T) {
 	if ratio := float64(len(a)) / float64(buf.Len()); ratio < 1.5 || ratio > 5 {
 		t.Errorf("filler compresses %.1f:1, want text-like (1.5..5)", ratio)
 	}
-}
-
-// startBare serves the bare fanout server on loopback until the test ends.
-func startBare(t testing.TB, opts bare.Options) *bare.Server {
-	t.Helper()
-	srv, err := bare.Listen("127.0.0.1:0", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 // joinRecorder is a chat service that records JoinRoom calls.

@@ -139,7 +139,7 @@ func TestMerge(t *testing.T) {
 // TestSplitRun runs a split load on two edges at once, started together
 // through the gate, and merges the reports.
 func TestSplitRun(t *testing.T) {
-	edges := []*bare.Server{startBare(t, bare.Options{Secret: secret}), startBare(t, bare.Options{Secret: secret})}
+	edges := []*bare.Server{servicetest.StartBare(t, bare.Options{Secret: secret}), servicetest.StartBare(t, bare.Options{Secret: secret})}
 	chat := servicetest.NewChatAdmin()
 	cfg := testConfig(edges[0].Addr(), chat.Start(t))
 	cfg.Clients, cfg.Rooms = 9, 3

@@ -1,6 +1,6 @@
 // Package servicetest runs in-memory fakes of the chat admin, auth admin,
 // presence and signaling admin services on real loopback gRPC listeners,
-// for the tests of the commands.
+// and the bare fanout server, for the tests of the commands.
 package servicetest
 
 import (
