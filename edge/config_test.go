@@ -29,6 +29,8 @@ func TestConfigDefaults(t *testing.T) {
 		{"MaxFrameBytes", got.MaxFrameBytes, 1 << 20},
 		{"MaxDepth", got.MaxDepth, 32},
 		{"AuthTimeout", got.AuthTimeout, 10 * time.Second},
+		{"MaxConnsPerIP", got.MaxConnsPerIP, 0},
+		{"MaxUnauthenticated", got.MaxUnauthenticated, 10000},
 		{"IdleTimeout", got.IdleTimeout, 90 * time.Second},
 		{"WriteTimeout", got.WriteTimeout, 10 * time.Second},
 		{"OutboundQueueMessages", got.OutboundQueueMessages, 4096},
@@ -60,6 +62,7 @@ func TestConfigDefaults(t *testing.T) {
 		"MaxSignalBytes":    {MaxSignalBytes: -1},
 		"SignalRate":        {SignalRate: -1},
 		"BatchMax":          {BatchMax: -1},
+		"MaxConnsPerIP":     {MaxConnsPerIP: -1},
 	} {
 		if _, err := c.withDefaults(); err == nil {
 			t.Errorf("withDefaults with a negative %s: no error", name)
@@ -79,11 +82,12 @@ func TestRegisterFlags(t *testing.T) {
 		"EDGE_BATCH_MAX":          "8",
 		"EDGE_HISTORY_LIMIT":      "40",
 		"EDGE_HEARTBEAT_INTERVAL": "15s",
+		"EDGE_MAX_CONNS_PER_IP":   "50",
 	}
 	var c Config
 	fs := envflag.New("edged", io.Discard, func(k string) string { return env[k] })
 	c.RegisterFlags(fs)
-	if err := fs.Parse([]string{"-edge-batch-max=16"}); err != nil {
+	if err := fs.Parse([]string{"-edge-batch-max=16", "-edge-max-unauthenticated=-1"}); err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
 	want := Config{Addr: DefaultAddr, MaxFrameBytes: DefaultMaxFrameBytes, MaxDepth: DefaultMaxDepth,
@@ -91,8 +95,9 @@ func TestRegisterFlags(t *testing.T) {
 		AuthTimeout: DefaultAuthTimeout, IdleTimeout: DefaultIdleTimeout, WriteTimeout: DefaultWriteTimeout,
 		OutboundQueueMessages: DefaultOutboundQueueMessages, OutboundQueueBytes: DefaultOutboundQueueBytes,
 		RPCTimeout: DefaultRPCTimeout, HistoryLimit: 40, HeartbeatInterval: 15 * time.Second,
-		MaxInflatedBytes: 5000, CompressThreshold: 100, BatchWindow: 25 * time.Millisecond, BatchMax: 16}
+		MaxInflatedBytes: 5000, CompressThreshold: 100, BatchWindow: 25 * time.Millisecond, BatchMax: 16,
+		MaxConnsPerIP: 50, MaxUnauthenticated: -1}
 	if c != want {
-		t.Errorf("RegisterFlags from env %v and -edge-batch-max=16:\n got %+v\nwant %+v", env, c, want)
+		t.Errorf("RegisterFlags from env %v, -edge-batch-max=16 and -edge-max-unauthenticated=-1:\n got %+v\nwant %+v", env, c, want)
 	}
 }

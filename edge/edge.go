@@ -44,6 +44,7 @@ const (
 	DefaultMaxFrameBytes         = 1 << 20
 	DefaultMaxDepth              = 32
 	DefaultAuthTimeout           = 10 * time.Second
+	DefaultMaxUnauthenticated    = 10000
 	DefaultIdleTimeout           = 90 * time.Second
 	DefaultWriteTimeout          = 10 * time.Second
 	DefaultOutboundQueueMessages = 4096
@@ -99,6 +100,14 @@ type Config struct {
 	MaxDepth int
 	// AuthTimeout closes a connection that has not connected in time.
 	AuthTimeout time.Duration
+	// MaxConnsPerIP bounds the connections from one source address (0, the
+	// default: no bound; mobile carriers put many users behind one
+	// address). MaxUnauthenticated bounds the connections that have not
+	// yet sent a successful CONNECT (default DefaultMaxUnauthenticated;
+	// negative: no bound). A connection past either is answered ERROR
+	// TOO_MANY_CONNECTIONS and closed at once.
+	MaxConnsPerIP      int
+	MaxUnauthenticated int
 	// IdleTimeout closes a connection from which nothing was read for that long.
 	IdleTimeout time.Duration
 	// WriteTimeout bounds each write to a client; a session whose write
@@ -165,6 +174,7 @@ func (c Config) withDefaults() (Config, error) {
 	setInt(&c.MaxFrameBytes, DefaultMaxFrameBytes)
 	setInt(&c.MaxDepth, DefaultMaxDepth)
 	setDur(&c.AuthTimeout, DefaultAuthTimeout)
+	setInt(&c.MaxUnauthenticated, DefaultMaxUnauthenticated)
 	setDur(&c.IdleTimeout, DefaultIdleTimeout)
 	setDur(&c.WriteTimeout, DefaultWriteTimeout)
 	setInt(&c.OutboundQueueMessages, DefaultOutboundQueueMessages)
@@ -186,7 +196,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.WriteTimeout < 0 || c.OutboundQueueMessages < 0 || c.OutboundQueueBytes < 0 ||
 		c.RPCTimeout < 0 || c.HistoryLimit < 0 || c.HeartbeatInterval < 0 ||
 		c.MaxInflatedBytes < 0 || c.CompressThreshold < 0 || c.BatchWindow < 0 || c.BatchMax < 0 ||
-		c.MaxSignalBytes < 0 || c.SignalRate < 0 || c.SignalBurst < 0 {
+		c.MaxSignalBytes < 0 || c.SignalRate < 0 || c.SignalBurst < 0 || c.MaxConnsPerIP < 0 {
 		return c, errors.New("edge config: limits must not be negative")
 	}
 	return c, nil
@@ -262,30 +272,32 @@ func Run(ctx context.Context, cfg Config) error {
 	defer signalingConn.Close()
 
 	srv := server.New(server.Options{
-		EdgeID:            cfg.EdgeID,
-		Logger:            cfg.Logger,
-		Auth:              authv1.NewAuthServiceClient(authConn),
-		Chat:              chatv1.NewChatServiceClient(chatConn),
-		Presence:          presencev1.NewPresenceServiceClient(presenceConn),
-		Signaling:         signalingv1.NewSignalingServiceClient(signalingConn),
-		MaxSignalBytes:    cfg.MaxSignalBytes,
-		SignalRate:        cfg.SignalRate,
-		SignalBurst:       cfg.SignalBurst,
-		MaxFrameBytes:     cfg.MaxFrameBytes,
-		MaxDepth:          cfg.MaxDepth,
-		AuthTimeout:       cfg.AuthTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
-		QueueMessages:     cfg.OutboundQueueMessages,
-		QueueBytes:        cfg.OutboundQueueBytes,
-		RPCTimeout:        cfg.RPCTimeout,
-		HistoryLimit:      cfg.HistoryLimit,
-		HeartbeatInterval: cfg.HeartbeatInterval,
-		MaxInflatedBytes:  cfg.MaxInflatedBytes,
-		CompressThreshold: cfg.CompressThreshold,
-		BatchWindow:       cfg.BatchWindow,
-		BatchMax:          cfg.BatchMax,
-		Epoll:             !cfg.BlockingIO,
+		EdgeID:             cfg.EdgeID,
+		Logger:             cfg.Logger,
+		Auth:               authv1.NewAuthServiceClient(authConn),
+		Chat:               chatv1.NewChatServiceClient(chatConn),
+		Presence:           presencev1.NewPresenceServiceClient(presenceConn),
+		Signaling:          signalingv1.NewSignalingServiceClient(signalingConn),
+		MaxSignalBytes:     cfg.MaxSignalBytes,
+		SignalRate:         cfg.SignalRate,
+		SignalBurst:        cfg.SignalBurst,
+		MaxFrameBytes:      cfg.MaxFrameBytes,
+		MaxDepth:           cfg.MaxDepth,
+		AuthTimeout:        cfg.AuthTimeout,
+		MaxConnsPerIP:      cfg.MaxConnsPerIP,
+		MaxUnauthenticated: max(cfg.MaxUnauthenticated, 0),
+		IdleTimeout:        cfg.IdleTimeout,
+		WriteTimeout:       cfg.WriteTimeout,
+		QueueMessages:      cfg.OutboundQueueMessages,
+		QueueBytes:         cfg.OutboundQueueBytes,
+		RPCTimeout:         cfg.RPCTimeout,
+		HistoryLimit:       cfg.HistoryLimit,
+		HeartbeatInterval:  cfg.HeartbeatInterval,
+		MaxInflatedBytes:   cfg.MaxInflatedBytes,
+		CompressThreshold:  cfg.CompressThreshold,
+		BatchWindow:        cfg.BatchWindow,
+		BatchMax:           cfg.BatchMax,
+		Epoll:              !cfg.BlockingIO,
 	})
 	// The streams and the session reports outlive Serve: the sessions it
 	// closes while shutting down are reported before the reporter stops.

@@ -13,6 +13,8 @@ func (c *Config) RegisterFlags(s *envflag.Set) {
 	s.Int(&c.MaxFrameBytes, "edge-max-frame-bytes", "EDGE_MAX_FRAME_BYTES", DefaultMaxFrameBytes, "longest envelope line")
 	s.Int(&c.MaxDepth, "edge-max-depth", "EDGE_MAX_DEPTH", DefaultMaxDepth, "deepest JSON nesting")
 	s.Duration(&c.AuthTimeout, "edge-auth-timeout", "EDGE_AUTH_TIMEOUT", DefaultAuthTimeout, "time a new connection has to send CONNECT")
+	s.Int(&c.MaxConnsPerIP, "edge-max-conns-per-ip", "EDGE_MAX_CONNS_PER_IP", 0, "connections from one source address (0: no bound)")
+	s.Int(&c.MaxUnauthenticated, "edge-max-unauthenticated", "EDGE_MAX_UNAUTHENTICATED", DefaultMaxUnauthenticated, "connections that have not sent a successful CONNECT (negative: no bound)")
 	s.Duration(&c.IdleTimeout, "edge-idle-timeout", "EDGE_IDLE_TIMEOUT", DefaultIdleTimeout, "close sessions silent this long")
 	s.Duration(&c.WriteTimeout, "edge-write-timeout", "EDGE_WRITE_TIMEOUT", DefaultWriteTimeout, "bound of each write to a client")
 	s.Int(&c.OutboundQueueMessages, "edge-queue-messages", "EDGE_QUEUE_MESSAGES", DefaultOutboundQueueMessages, "envelopes queued per session before it is closed as too slow")

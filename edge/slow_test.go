@@ -161,6 +161,12 @@ func TestBlockingIO(t *testing.T) {
 		{"WriteTimeout", TestWriteTimeout},
 		{"Revocation", TestRevocation},
 		{"GracefulShutdown", TestGracefulShutdown},
+		{"ConnectionsPerIP", TestConnectionsPerIP},
+		{"UnauthenticatedConnections", TestUnauthenticatedConnections},
+		{"ConnectLineLimit", TestConnectLineLimit},
+		{"HostileInput", TestHostileInput},
+		{"PingFloodNotReading", TestPingFloodNotReading},
+		{"SilentConnections", TestSilentConnections},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			blockingIO = true

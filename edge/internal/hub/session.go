@@ -99,6 +99,9 @@ type Session struct {
 	closed       bool
 	blockedSince time.Time // a ScheduledConn full since then; zero otherwise
 	done         chan struct{}
+	// room is closed, and cleared, when the queue is back to half its
+	// bounds; made by a waiting AwaitRoom.
+	room chan struct{}
 
 	// The open batch of a batching session: Message objects shared with
 	// every other recipient, assembled into one envelope when it closes.
@@ -351,6 +354,10 @@ func (s *Session) FlushStep(write func(bufs [][]byte) (n int, wouldBlock bool, e
 	if s.wi < len(s.writing) && n > 0 {
 		s.writing[s.wi] = s.writing[s.wi][n:]
 	}
+	if s.room != nil && !s.backloggedLocked() {
+		close(s.room)
+		s.room = nil
+	}
 	left := s.wi < len(s.writing)
 	switch {
 	case s.closed:
@@ -399,6 +406,37 @@ func (s *Session) endFlushLocked() {
 	if cap(s.spare) > maxIdleQueueCap {
 		s.spare = nil
 	}
+}
+
+// AwaitRoom waits while the session's queue holds more than half its
+// bounds (in envelopes or bytes), until the client has read enough or the
+// session is closed. The request loop calls it before each request: a
+// client that pipelines requests faster than it reads the answers is
+// served at the pace it reads (its requests wait in its socket, and TCP
+// slows it down), instead of being closed as a slow consumer.
+func (s *Session) AwaitRoom() {
+	s.mu.Lock()
+	for s.backloggedLocked() && !s.closed {
+		if s.room == nil {
+			s.room = make(chan struct{})
+		}
+		room := s.room
+		s.mu.Unlock()
+		select {
+		case <-room:
+		case <-s.done:
+		}
+		s.mu.Lock()
+	}
+	s.mu.Unlock()
+}
+
+// backloggedLocked reports whether the queue holds more than half its
+// bounds.
+func (s *Session) backloggedLocked() bool {
+	lim := &s.hub.opts
+	waiting := len(s.queue) + len(s.writing) - s.wi
+	return 2*waiting > lim.QueueMessages || 2*s.queued > lim.QueueBytes
 }
 
 // BlockedSince returns since when the session's ScheduledConn has been

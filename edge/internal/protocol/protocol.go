@@ -63,6 +63,9 @@ const (
 	CodeRateLimited        = "RATE_LIMITED"
 	CodeServiceUnavailable = "SERVICE_UNAVAILABLE"
 	CodeInternalError      = "INTERNAL_ERROR"
+	// CodeTooManyConnections refuses a connection at accept: too many from
+	// its source address, or too many not yet authenticated.
+	CodeTooManyConnections = "TOO_MANY_CONNECTIONS"
 )
 
 // Message returns the client-facing text of an error code. Clients only
@@ -97,6 +100,8 @@ func Message(code string) string {
 		return "rate limited"
 	case CodeServiceUnavailable:
 		return "service unavailable, try again"
+	case CodeTooManyConnections:
+		return "too many connections, try again later"
 	default:
 		return "internal error"
 	}

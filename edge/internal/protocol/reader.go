@@ -63,14 +63,25 @@ func (lr *LineReader) Init(r io.Reader, max int, pool *BufferPool) {
 	*lr = LineReader{r: r, max: max, pool: pool}
 }
 
+// SetMax changes the longest line accepted from the next one on.
+func (lr *LineReader) SetMax(max int) { lr.max = max }
+
 // Release gives the buffer back to the pool, keeping only the bytes of an
-// incomplete line, if any, in a buffer of their size. Call it when the
-// underlying reader has nothing more for now.
+// incomplete line, if any, in a buffer of their size. A big line's own
+// buffer (grown past the pool's size) is kept while its line is
+// incomplete, so that a line arriving in many pieces is not copied at
+// each. Call it when the underlying reader has nothing more for now.
 func (lr *LineReader) Release() {
 	if lr.pool == nil || lr.buf == nil {
 		return
 	}
 	pending := lr.end - lr.start
+	if len(lr.buf) > PooledBufferSize {
+		if pending == 0 {
+			lr.buf, lr.start, lr.end = nil, 0, 0
+		}
+		return
+	}
 	var rest []byte
 	if pending > 0 {
 		rest = append([]byte(nil), lr.buf[lr.start:lr.end]...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,9 +100,9 @@ func (p *pollServer) wait(pl *netpoll.Poller, ready func(int)) {
 	}
 }
 
-// adopt takes conn over; false leaves conn to the caller (not a TCP
-// connection, or epoll refused it).
-func (p *pollServer) adopt(conn net.Conn) bool {
+// adopt takes conn, admitted from ip, over; false leaves conn to the
+// caller (not a TCP connection, or epoll refused it).
+func (p *pollServer) adopt(conn net.Conn, ip netip.Addr) bool {
 	tcp, ok := conn.(*net.TCPConn)
 	if !ok {
 		return false
@@ -113,9 +114,9 @@ func (p *pollServer) adopt(conn net.Conn) bool {
 		return false // Adopt leaves conn open when it fails
 	}
 	c := &pconn{p: p, fd: fd, opened: time.Now()}
-	c.lr.Init(fd, p.srv.opts.MaxFrameBytes, &p.bufs)
+	c.lr.Init(fd, min(p.srv.opts.MaxFrameBytes, MaxConnectFrameBytes), &p.bufs)
 	c.lastRead.Store(c.opened.UnixNano())
-	c.s = p.srv.makeSession(c, remote)
+	c.s = p.srv.makeSession(c, remote, ip)
 	// Counted before anyone can close it: its input's end is counted out.
 	p.srv.wg.Add(1)
 	p.mu.Lock()
@@ -171,6 +172,7 @@ func (c *pconn) claim() bool {
 // stream, an error, or a request that ends the session.
 func (c *pconn) serveInput() {
 	for {
+		c.s.sess.AwaitRoom()
 		line, err := c.lr.ReadLine()
 		switch {
 		case err == nil:
@@ -181,6 +183,7 @@ func (c *pconn) serveInput() {
 			}
 			if !c.authed.Load() && c.s.userID != 0 {
 				c.authed.Store(true)
+				c.lr.SetMax(c.p.srv.opts.MaxFrameBytes)
 			}
 		case errors.Is(err, protocol.ErrFrameTooLong):
 			c.lastRead.Store(time.Now().UnixNano())

@@ -53,6 +53,12 @@ type Options struct {
 	MaxDepth int
 	// AuthTimeout closes a connection without CONNECT.
 	AuthTimeout time.Duration
+	// MaxConnsPerIP bounds the connections from one source address, and
+	// MaxUnauthenticated those that have not sent a successful CONNECT
+	// (0: no bound): past either, a new connection is answered ERROR
+	// TOO_MANY_CONNECTIONS and closed.
+	MaxConnsPerIP      int
+	MaxUnauthenticated int
 	// IdleTimeout closes a connection nothing was read from.
 	IdleTimeout time.Duration
 	// WriteTimeout bounds each write.
@@ -97,6 +103,11 @@ type Server struct {
 	signalingReports *reporter
 	// sender carries SEND_MESSAGE and BATCH_MESSAGES to chat.
 	sender *sender
+	// admission bounds the connections per source address and those not
+	// yet authenticated; lastRefusalLog (unix nanoseconds) spaces the
+	// records of its refusals.
+	admission      *admission
+	lastRefusalLog atomic.Int64
 
 	mu       sync.Mutex
 	sessions map[*hub.Session]struct{} // every open session, authenticated or not
@@ -115,6 +126,7 @@ func New(opts Options) *Server {
 		log:       opts.Logger,
 		seqPrefix: "s-" + opts.EdgeID + "-",
 		sessions:  make(map[*hub.Session]struct{}),
+		admission: newAdmission(opts.MaxConnsPerIP, opts.MaxUnauthenticated),
 	}
 	srv.sender = newSender(opts.Chat, opts.Logger)
 	srv.presenceReports = newReporter("presence", opts.Logger, opts.RPCTimeout, srv.sendPresenceReport)
@@ -186,10 +198,14 @@ func (srv *Server) Serve(ctx context.Context, lis net.Listener) error {
 			err = fmt.Errorf("accept %s: %w", lis.Addr(), err)
 			break
 		}
-		if poll != nil && poll.adopt(conn) {
+		ip := remoteIP(conn)
+		if !srv.admit(conn, ip) {
 			continue
 		}
-		srv.wg.Go(func() { srv.serveConn(ctx, conn) })
+		if poll != nil && poll.adopt(conn, ip) {
+			continue
+		}
+		srv.wg.Go(func() { srv.serveConn(ctx, conn, ip) })
 	}
 	lis.Close()
 	srv.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/netip"
 	"reflect"
 	"strconv"
 	"sync/atomic"
@@ -28,6 +29,7 @@ const maxEchoedAction = 64
 type session struct {
 	srv  *Server
 	sess *hub.Session
+	ip   netip.Addr    // the peer's, as admitted (admission)
 	rpcN atomic.Uint64 // numbers the session's gRPC calls (rpcContext)
 
 	userID    int64 // 0 until CONNECT succeeds
@@ -45,15 +47,16 @@ type session struct {
 // order, one at a time. The loop's frame is kept small, with the rest in
 // separate functions, because an idle session's goroutine sits in it: a
 // shallow stack lets the runtime shrink it (memory per idle connection).
-func (srv *Server) serveConn(ctx context.Context, conn net.Conn) {
-	s := srv.newSession(conn, conn.RemoteAddr())
+func (srv *Server) serveConn(ctx context.Context, conn net.Conn, ip netip.Addr) {
+	s := srv.newSession(conn, conn.RemoteAddr(), ip)
 	if s == nil {
 		return
 	}
 	defer s.finish()
-	lr := protocol.NewLineReader(conn, srv.opts.MaxFrameBytes)
+	lr := protocol.NewLineReader(conn, min(srv.opts.MaxFrameBytes, MaxConnectFrameBytes))
 	authDeadline := time.Now().Add(srv.opts.AuthTimeout)
 	for {
+		s.sess.AwaitRoom()
 		conn.SetReadDeadline(s.readDeadline(authDeadline))
 		line, err := lr.ReadLine()
 		if err == protocol.ErrFrameTooLong {
@@ -67,26 +70,32 @@ func (srv *Server) serveConn(ctx context.Context, conn net.Conn) {
 		if !s.handle(ctx, line) {
 			return
 		}
+		if s.userID != 0 {
+			lr.SetMax(srv.opts.MaxFrameBytes)
+		}
 	}
 }
 
-// newSession sets up the session of a connection from remote, written
-// through conn; nil when the server is stopping.
-func (srv *Server) newSession(conn hub.Conn, remote net.Addr) *session {
-	s := srv.makeSession(conn, remote)
+// newSession sets up the session of an admitted connection from remote
+// (source address ip), written through conn; nil when the server is
+// stopping.
+func (srv *Server) newSession(conn hub.Conn, remote net.Addr, ip netip.Addr) *session {
+	s := srv.makeSession(conn, remote, ip)
 	if !srv.addSession(s.sess) {
 		s.sess.Close()
+		srv.admission.release(ip, false)
 		return nil
 	}
 	return s
 }
 
-// makeSession makes the session of a connection from remote, written
-// through conn, not yet tracked for the shutdown (see addSession).
-func (srv *Server) makeSession(conn hub.Conn, remote net.Addr) *session {
+// makeSession makes the session of an admitted connection from remote
+// (source address ip), written through conn, not yet tracked for the
+// shutdown (see addSession). Its finish releases the admission.
+func (srv *Server) makeSession(conn hub.Conn, remote net.Addr, ip netip.Addr) *session {
 	id := srv.opts.EdgeID + "-" + strconv.FormatUint(srv.sessionN.Add(1), 10)
 	srv.log.Debug("session opened", "session", id, "remote", remote.String())
-	return &session{srv: srv, sess: srv.hub.NewSession(id, conn)}
+	return &session{srv: srv, sess: srv.hub.NewSession(id, conn), ip: ip}
 }
 
 // finish ends the session: out of the indexes, closed once flushed, and
@@ -99,6 +108,7 @@ func (s *session) finish() {
 	s.srv.hub.Unregister(s.sess)
 	s.sess.CloseAfterFlush()
 	s.srv.removeSession(s.sess)
+	s.srv.admission.release(s.ip, s.userID != 0)
 	if s.userID != 0 {
 		s.srv.presenceReports.add(report{kind: reportClosed, sessionID: s.sess.ID()})
 	}
@@ -362,6 +372,7 @@ func (s *session) connect(ctx context.Context, env protocol.Envelope) bool {
 		return fail(protocol.CodeTokenRevoked)
 	}
 	s.userID, s.nickname, s.expiresAt = id.GetUserId(), id.GetNickname(), expiresAt
+	s.srv.admission.authenticated()
 	if !expiresAt.IsZero() {
 		s.expiry = time.AfterFunc(expiresAt.Sub(now), s.expire)
 	}
