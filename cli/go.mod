@@ -10,7 +10,10 @@ require (
 	google.golang.org/grpc v1.77.0
 	google.golang.org/protobuf v1.36.11
 	switchboard.dev/api v0.0.0
+	switchboard.dev/edge v0.0.0
 	switchboard.dev/platform v0.0.0
+	switchboard.dev/services/auth v0.0.0
+	switchboard.dev/services/chat v0.0.0
 )
 
 require (
@@ -20,5 +23,8 @@ require (
 
 replace (
 	switchboard.dev/api => ../api
+	switchboard.dev/edge => ../edge
 	switchboard.dev/platform => ../platform
+	switchboard.dev/services/auth => ../services/auth
+	switchboard.dev/services/chat => ../services/chat
 )

@@ -16,7 +16,12 @@
 # FANOUT=0 (skip the fanout runs), PPROF=FILE (a 10 s CPU profile of the
 # standalone during its run; DURATION 20s or more), PER_EDGE (16000: the
 # connections of one server process; past it, several edges or bare
-# servers, all on the server's core, and sbload --workers).
+# servers, all on the server's core, and sbload --workers), STALLED
+# (clients beyond CLIENTS that join the rooms and never read, in the
+# Switchboard run only: how many the edge closed as slow consumers; 0),
+# SILENT_CLIENTS (a list, e.g. "10000"; empty skips: connections that
+# never send CONNECT, how soon the edge closes them, at its
+# EDGE_AUTH_TIMEOUT, and their memory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +31,8 @@ RATE=${RATE:-10000}
 DURATION=${DURATION:-30s}
 SIZE=${SIZE:-100}
 IDLE_CLIENTS=${IDLE_CLIENTS:-10000 100000}
+SILENT_CLIENTS=${SILENT_CLIENTS:-}
+STALLED=${STALLED:-0}
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 BARE=${BARE:-1}
@@ -125,7 +132,7 @@ if [[ "$FANOUT" != 0 ]]; then
 	fi
 	report=$(taskset -c "$LOAD_CPU" bin/sbload --workers "$k" --addr "$(joined "${addrs[@]}")" --chat-addr "127.0.0.1:$CHAT_PORT" \
 		--clients "$CLIENTS" --rooms "$ROOMS" --rate "$RATE" --duration "$DURATION" --size "$SIZE" \
-		--pid "$(joined "${pids[@]}")" ${COMPRESSION:+--compression} ${PREJOIN:+--prejoin})
+		--pid "$(joined "${pids[@]}")" --stalled "$STALLED" ${COMPRESSION:+--compression} ${PREJOIN:+--prejoin})
 	echo "switchboard $report"
 	stop_servers
 	wait
@@ -156,4 +163,24 @@ idle() {
 
 for n in $IDLE_CLIENTS; do
 	if [[ "$n" -gt 0 ]]; then idle "$n"; fi
+done
+
+# silent opens n connections that never send CONNECT, on as many edges as
+# PER_EDGE asks, and reports when the edges closed them (their
+# EDGE_AUTH_TIMEOUT, 10 s by default: --duration bounds the wait past it)
+# and the RSS of every server process before, held and after.
+silent() {
+	local n=$1 k report
+	k=$(processes_for "$n")
+	start_switchboard "$k"
+	sleep 2
+	echo "# silent: $n connections without CONNECT on $k edges" >&2
+	report=$(taskset -c "$LOAD_CPU" bin/sbload --silent --workers "$k" --addr "$(joined "${addrs[@]}")" \
+		--clients "$n" --duration 15s --pid "$(joined "${pids[@]}")")
+	echo "silent $report"
+	stop_servers
+}
+
+for n in $SILENT_CLIENTS; do
+	if [[ "$n" -gt 0 ]]; then silent "$n"; fi
 done

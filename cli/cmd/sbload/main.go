@@ -1,10 +1,13 @@
 // Command sbload is Switchboard's load generator: it drives the TCP edge
 // with many authenticated clients sending chat messages at a total rate and
 // prints one JSON line with the delivery ratio and latency percentiles
-// (or, with --idle, the edge's memory per idle connection). With
-// --workers it runs the load in several processes of itself, each with a
-// share of the rooms, and merges their figures: one process may hold
-// fewer descriptors than 100,000 connections need.
+// (with --stalled, beside clients that never read, and how many of those
+// the edge closed). With --idle it reports the edge's memory per idle
+// connection; with --silent, how soon the edge closes connections that
+// never authenticate, and their memory. With --workers it runs the load in
+// several processes of itself, each with a share of the rooms (or of the
+// connections), and merges their figures: one process may hold fewer
+// descriptors than 100,000 connections need.
 package main
 
 import (
@@ -13,7 +16,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -39,6 +41,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		cfg     load.Config
 		rate    float64
 		idle    bool
+		silent  bool
 		addrs   []string
 		pids    string
 		workers int
@@ -50,19 +53,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	set.String(&cfg.Algo, "algo", "JWT_ALGO", load.DefaultAlgo, "token algorithm: HS256, HS384 or HS512")
 	set.Int(&cfg.Clients, "clients", "", load.DefaultClients, "connections")
 	set.Int(&cfg.Rooms, "rooms", "", load.DefaultRooms, "rooms; client i joins room room-base + i%rooms")
-	set.Duration(&cfg.Duration, "duration", "", load.DefaultDuration, "how long to send (with --idle: to hold)")
+	set.Duration(&cfg.Duration, "duration", "", load.DefaultDuration, "how long to send (with --idle: to hold; with --silent: the longest wait for the edge to close, at least its EDGE_AUTH_TIMEOUT)")
 	set.Int(&cfg.Size, "size", "", load.DefaultSize, "message content bytes (at least 20)")
 	set.Duration(&cfg.Warmup, "warmup", "", load.DefaultWarmup, "first part of --duration whose messages are not measured")
 	set.Duration(&cfg.Drain, "drain", "", load.DefaultDrain, "longest wait for the deliveries still owed after sending stops")
 	set.Bool(&cfg.Compression, "compression", "", false, "ask the edge for gzip-compressed envelopes")
 	set.Bool(&cfg.Batch, "batch", "", false, "ask the edge to coalesce messages into BATCH_MESSAGES")
 	set.Bool(&idle, "idle", "", false, "connect and authenticate only, and report the edge's RSS per connection")
+	set.Bool(&silent, "silent", "", false, "connect and send nothing, not even CONNECT, and report when the edge closes the connections and its RSS")
+	set.Int(&cfg.Stalled, "stalled", "", 0, "clients beyond --clients that join the rooms and never read: the edge should close them as slow consumers")
 	set.Bool(&cfg.Prejoin, "prejoin", "", false, "make the clients members through the chat service before they connect, instead of with JOIN_ROOM (big rooms)")
 	set.String(&pids, "pid", "", "", "server process ids whose VmRSS and CPU use are reported, summed (comma-separated)")
 	set.Int(&workers, "workers", "", 1, "processes the load is split among, each with a share of the rooms")
 	set.Int(&worker, "worker", "", -1, "run share number N of a --workers run (set by the parent process)")
 	set.Int(&cfg.Parallelism, "parallel", "", load.DefaultParallelism, "clients connecting at once")
-	set.Duration(&cfg.Settle, "settle", "", load.DefaultSettle, "with --idle: pause after connecting before reading RSS")
+	set.Duration(&cfg.Settle, "settle", "", load.DefaultSettle, "with --idle or --silent: pause after connecting (and, silent, after the close) before reading RSS")
 	set.Int(&cfg.Sources, "sources", "", 0, "loopback addresses to connect from, 127.0.0.1 upward (0: enough for --clients when the edge is on loopback)")
 	fs := set.FlagSet()
 	fs.Float64Var(&rate, "rate", load.DefaultRate, "total messages per second across all clients")
@@ -92,11 +97,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintln(stderr, "sbload: --addr is required")
 		return 2
 	}
+	if idle && silent {
+		fmt.Fprintln(stderr, "sbload: --idle and --silent: choose one")
+		return 2
+	}
 	cfg.Addr = addrs[0]
 	if workers > 1 || worker >= 0 {
 		split := load.Split
-		if idle {
+		switch {
+		case idle:
 			split = load.SplitIdle
+		case silent:
+			split = load.SplitSilent
 		}
 		shares, err := split(cfg, workers, addrs)
 		if err != nil {
@@ -108,8 +120,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return 2
 		}
 		if worker < 0 {
-			if idle {
+			switch {
+			case idle:
 				return runIdleWorkers(ctx, args, cfg, workers, stdout, stderr)
+			case silent:
+				return runSilentWorkers(ctx, args, cfg, workers, stdout, stderr)
 			}
 			return runLoadWorkers(ctx, args, cfg, workers, stdout, stderr)
 		}
@@ -125,17 +140,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintln(stderr, "sbload: several --addr need --workers")
 		return 2
 	}
-	if limit, err := load.RaiseFileLimit(uint64(cfg.Clients) + 1024); err != nil {
+	conns := uint64(max(cfg.Clients+cfg.Stalled, 0))
+	if limit, err := load.RaiseFileLimit(conns + 1024); err != nil {
 		fmt.Fprintf(stderr, "sbload: %v\n", err)
-	} else if limit < uint64(cfg.Clients)+64 {
-		fmt.Fprintf(stderr, "sbload: warning: RLIMIT_NOFILE %d is below --clients %d\n", limit, cfg.Clients)
+	} else if limit < conns+64 {
+		fmt.Fprintf(stderr, "sbload: warning: RLIMIT_NOFILE %d is below the %d connections\n", limit, conns)
 	}
 
 	var out any
 	var err error
-	if idle {
+	switch {
+	case idle:
 		out, err = load.RunIdle(ctx, cfg)
-	} else {
+	case silent:
+		out, err = load.RunSilent(ctx, cfg)
+	default:
 		out, err = load.Run(ctx, cfg)
 	}
 	if err != nil {
@@ -182,33 +201,80 @@ func runLoadWorkers(ctx context.Context, args []string, cfg load.Config, n int, 
 // (SplitIdle), reads the RSS of the server processes before they connect
 // and once all have connected and settled, and prints the merged report.
 func runIdleWorkers(ctx context.Context, args []string, cfg load.Config, n int, stdout, stderr io.Writer) int {
-	var before, after int64
-	var err error
-	if before, err = load.TotalRSS(cfg.PIDs); err != nil {
+	reps := make([]load.IdleReport, n)
+	rss, ok := runHoldingWorkers(ctx, args, cfg, reps, false, stderr)
+	if !ok {
+		return 1
+	}
+	merged := load.MergeIdle(reps)
+	if len(cfg.PIDs) > 0 {
+		merged.SetRSS(rss.before, rss.held)
+	}
+	return printJSON(merged, stdout, stderr)
+}
+
+// runSilentWorkers opens the silent connections in n processes of sbload
+// (SplitSilent), reads the RSS of the server processes before they
+// connect, once all have connected and settled, and once the workers have
+// ended and the server has settled again, and prints the merged report.
+func runSilentWorkers(ctx context.Context, args []string, cfg load.Config, n int, stdout, stderr io.Writer) int {
+	reps := make([]load.SilentReport, n)
+	rss, ok := runHoldingWorkers(ctx, args, cfg, reps, true, stderr)
+	if !ok {
+		return 1
+	}
+	merged, err := load.MergeSilent(reps)
+	if err != nil {
 		fmt.Fprintf(stderr, "sbload: %v\n", err)
 		return 1
 	}
-	measure := func(ctx context.Context) error {
+	if len(cfg.PIDs) > 0 {
+		merged.SetRSS(rss.before, rss.held, rss.after)
+	}
+	return printJSON(merged, stdout, stderr)
+}
+
+// heldRSS is what the parent of an idle or silent --workers run reads of
+// the server processes' RSS, summed: before the workers connect, once all
+// have connected and settled, and (silent) once they have ended and the
+// server has settled again.
+type heldRSS struct {
+	before, held, after int64
+}
+
+// runHoldingWorkers runs the workers of an idle or silent run (SplitIdle,
+// SplitSilent) as runWorkers does, and reads the RSS of cfg.PIDs around
+// them; the after sample only with afterEnd. It reports failures on stderr
+// and returns whether all went well.
+func runHoldingWorkers[R any](ctx context.Context, args []string, cfg load.Config, reports []R, afterEnd bool, stderr io.Writer) (heldRSS, bool) {
+	var rss heldRSS
+	// settled waits cfg.Settle, then reads the RSS into into.
+	settled := func(ctx context.Context, into *int64) error {
 		select {
 		case <-time.After(cfg.Settle):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		after, err = load.TotalRSS(cfg.PIDs)
+		var err error
+		*into, err = load.TotalRSS(cfg.PIDs)
 		return err
 	}
-	reps := make([]load.IdleReport, n)
-	if !runWorkers(ctx, args, cfg, reps, measure, stderr) {
-		return 1
+	var err error
+	if rss.before, err = load.TotalRSS(cfg.PIDs); err != nil {
+		fmt.Fprintf(stderr, "sbload: %v\n", err)
+		return rss, false
 	}
-	merged := load.MergeIdle(reps)
-	if len(cfg.PIDs) > 0 {
-		merged.RSSBeforeKiB, merged.RSSAfterKiB = before, after
-		if merged.Connected > 0 {
-			merged.RSSPerConnKiB = math.Round(100*float64(after-before)/float64(merged.Connected)) / 100
+	held := func(ctx context.Context) error { return settled(ctx, &rss.held) }
+	if !runWorkers(ctx, args, cfg, reports, held, stderr) {
+		return rss, false
+	}
+	if afterEnd {
+		if err := settled(ctx, &rss.after); err != nil {
+			fmt.Fprintf(stderr, "sbload: %v\n", err)
+			return rss, false
 		}
 	}
-	return printJSON(merged, stdout, stderr)
+	return rss, true
 }
 
 // runWorkers starts n = len(reports) processes of sbload with args and

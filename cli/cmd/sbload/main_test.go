@@ -12,6 +12,7 @@ import (
 
 	"switchboard.dev/cli/internal/bare"
 	"switchboard.dev/cli/internal/servicetest"
+	"switchboard.dev/edge"
 )
 
 const secret = "dev-secret"
@@ -208,7 +209,8 @@ func TestRunIdleFlag(t *testing.T) {
 func TestHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"-h"}, func(k string) string { return map[string]string{"JWT_SECRET": "hidden-value"}[k] }, strings.NewReader(""), &stdout, &stderr)
-	if code != 0 || !strings.Contains(stdout.String(), "-rate") || !strings.Contains(stdout.String(), "-idle") {
+	if code != 0 || !strings.Contains(stdout.String(), "-rate") || !strings.Contains(stdout.String(), "-idle") ||
+		!strings.Contains(stdout.String(), "-silent") || !strings.Contains(stdout.String(), "-stalled") {
 		t.Errorf("sbload -h = exit %d, stdout %q; want 0 and the flags", code, stdout.String())
 	}
 	if strings.Contains(stdout.String(), "hidden-value") {
@@ -232,12 +234,75 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"--workers", "3", "--idle", "--clients", "2"}, nil, 1, "sbload: --workers 3: want 1 to --clients (2)\n"},
 		{[]string{"--workers", "11"}, map[string]string{"JWT_SECRET": "s"}, 1, "sbload: --workers 11: want at most --rooms (10)\n"},
 		{[]string{"--workers", "2", "--worker", "2"}, map[string]string{"JWT_SECRET": "s"}, 2, "sbload: --worker 2 of --workers 2\n"},
+		{[]string{"--idle", "--silent"}, nil, 2, "sbload: --idle and --silent: choose one\n"},
+		{[]string{"--silent", "--stalled", "2"}, nil, 1, "sbload: --stalled is for the fanout mode, not --idle or --silent\n"},
+		{[]string{"--silent", "--workers", "3", "--clients", "2"}, nil, 1, "sbload: --workers 3: want 1 to --clients (2)\n"},
+		{[]string{"--stalled", "-1"}, map[string]string{"JWT_SECRET": "s"}, 1, "sbload: --stalled -1: want at least 0\n"},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), tt.args, func(k string) string { return tt.env[k] }, strings.NewReader(""), &stdout, &stderr)
 		if code != tt.code || stderr.String() != tt.stderr || stdout.Len() != 0 {
 			t.Errorf("sbload %v = exit %d, stderr %q, stdout %q; want exit %d, %q, no stdout", tt.args, code, stderr.String(), stdout.String(), tt.code, tt.stderr)
+		}
+	}
+}
+
+// TestSilentAndStalledWorkers runs the two modes that need a real edge,
+// each split between two worker processes: silent connections the edge
+// closes at its auth timeout, and stalled clients it closes as slow
+// consumers.
+func TestSilentAndStalledWorkers(t *testing.T) {
+	t.Setenv(workerEnv, "1")
+	executable = func() (string, error) { return os.Args[0], nil }
+	const authTimeout = 300 * time.Millisecond
+	sb := servicetest.StartSwitchboard(t, secret, func(c *edge.Config) {
+		c.AuthTimeout, c.OutboundQueueMessages = authTimeout, 64
+	})
+	env := map[string]string{"JWT_SECRET": secret}
+	var stdout, stderr bytes.Buffer
+	silent := []string{"--silent", "--workers", "2", "--addr", sb.EdgeAddr, "--clients", "7", "--duration", "2s",
+		"--settle", "100ms", "--pid", strconv.Itoa(os.Getpid())}
+	if code := run(context.Background(), silent, func(k string) string { return env[k] }, strings.NewReader(""), &stdout, &stderr); code != 0 {
+		t.Fatalf("sbload %v = exit %d, stderr:\n%s", silent, code, stderr.String())
+	}
+	var rep map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("stdout %q is not one JSON report: %v", stdout.String(), err)
+	}
+	if rep["clients"] != 7.0 || rep["connected"] != 7.0 || rep["closed"] != 7.0 || rep["errors"] != 0.0 ||
+		rep["closed_after_max_ms"].(float64) < float64(authTimeout.Milliseconds()) ||
+		rep["rss_before_kib"].(float64) <= 0 || rep["rss_connected_kib"].(float64) <= 0 || rep["rss_after_close_kib"].(float64) <= 0 {
+		t.Errorf("silent report = %v; want 7 connected and closed after the auth timeout %v, no errors, the RSS three times", rep, authTimeout)
+	}
+	if _, ok := rep["histogram"]; ok {
+		t.Errorf("merged silent report shows the histogram: %s", stdout.String())
+	}
+	for _, w := range []string{"[0] sbload: connected 4/4 silent clients", "[1] sbload: connected 3/3 silent clients"} {
+		if !strings.Contains(stderr.String(), w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
+		}
+	}
+
+	stdout.Reset()
+	stderr.Reset()
+	// 1000 messages of 4 KB a room, 4 MB: more than a stalled client's
+	// socket (about 2.8 MB on loopback) and 64 queued envelopes hold.
+	stalled := []string{"--workers", "2", "--addr", sb.EdgeAddr, "--chat-addr", sb.ChatAddr, "--clients", "4", "--rooms", "2",
+		"--stalled", "3", "--rate", "1000", "--size", "4000", "--duration", "2s", "--warmup", "200ms", "--drain", "30s"}
+	if code := run(context.Background(), stalled, func(k string) string { return env[k] }, strings.NewReader(""), &stdout, &stderr); code != 0 {
+		t.Fatalf("sbload %v = exit %d, stderr:\n%s", stalled, code, stderr.String())
+	}
+	rep = nil
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("stdout %q is not one JSON report: %v", stdout.String(), err)
+	}
+	if rep["stalled"] != 3.0 || rep["stalled_closed"] != 3.0 || rep["delivered"] != rep["expected"] || rep["expected"] == 0.0 || rep["errors"] != 0.0 {
+		t.Errorf("stalled report = %v; want 3 stalled clients, all closed, every other delivery, no errors\nstderr:\n%s", rep, stderr.String())
+	}
+	for _, w := range []string{"[0] sbload: connected and joined 2/2 stalled clients", "[1] sbload: connected and joined 1/1 stalled clients"} {
+		if !strings.Contains(stderr.String(), w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
 		}
 	}
 }

@@ -13,10 +13,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -57,10 +59,20 @@ const (
 	UsersPerRoom = 100_000
 	// maxRoomID keeps room*UsersPerRoom within int64.
 	maxRoomID = math.MaxInt64 / UsersPerRoom
-	// readBuffer is each client's read buffer; idleReadBuffer an idle
-	// client's, which reads almost nothing.
+	// readBuffer is each client's read buffer; idleReadBuffer an idle or
+	// stalled client's, which reads almost nothing.
 	readBuffer     = 64 << 10
 	idleReadBuffer = 4 << 10
+	// stalledReceiveBuffer is a stalled client's socket receive buffer
+	// (SO_RCVBUF): small, so that the edge's socket to it fills soon.
+	stalledReceiveBuffer = 4096
+	// stalledProbe bounds the wait, after the drain, for the edge to close
+	// the stalled clients it has not closed yet.
+	stalledProbe = 3 * time.Second
+	// silentGrace is how much longer than Duration after connecting a
+	// silent run waits for the edge to close its connections: the edge
+	// checks its auth timeout on a tick, and closes many at once.
+	silentGrace = 5 * time.Second
 	// portsPerSource is how many clients connect from one source address:
 	// fewer than the ports of Linux's default ephemeral range (28,232).
 	portsPerSource = 25_000
@@ -85,11 +97,20 @@ type Config struct {
 	Clients int
 	// Rooms is the number of rooms; client i joins room RoomBase + i%Rooms.
 	Rooms int
+	// Stalled is the number of clients beyond Clients that join the rooms
+	// (stalled client j joins room RoomBase + j%Rooms) and then never read
+	// nor send: the edge should close them as slow consumers without
+	// stalling the others. They are owed no delivery; the report says how
+	// many the edge closed. Being silent too, they are also closed once
+	// idle for the edge's idle timeout (90 s): keep the run shorter. Fanout
+	// runs only.
+	Stalled int
 	// RoomBase is the first room id.
 	RoomBase int64
 	// Rate is the total messages per second across all clients.
 	Rate float64
-	// Duration is how long clients send (and, in idle mode, hold).
+	// Duration is how long clients send (in idle mode, hold; in silent
+	// mode, the longest wait after connecting for the edge to close them).
 	Duration time.Duration
 	// Warmup is the start of Duration whose messages are not measured.
 	Warmup time.Duration
@@ -109,9 +130,11 @@ type Config struct {
 	// they send; the run waits for it, and its error ends the run.
 	// Processes running a share of one load each (Split) start together
 	// through it. An idle run (RunIdle) ends once it returns, without
-	// measuring.
+	// measuring; a silent run (RunSilent) then waits for the edge to close
+	// its connections, without measuring.
 	Gate func(context.Context) error
-	// KeepHistogram puts the latency histogram in the report, for Merge.
+	// KeepHistogram puts the latency (or, silent, the connect-to-close)
+	// histogram in the report, for Merge and MergeSilent.
 	KeepHistogram bool
 	// Parallelism bounds the clients connecting at once (0: DefaultParallelism).
 	Parallelism int
@@ -119,7 +142,8 @@ type Config struct {
 	StepTimeout time.Duration
 	// RPCTimeout is the deadline of each chat service call (0: DefaultRPCTimeout).
 	RPCTimeout time.Duration
-	// Settle is the idle mode's pause before measuring RSS (0: DefaultSettle).
+	// Settle is the idle and silent modes' pause before measuring RSS
+	// (0: DefaultSettle).
 	Settle time.Duration
 	// Prejoin makes the clients members of their rooms through the chat
 	// service (ChatAddr) before they connect, instead of with JOIN_ROOM:
@@ -142,7 +166,7 @@ func (c *Config) defaults() {
 	if c.Sources == 0 {
 		if host, _, err := net.SplitHostPort(c.Addr); err == nil {
 			if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() && ip.To4() != nil {
-				c.Sources = (c.Clients + portsPerSource - 1) / portsPerSource
+				c.Sources = (c.Clients + c.Stalled + portsPerSource - 1) / portsPerSource
 			}
 		}
 	}
@@ -178,15 +202,22 @@ func (c *Config) validate(idle bool) error {
 		return fmt.Errorf("--room-base %d: want a positive room id", c.RoomBase)
 	case c.Sources < 0 || c.FirstSource < 0 || c.FirstSource+c.Sources > 254:
 		return fmt.Errorf("--sources %d from %d: want 0 to 254 addresses", c.Sources, c.FirstSource)
+	case c.Stalled < 0:
+		return fmt.Errorf("--stalled %d: want at least 0", c.Stalled)
 	}
 	if idle {
+		if c.Stalled != 0 {
+			return errors.New("--stalled is for the fanout mode, not --idle or --silent")
+		}
 		return nil
 	}
 	switch {
 	case c.Rooms < 1 || c.Rooms > c.Clients:
 		return fmt.Errorf("--rooms %d: want between 1 and --clients (%d)", c.Rooms, c.Clients)
-	case (c.Clients+c.Rooms-1)/c.Rooms > UsersPerRoom:
+	case perRoom(c.Clients, c.Rooms) > UsersPerRoom:
 		return fmt.Errorf("--clients %d over --rooms %d: at most %d clients per room", c.Clients, c.Rooms, UsersPerRoom)
+	case perRoom(c.Clients, c.Rooms)+perRoom(c.Stalled, c.Rooms) > UsersPerRoom:
+		return fmt.Errorf("--clients %d and --stalled %d over --rooms %d: at most %d clients per room", c.Clients, c.Stalled, c.Rooms, UsersPerRoom)
 	case c.RoomBase > maxRoomID-int64(c.Rooms):
 		return fmt.Errorf("--room-base %d: want at most %d", c.RoomBase, maxRoomID-int64(c.Rooms))
 	case !(c.Rate > 0) || math.IsInf(c.Rate, 0):
@@ -204,6 +235,10 @@ func (c *Config) validate(idle bool) error {
 	}
 	return nil
 }
+
+// perRoom is the most of n clients that one of rooms rooms gets: client i
+// joins room i%rooms.
+func perRoom(n, rooms int) int { return (n + rooms - 1) / rooms }
 
 // Report is the result of a load run, printed as one JSON line.
 type Report struct {
@@ -232,8 +267,14 @@ type Report struct {
 	P99Ms float64 `json:"p99_ms"`
 	MaxMs float64 `json:"max_ms"`
 	// Errors counts failed setups, ERROR envelopes, undecodable envelopes,
-	// failed writes and connections the edge closed.
+	// failed writes and connections the edge closed, of the clients that
+	// read (not of the stalled ones).
 	Errors int64 `json:"errors"`
+	// Stalled echoes Config.Stalled; StalledClosed, set with it, is how
+	// many of the stalled clients the edge had closed shortly after the
+	// drain (a stalled client that failed setup is not counted).
+	Stalled       int  `json:"stalled,omitempty"`
+	StalledClosed *int `json:"stalled_closed,omitempty"`
 	// RSSKiB is the VmRSS of Config.PIDs after setup, summed.
 	RSSKiB *int64 `json:"rss_kib,omitempty"`
 	// ServerCPUPct is the CPU the processes Config.PIDs used over the
@@ -261,6 +302,56 @@ type IdleReport struct {
 	RSSPerConnKiB float64 `json:"rss_per_conn_kib"`
 }
 
+// SetRSS fills the RSS fields from the VmRSS of the server processes read
+// before the clients connected and once they had settled.
+func (r *IdleReport) SetRSS(before, after int64) {
+	r.RSSBeforeKiB, r.RSSAfterKiB = before, after
+	if r.Connected > 0 {
+		r.RSSPerConnKiB = round(float64(after-before)/float64(r.Connected), 2)
+	}
+}
+
+// SilentReport is the result of a silent run (RunSilent), printed as one
+// JSON line.
+type SilentReport struct {
+	// Clients is the configured number of connections.
+	Clients int `json:"clients"`
+	// Connected is the number that connected.
+	Connected int `json:"connected"`
+	// Closed is the number the edge closed before the wait ended.
+	Closed int `json:"closed"`
+	// ClosedAfterP50Ms and ClosedAfterMaxMs are the times from a
+	// connection's connect to the edge's close, in milliseconds.
+	ClosedAfterP50Ms float64 `json:"closed_after_p50_ms"`
+	ClosedAfterMaxMs float64 `json:"closed_after_max_ms"`
+	// RSSBeforeKiB, RSSConnectedKiB and RSSAfterCloseKiB are the VmRSS of
+	// Config.PIDs, summed, before connecting, once all had connected and
+	// settled, and once the wait had ended, the connections left were
+	// closed and the settle pause had passed again (0 without PIDs).
+	RSSBeforeKiB     int64 `json:"rss_before_kib"`
+	RSSConnectedKiB  int64 `json:"rss_connected_kib"`
+	RSSAfterCloseKiB int64 `json:"rss_after_close_kib"`
+	// RSSPerConnKiB is (connected - before) / Connected.
+	RSSPerConnKiB float64 `json:"rss_per_conn_kib"`
+	// RSSRetainedKiB is after_close - before: what the edge kept of them.
+	RSSRetainedKiB int64 `json:"rss_retained_kib"`
+	// Errors counts the connections that failed.
+	Errors int64 `json:"errors"`
+	// Histogram holds the connect-to-close times, with
+	// Config.KeepHistogram, for MergeSilent.
+	Histogram *hist.Histogram `json:"histogram,omitempty"`
+}
+
+// SetRSS fills the RSS fields from the VmRSS of the server processes read
+// before connecting, once connected and settled, and after the close.
+func (r *SilentReport) SetRSS(before, connected, after int64) {
+	r.RSSBeforeKiB, r.RSSConnectedKiB, r.RSSAfterCloseKiB = before, connected, after
+	r.RSSRetainedKiB = after - before
+	if r.Connected > 0 {
+		r.RSSPerConnKiB = round(float64(connected-before)/float64(r.Connected), 2)
+	}
+}
+
 // window is the span of send times that is measured, in unix nanoseconds.
 // Readers start before it is known, so it is read atomically.
 type window struct {
@@ -282,8 +373,13 @@ type client struct {
 	idx  int
 	user int64
 	room int64
-	conn net.Conn
-	lr   *scan.Reader
+	// stalled clients dial with a tiny receive buffer and never read
+	// once set up.
+	stalled bool
+	conn    net.Conn
+	lr      *scan.Reader
+	// connected is when a silent client connected.
+	connected time.Time
 
 	// reader's
 	delivered int64
@@ -294,6 +390,10 @@ type client struct {
 	// sender's
 	sent, expected int64
 	sendErr        error
+
+	// a silent client's watcher's
+	closedByEdge bool
+	closedAfter  time.Duration
 }
 
 // drainUntil waits until done reports true (checked every 10 ms), d has
@@ -347,20 +447,36 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	var closing atomic.Bool
 	var readers sync.WaitGroup
 	start := time.Now()
+	ttl := tokenTTL(cfg)
+	setup := func(join bool) func(*client) error {
+		return func(c *client) error { return c.setup(ctx, cfg, minter, ttl, join) }
+	}
 	// Clients set up early wait for the others, and for the gate: pings
 	// keep the edge from closing them as idle meanwhile.
 	alive := startKeepAlive(pingInterval, cfg.StepTimeout)
-	ok, failed, firstErr := connectAll(ctx, cfg, minter, clients, !cfg.Prejoin, func(c *client) {
+	ok, failed, firstErr := connectAll(ctx, cfg, clients, setup(!cfg.Prejoin), func(c *client) {
 		readers.Go(func() { c.read(win, &closing) })
 		alive.add(c)
 	})
-	closeAll := func() {
+	var stalled []*client
+	// closeClients closes the clients that read, closeStalled the
+	// others, closeAll both.
+	closeClients := func() {
 		alive.close()
 		closing.Store(true)
 		for _, c := range ok {
 			c.conn.Close()
 		}
 		readers.Wait()
+	}
+	closeStalled := func() {
+		for _, c := range stalled {
+			c.conn.Close()
+		}
+	}
+	closeAll := func() {
+		closeClients()
+		closeStalled()
 	}
 	fmt.Fprintf(cfg.Progress, "sbload: connected and joined %d/%d clients in %v\n", len(ok), cfg.Clients, time.Since(start).Round(time.Millisecond))
 	if failed*100 > cfg.Clients*maxFailPercent || len(ok) == 0 {
@@ -373,6 +489,23 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	if failed > 0 {
 		fmt.Fprintf(cfg.Progress, "sbload: %d clients failed setup; first error: %v\n", failed, firstErr)
+	}
+	if cfg.Stalled > 0 {
+		// They join after the others, so that their sockets fill with
+		// the run's messages rather than with its joins. Their failures
+		// are theirs: they neither count as errors nor abort the run.
+		start := time.Now()
+		var failed int
+		var firstErr error
+		stalled, failed, firstErr = connectAll(ctx, cfg, stalledClients(cfg), setup(true), func(*client) {})
+		fmt.Fprintf(cfg.Progress, "sbload: connected and joined %d/%d stalled clients in %v\n", len(stalled), cfg.Stalled, time.Since(start).Round(time.Millisecond))
+		if err := ctx.Err(); err != nil {
+			closeAll()
+			return Report{}, err
+		}
+		if failed > 0 {
+			fmt.Fprintf(cfg.Progress, "sbload: %d stalled clients failed setup; first error: %v\n", failed, firstErr)
+		}
 	}
 
 	rep := Report{
@@ -443,7 +576,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	fmt.Fprintf(cfg.Progress, "sbload: sending done; draining for up to %v\n", cfg.Drain)
 	drainUntil(ctx, cfg.Drain, func() bool { return win.delivered.Load() >= owed })
-	closeAll()
+	closeClients()
+	if cfg.Stalled > 0 {
+		n := closedByEdge(ctx, stalled, stalledProbe)
+		closeStalled()
+		rep.Stalled, rep.StalledClosed = cfg.Stalled, &n
+		fmt.Fprintf(cfg.Progress, "sbload: the edge closed %d of %d stalled clients\n", n, len(stalled))
+	}
 
 	var h hist.Histogram
 	var firstReadErr string
@@ -492,13 +631,8 @@ func RunIdle(ctx context.Context, cfg Config) (IdleReport, error) {
 		return IdleReport{}, err
 	}
 	rep := IdleReport{Clients: cfg.Clients}
-	rss := func() (int64, error) {
-		if len(cfg.PIDs) == 0 {
-			return 0, nil
-		}
-		return TotalRSS(cfg.PIDs)
-	}
-	if rep.RSSBeforeKiB, err = rss(); err != nil {
+	before, err := TotalRSS(cfg.PIDs)
+	if err != nil {
 		return IdleReport{}, err
 	}
 	clients := make([]*client, cfg.Clients)
@@ -510,7 +644,9 @@ func RunIdle(ctx context.Context, cfg Config) (IdleReport, error) {
 	var readers sync.WaitGroup
 	start := time.Now()
 	alive := startKeepAlive(pingInterval, cfg.StepTimeout)
-	ok, failed, firstErr := connectAll(ctx, cfg, minter, clients, false, func(c *client) {
+	ttl := tokenTTL(cfg)
+	setup := func(c *client) error { return c.setup(ctx, cfg, minter, ttl, false) }
+	ok, failed, firstErr := connectAll(ctx, cfg, clients, setup, func(c *client) {
 		readers.Go(func() { c.read(win, &closing) })
 		alive.add(c)
 	})
@@ -540,11 +676,12 @@ func RunIdle(ctx context.Context, cfg Config) (IdleReport, error) {
 		if !sleep(ctx, cfg.Settle) {
 			return IdleReport{}, ctx.Err()
 		}
-		if rep.RSSAfterKiB, err = rss(); err != nil {
+		after, err := TotalRSS(cfg.PIDs)
+		if err != nil {
 			return IdleReport{}, err
 		}
-		if rep.Connected > 0 && len(cfg.PIDs) > 0 {
-			rep.RSSPerConnKiB = round(float64(rep.RSSAfterKiB-rep.RSSBeforeKiB)/float64(rep.Connected), 2)
+		if len(cfg.PIDs) > 0 {
+			rep.SetRSS(before, after)
 		}
 		fmt.Fprintf(cfg.Progress, "sbload: holding for %v\n", cfg.Duration)
 		select {
@@ -557,6 +694,152 @@ func RunIdle(ctx context.Context, cfg Config) (IdleReport, error) {
 		rep.Errors += c.errs
 	}
 	return rep, nil
+}
+
+// RunSilent opens Clients connections that never send anything, not even
+// CONNECT, and reports how long after its connect the edge closed each
+// (its auth timeout) and what they cost the edge in memory, held and once
+// closed. It waits for the closes until Duration plus a grace period after
+// the last connect.
+func RunSilent(ctx context.Context, cfg Config) (SilentReport, error) {
+	cfg.defaults()
+	if err := cfg.validate(true); err != nil {
+		return SilentReport{}, err
+	}
+	rep := SilentReport{Clients: cfg.Clients}
+	before, err := TotalRSS(cfg.PIDs)
+	if err != nil {
+		return SilentReport{}, err
+	}
+	clients := make([]*client, cfg.Clients)
+	for i := range clients {
+		clients[i] = &client{idx: i}
+	}
+	var closing atomic.Bool
+	var closed atomic.Int64
+	var watchers sync.WaitGroup
+	start := time.Now()
+	ok, failed, firstErr := connectAll(ctx, cfg, clients, func(c *client) error {
+		conn, err := dial(ctx, cfg, c.idx, false)
+		if err != nil {
+			return fmt.Errorf("client %d: %w", c.idx, err)
+		}
+		c.conn, c.connected = conn, time.Now()
+		return nil
+	}, func(c *client) {
+		watchers.Go(func() { c.awaitClose(&closing, &closed) })
+	})
+	connected := time.Now()
+	// end closes the connections the edge has not closed; it may be
+	// called again.
+	end := func() {
+		closing.Store(true)
+		for _, c := range ok {
+			c.conn.Close()
+		}
+		watchers.Wait()
+	}
+	defer end()
+	rep.Connected, rep.Errors = len(ok), int64(failed)
+	fmt.Fprintf(cfg.Progress, "sbload: connected %d/%d silent clients in %v\n", len(ok), cfg.Clients, connected.Sub(start).Round(time.Millisecond))
+	if failed > 0 {
+		fmt.Fprintf(cfg.Progress, "sbload: %d clients failed; first error: %v\n", failed, firstErr)
+	}
+	var held int64
+	if cfg.Gate != nil {
+		// A worker of SplitSilent: the caller measures.
+		if err := cfg.Gate(ctx); err != nil {
+			return SilentReport{}, err
+		}
+	} else {
+		if !sleep(ctx, cfg.Settle) {
+			return SilentReport{}, ctx.Err()
+		}
+		if held, err = TotalRSS(cfg.PIDs); err != nil {
+			return SilentReport{}, err
+		}
+		if n := closed.Load(); n > 0 {
+			fmt.Fprintf(cfg.Progress, "sbload: warning: the edge closed %d connections before the RSS was read: --settle %v outlasts its auth timeout\n", n, cfg.Settle)
+		}
+	}
+	wait := time.Until(connected.Add(cfg.Duration + silentGrace))
+	fmt.Fprintf(cfg.Progress, "sbload: waiting up to %v for the edge to close them\n", max(wait, 0).Round(time.Millisecond))
+	drainUntil(ctx, wait, func() bool { return closed.Load() >= int64(len(ok)) })
+	if err := ctx.Err(); err != nil {
+		return SilentReport{}, err
+	}
+	end()
+	var h hist.Histogram
+	for _, c := range ok {
+		if c.closedByEdge {
+			rep.Closed++
+			h.Record(c.closedAfter)
+		}
+	}
+	fmt.Fprintf(cfg.Progress, "sbload: the edge closed %d/%d silent clients\n", rep.Closed, len(ok))
+	rep.ClosedAfterP50Ms = ms(h.Quantile(0.50))
+	rep.ClosedAfterMaxMs = ms(h.Max())
+	if cfg.KeepHistogram {
+		rep.Histogram = &h
+	}
+	if cfg.Gate == nil && len(cfg.PIDs) > 0 {
+		if !sleep(ctx, cfg.Settle) {
+			return SilentReport{}, ctx.Err()
+		}
+		after, err := TotalRSS(cfg.PIDs)
+		if err != nil {
+			return SilentReport{}, err
+		}
+		rep.SetRSS(before, held, after)
+	}
+	return rep, nil
+}
+
+// awaitClose reads the connection of a silent client, discarding what
+// arrives, until it ends, and records when the edge closed it (counted in
+// closed) unless closing says that the run did.
+func (c *client) awaitClose(closing *atomic.Bool, closed *atomic.Int64) {
+	buf := make([]byte, 512)
+	for {
+		if _, err := c.conn.Read(buf); err != nil {
+			if !closing.Load() {
+				c.closedByEdge, c.closedAfter = true, time.Since(c.connected)
+				closed.Add(1)
+			}
+			return
+		}
+	}
+}
+
+// closedByEdge reads the connections, all at once, discarding what
+// arrives, until the edge closes each (end of file or reset) or wait has
+// passed (it is still open), and returns how many the edge closed.
+func closedByEdge(ctx context.Context, clients []*client, wait time.Duration) int {
+	deadline := time.Now().Add(wait)
+	var closed atomic.Int64
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		c.conn.SetReadDeadline(deadline)
+		wg.Go(func() {
+			buf := make([]byte, 4096)
+			for {
+				if _, err := c.conn.Read(buf); err != nil {
+					if !errors.Is(err, os.ErrDeadlineExceeded) {
+						closed.Add(1)
+					}
+					return
+				}
+			}
+		})
+	}
+	stop := context.AfterFunc(ctx, func() {
+		for _, c := range clients {
+			c.conn.SetReadDeadline(time.Now())
+		}
+	})
+	wg.Wait()
+	stop()
+	return int(closed.Load())
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -587,7 +870,7 @@ func createRooms(ctx context.Context, cfg Config) error {
 	}
 	defer cc.Close()
 	admin := chatv1.NewChatAdminServiceClient(cc)
-	need := (cfg.Clients + cfg.Rooms - 1) / cfg.Rooms
+	need := perRoom(cfg.Clients, cfg.Rooms) + perRoom(cfg.Stalled, cfg.Rooms)
 	call := func(f func(ctx context.Context) error) error {
 		ctx, cancel := context.WithTimeout(ctx, cfg.RPCTimeout)
 		defer cancel()
@@ -663,20 +946,38 @@ func prejoin(ctx context.Context, cfg Config, clients []*client) error {
 	}
 }
 
-// connectAll sets up the clients, at most cfg.Parallelism at a time, calls
-// started for each one set up, and returns those in index order.
-func connectAll(ctx context.Context, cfg Config, minter *token.Minter, clients []*client, join bool, started func(*client)) (ok []*client, failed int, firstErr error) {
-	jobs := make(chan *client)
+// stalledClients returns the run's stalled clients: stalled client j joins
+// room RoomBase + j%Rooms as a user after the room's other clients, and
+// takes the source address of client Clients+j.
+func stalledClients(cfg Config) []*client {
+	first := int64(perRoom(cfg.Clients, cfg.Rooms))
+	out := make([]*client, cfg.Stalled)
+	for j := range out {
+		room := cfg.RoomBase + int64(j%cfg.Rooms)
+		out[j] = &client{idx: cfg.Clients + j, room: room, user: room*UsersPerRoom + first + int64(j/cfg.Rooms), stalled: true}
+	}
+	return out
+}
+
+// tokenTTL is the lifetime of the clients' tokens: longer than the run.
+func tokenTTL(cfg Config) time.Duration {
+	return max(token.DefaultTTL, cfg.Duration+cfg.Drain+cfg.Settle+10*time.Minute)
+}
+
+// connectAll sets up the clients with setup, at most cfg.Parallelism at a
+// time, calls started for each one set up, and returns those in order.
+func connectAll(ctx context.Context, cfg Config, clients []*client, setup func(*client) error, started func(*client)) (ok []*client, failed int, firstErr error) {
+	jobs := make(chan int)
 	var (
 		mu   sync.Mutex
 		done = make([]bool, len(clients))
 		wg   sync.WaitGroup
 	)
-	ttl := max(token.DefaultTTL, cfg.Duration+cfg.Drain+cfg.Settle+10*time.Minute)
 	for range min(cfg.Parallelism, len(clients)) {
 		wg.Go(func() {
-			for c := range jobs {
-				err := c.setup(ctx, cfg, minter, ttl, join)
+			for i := range jobs {
+				c := clients[i]
+				err := setup(c)
 				mu.Lock()
 				if err != nil {
 					failed++
@@ -684,7 +985,7 @@ func connectAll(ctx context.Context, cfg Config, minter *token.Minter, clients [
 						firstErr = err
 					}
 				} else {
-					done[c.idx] = true
+					done[i] = true
 				}
 				mu.Unlock()
 				if err == nil {
@@ -694,9 +995,9 @@ func connectAll(ctx context.Context, cfg Config, minter *token.Minter, clients [
 		})
 	}
 feed:
-	for _, c := range clients {
+	for i := range clients {
 		select {
-		case jobs <- c:
+		case jobs <- i:
 		case <-ctx.Done():
 			break feed
 		}
@@ -714,24 +1015,56 @@ feed:
 	return ok, len(clients) - len(ok), firstErr
 }
 
+// dial connects client idx to the edge, from its source address; with
+// small, its socket's receive buffer is tiny, set before the connect so
+// that the window it announces stays small.
+func dial(ctx context.Context, cfg Config, idx int, small bool) (net.Conn, error) {
+	d := net.Dialer{Timeout: cfg.StepTimeout}
+	var controls []func(network, address string, c syscall.RawConn) error
+	if cfg.Sources > 1 || cfg.FirstSource > 0 {
+		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+cfg.FirstSource+idx%cfg.Sources))}
+		controls = append(controls, bindNoPort)
+	}
+	if small {
+		controls = append(controls, smallReceiveBuffer)
+	}
+	if len(controls) > 0 {
+		d.Control = func(network, address string, c syscall.RawConn) error {
+			for _, f := range controls {
+				if err := f(network, address, c); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	return d.DialContext(ctx, "tcp", cfg.Addr)
+}
+
+// smallReceiveBuffer sets a socket's receive buffer to stalledReceiveBuffer.
+func smallReceiveBuffer(_, _ string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, stalledReceiveBuffer)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
 // setup connects, authenticates and, with join, joins the client's room.
 func (c *client) setup(ctx context.Context, cfg Config, minter *token.Minter, ttl time.Duration, join bool) error {
 	tok, err := minter.Mint(token.Claims{UserID: c.user, Nickname: "load" + strconv.Itoa(c.idx), TTL: ttl})
 	if err != nil {
 		return fmt.Errorf("client %d: %w", c.idx, err)
 	}
-	d := net.Dialer{Timeout: cfg.StepTimeout}
-	if cfg.Sources > 1 || cfg.FirstSource > 0 {
-		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+cfg.FirstSource+c.idx%cfg.Sources))}
-		d.Control = bindNoPort
-	}
-	conn, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	conn, err := dial(ctx, cfg, c.idx, c.stalled)
 	if err != nil {
 		return fmt.Errorf("client %d: %w", c.idx, err)
 	}
 	c.conn = conn
 	size := readBuffer
-	if !join {
+	if !join || c.stalled {
 		size = idleReadBuffer
 	}
 	c.lr = scan.NewReader(conn, size, 0)

@@ -20,6 +20,7 @@ import (
 	chatv1 "switchboard.dev/api/gen/switchboard/chat/v1"
 	"switchboard.dev/cli/internal/bare"
 	"switchboard.dev/cli/internal/servicetest"
+	"switchboard.dev/edge"
 )
 
 const secret = "tU9c2bX0kq1Yw7Lr3Hn8Vd5Gs6Jp4Mz2Qa9Ee1Ff0Cc7Bb3Nn5Xx8Ww2Ss4Rr6Tt"
@@ -205,6 +206,8 @@ func TestValidate(t *testing.T) {
 		{"algorithm", func(c *Config) { c.Algo = "ES256" }, "only HS256"},
 		{"sources", func(c *Config) { c.Sources = 255 }, "--sources 255"},
 		{"prejoin without chat", func(c *Config) { c.Prejoin, c.ChatAddr = true, "" }, "--prejoin needs --chat-addr"},
+		{"negative stalled", func(c *Config) { c.Stalled = -1 }, "--stalled -1: want at least 0"},
+		{"too many stalled per room", func(c *Config) { c.Clients, c.Rooms, c.Stalled = UsersPerRoom, 1, 1 }, "--clients 100000 and --stalled 1 over --rooms 1"},
 	}
 	for _, tt := range tests {
 		cfg := base
@@ -213,6 +216,135 @@ func TestValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: Run error = %v, want it to contain %q", tt.name, err, tt.want)
 		}
+	}
+	// The stalled clients belong to the fanout mode.
+	idle := Config{Addr: "127.0.0.1:1", Secret: secret, Clients: 2, RoomBase: 1, Duration: time.Second, Stalled: 1}
+	if _, err := RunIdle(context.Background(), idle); err == nil || !strings.Contains(err.Error(), "--stalled is for the fanout mode") {
+		t.Errorf("RunIdle with Stalled 1: error = %v, want the stalled clients refused", err)
+	}
+	if _, err := RunSilent(context.Background(), idle); err == nil || !strings.Contains(err.Error(), "--stalled is for the fanout mode") {
+		t.Errorf("RunSilent with Stalled 1: error = %v, want the stalled clients refused", err)
+	}
+	idle.Stalled, idle.Clients = 0, 0
+	if _, err := RunSilent(context.Background(), idle); err == nil || !strings.Contains(err.Error(), "--clients 0") {
+		t.Errorf("RunSilent with no clients: error = %v, want --clients refused", err)
+	}
+}
+
+// TestRunStalled runs the fanout against a real edge with small queues
+// beside a client that joins and never reads: the edge closes it as a slow
+// consumer, every other member gets every delivery, and the stalled client
+// owes none and counts no error.
+func TestRunStalled(t *testing.T) {
+	sb := servicetest.StartSwitchboard(t, secret, func(c *edge.Config) { c.OutboundQueueMessages = 64 })
+	cfg := testConfig(sb.EdgeAddr, sb.ChatAddr)
+	// 1200 messages of 4 KB in the one room, 5 MB: more than the stalled
+	// client's socket holds (on loopback the edge's end takes about 2.8
+	// MB) and its 64 queued envelopes.
+	cfg.Clients, cfg.Rooms, cfg.Stalled = 4, 1, 1
+	cfg.Rate, cfg.Size, cfg.Duration, cfg.Warmup = 600, 4000, 2*time.Second, 200*time.Millisecond
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
+	}
+	if rep.Stalled != 1 || rep.StalledClosed == nil || *rep.StalledClosed != 1 {
+		t.Errorf("Run with Stalled 1: stalled %d, stalled_closed %v; want 1 and 1\nprogress:\n%s", rep.Stalled, rep.StalledClosed, progress.String())
+	}
+	if !sb.Logged("slow consumer") {
+		t.Errorf("the edge logged no slow consumer; want the stalled client closed as one")
+	}
+	if rep.Expected <= 0 || rep.Delivered != rep.Expected || rep.DeliveredRatio != 1 || rep.Errors != 0 {
+		t.Errorf("Run with Stalled 1: delivered %d of %d (ratio %v), errors %d; want every delivery to the 4 readers, no error\nprogress:\n%s",
+			rep.Delivered, rep.Expected, rep.DeliveredRatio, rep.Errors, progress.String())
+	}
+	// Each measured message is owed to the 4 readers, not to the stalled client.
+	if rep.Expected%4 != 0 || rep.Expected > 4*rep.Sent {
+		t.Errorf("Run: expected %d deliveries of %d messages sent; want 4 per measured message", rep.Expected, rep.Sent)
+	}
+	line, _ := json.Marshal(rep)
+	if !bytes.Contains(line, []byte(`"stalled":1,"stalled_closed":1`)) {
+		t.Errorf("report %s lacks \"stalled\":1,\"stalled_closed\":1", line)
+	}
+}
+
+// TestRunSilent opens connections that never send CONNECT to a real edge
+// with a short auth timeout: the edge closes every one, once the timeout
+// has passed.
+func TestRunSilent(t *testing.T) {
+	const authTimeout = 500 * time.Millisecond
+	sb := servicetest.StartSwitchboard(t, secret, func(c *edge.Config) { c.AuthTimeout = authTimeout })
+	var progress bytes.Buffer
+	cfg := Config{
+		Addr:        sb.EdgeAddr,
+		Clients:     20,
+		Duration:    2 * time.Second,
+		Settle:      50 * time.Millisecond,
+		RoomBase:    1,
+		PIDs:        []int{os.Getpid()},
+		Parallelism: 8,
+		Progress:    &progress,
+	}
+	start := time.Now()
+	rep, err := RunSilent(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("RunSilent: %v\nprogress:\n%s", err, progress.String())
+	}
+	if rep.Clients != 20 || rep.Connected != 20 || rep.Closed != 20 || rep.Errors != 0 {
+		t.Errorf("RunSilent = %+v; want 20 clients connected and closed by the edge, no errors\nprogress:\n%s", rep, progress.String())
+	}
+	// The edge counts from its accept, after the connect; the percentile
+	// is a histogram bucket's (within 1 %), the maximum exact.
+	if floor := 0.95 * float64(authTimeout.Milliseconds()); rep.ClosedAfterP50Ms < floor || rep.ClosedAfterMaxMs < float64(authTimeout.Milliseconds()) ||
+		rep.ClosedAfterP50Ms > rep.ClosedAfterMaxMs || rep.ClosedAfterMaxMs > 5000 {
+		t.Errorf("RunSilent closed after p50 %v ms, max %v ms; want both at least the auth timeout %v, and under 5 s", rep.ClosedAfterP50Ms, rep.ClosedAfterMaxMs, authTimeout)
+	}
+	// The wait ends once all are closed, not at Duration plus the grace.
+	if took := time.Since(start); took > cfg.Duration+silentGrace {
+		t.Errorf("RunSilent took %v, want it to end once the edge closed every connection", took)
+	}
+	if rep.RSSBeforeKiB <= 0 || rep.RSSConnectedKiB <= 0 || rep.RSSAfterCloseKiB <= 0 {
+		t.Errorf("RunSilent rss before %d, connected %d, after close %d; want all > 0", rep.RSSBeforeKiB, rep.RSSConnectedKiB, rep.RSSAfterCloseKiB)
+	}
+	if want := round(float64(rep.RSSConnectedKiB-rep.RSSBeforeKiB)/20, 2); rep.RSSPerConnKiB != want {
+		t.Errorf("RunSilent rss_per_conn_kib = %v, want (connected-before)/connected = %v", rep.RSSPerConnKiB, want)
+	}
+	if want := rep.RSSAfterCloseKiB - rep.RSSBeforeKiB; rep.RSSRetainedKiB != want {
+		t.Errorf("RunSilent rss_retained_kib = %v, want after_close-before = %v", rep.RSSRetainedKiB, want)
+	}
+	line, _ := json.Marshal(rep)
+	var fields map[string]any
+	if err := json.Unmarshal(line, &fields); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"clients", "connected", "closed", "closed_after_p50_ms", "closed_after_max_ms", "rss_before_kib",
+		"rss_connected_kib", "rss_after_close_kib", "rss_per_conn_kib", "rss_retained_kib", "errors"} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("silent report %s lacks %q", line, k)
+		}
+	}
+	if len(fields) != 11 {
+		t.Errorf("silent report has %d fields, want 11: %s", len(fields), line)
+	}
+}
+
+// TestRunSilentUnclosed holds connections to a server that never closes
+// them (the bare server has no auth timeout): the wait ends at Duration
+// plus the grace, with none closed by the edge.
+func TestRunSilentUnclosed(t *testing.T) {
+	srv := servicetest.StartBare(t, bare.Options{Secret: secret})
+	start := time.Now()
+	rep, err := RunSilent(context.Background(), Config{Addr: srv.Addr(), Clients: 3, RoomBase: 1, Duration: 10 * time.Millisecond,
+		Settle: 10 * time.Millisecond, KeepHistogram: true})
+	if err != nil || rep.Connected != 3 || rep.Closed != 0 || rep.Errors != 0 || rep.ClosedAfterMaxMs != 0 {
+		t.Errorf("RunSilent against a server that keeps them = %+v, %v; want 3 connected, none closed", rep, err)
+	}
+	if rep.Histogram == nil || rep.Histogram.Count() != 0 {
+		t.Errorf("RunSilent histogram = %v, want an empty one with KeepHistogram", rep.Histogram)
+	}
+	if took := time.Since(start); took < silentGrace {
+		t.Errorf("RunSilent took %v, want it to wait Duration plus %v for the closes", took, silentGrace)
 	}
 }
 

@@ -9,8 +9,9 @@ import (
 
 // Split divides a load run among n workers, each in a process of its own
 // (one process may hold too few descriptors for 100,000 connections): the
-// rooms are dealt out in contiguous ranges, each with the clients that
-// Config assigns to it, and the rate in proportion. Worker i connects to
+// rooms are dealt out in contiguous ranges, each with the clients and the
+// stalled clients that Config assigns to it, and the rate in proportion to
+// the clients. Worker i connects to
 // addrs[i%len(addrs)] from loopback source addresses of its own, and only
 // worker 0 measures the server processes (PIDs). Merge adds up their
 // reports.
@@ -34,10 +35,12 @@ func Split(cfg Config, n int, addrs []string) ([]Config, error) {
 		w := cfg
 		w.Rooms = cfg.Rooms/n + btoi(i < cfg.Rooms%n)
 		w.RoomBase = cfg.RoomBase + int64(room)
-		w.Clients = 0
+		w.Clients, w.Stalled = 0, 0
 		for r := room; r < room+w.Rooms; r++ {
-			// Config gives room r the clients r, r+Rooms, r+2·Rooms, …
+			// Config gives room r the clients r, r+Rooms, r+2·Rooms, …,
+			// and the stalled clients likewise.
 			w.Clients += cfg.Clients/cfg.Rooms + btoi(r < cfg.Clients%cfg.Rooms)
+			w.Stalled += cfg.Stalled/cfg.Rooms + btoi(r < cfg.Stalled%cfg.Rooms)
 		}
 		room += w.Rooms
 		w.Rate = cfg.Rate * float64(w.Clients) / float64(cfg.Clients)
@@ -56,6 +59,21 @@ func Split(cfg Config, n int, addrs []string) ([]Config, error) {
 // measure no process: the one that starts them reads the RSS before and
 // after all have connected.
 func SplitIdle(cfg Config, n int, addrs []string) ([]Config, error) {
+	return splitClients(cfg, n, addrs, true)
+}
+
+// SplitSilent divides a silent run (RunSilent) among n workers as
+// SplitIdle does an idle run. The workers measure no process: the one that
+// starts them reads the RSS before they connect, once all have connected,
+// and once they have ended.
+func SplitSilent(cfg Config, n int, addrs []string) ([]Config, error) {
+	return splitClients(cfg, n, addrs, false)
+}
+
+// splitClients deals the clients of an idle or silent run out to n
+// workers; users says that they authenticate, as users of ids from
+// RoomBase+i (the ids of one worker are bounded).
+func splitClients(cfg Config, n int, addrs []string, users bool) ([]Config, error) {
 	if err := cfg.validate(true); err != nil {
 		return nil, err
 	}
@@ -66,6 +84,7 @@ func SplitIdle(cfg Config, n int, addrs []string) ([]Config, error) {
 		return nil, errors.New("no edge address")
 	case cfg.Sources != 0:
 		return nil, errors.New("--sources with --workers: each worker takes sources of its own")
+	case !users:
 	case (cfg.Clients+n-1)/n > UsersPerRoom:
 		return nil, fmt.Errorf("--clients %d on %d workers: at most %d a worker", cfg.Clients, n, UsersPerRoom)
 	case cfg.RoomBase > maxRoomID-int64(n):
@@ -124,6 +143,13 @@ func Merge(reps []Report) (Report, error) {
 		m.Expected += r.Expected
 		m.Delivered += r.Delivered
 		m.Errors += r.Errors
+		m.Stalled += r.Stalled
+		if r.StalledClosed != nil {
+			if m.StalledClosed == nil {
+				m.StalledClosed = new(int)
+			}
+			*m.StalledClosed += *r.StalledClosed
+		}
 	}
 	m.Rate = round(m.Rate, 3)
 	if m.Expected > 0 {
@@ -150,4 +176,29 @@ func MergeIdle(reps []IdleReport) IdleReport {
 		m.Errors += r.Errors
 	}
 	return m
+}
+
+// MergeSilent adds up the reports of the workers of one SplitSilent run,
+// each with its histogram (Config.KeepHistogram): the close times are
+// those of every connection. The RSS fields are left to the caller, who
+// measured them.
+func MergeSilent(reps []SilentReport) (SilentReport, error) {
+	if len(reps) == 0 {
+		return SilentReport{}, errors.New("no report to merge")
+	}
+	var h hist.Histogram
+	var m SilentReport
+	for i, r := range reps {
+		if r.Histogram == nil {
+			return SilentReport{}, fmt.Errorf("report %d has no histogram", i)
+		}
+		h.Merge(r.Histogram)
+		m.Clients += r.Clients
+		m.Connected += r.Connected
+		m.Closed += r.Closed
+		m.Errors += r.Errors
+	}
+	m.ClosedAfterP50Ms = ms(h.Quantile(0.50))
+	m.ClosedAfterMaxMs = ms(h.Max())
+	return m, nil
 }

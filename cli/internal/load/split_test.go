@@ -20,16 +20,27 @@ func members(cfg Config) map[int64]int {
 	return m
 }
 
+// stalledMembers returns how many stalled clients a configuration puts in
+// each room.
+func stalledMembers(cfg Config) map[int64]int {
+	m := map[int64]int{}
+	for _, c := range stalledClients(cfg) {
+		m[c.room]++
+	}
+	return m
+}
+
 func TestSplit(t *testing.T) {
 	cfg := testConfig("127.0.0.1:1", "")
-	cfg.Clients, cfg.Rooms, cfg.Rate, cfg.PIDs = 10, 4, 100, []int{7, 8}
+	cfg.Clients, cfg.Rooms, cfg.Rate, cfg.PIDs, cfg.Stalled = 10, 4, 100, []int{7, 8}, 7
 	ws, err := Split(cfg, 3, []string{"127.0.0.1:1", "127.0.0.1:2"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := members(cfg)
-	got := map[int64]int{}
+	want, wantStalled := members(cfg), stalledMembers(cfg)
+	got, gotStalled := map[int64]int{}, map[int64]int{}
 	var rate float64
+	stalled := 0
 	for i, w := range ws {
 		for room, n := range members(w) {
 			if got[room] != 0 {
@@ -37,6 +48,14 @@ func TestSplit(t *testing.T) {
 			}
 			got[room] = n
 		}
+		// A worker's stalled clients are in its own rooms.
+		for room, n := range stalledMembers(w) {
+			if members(w)[room] == 0 {
+				t.Errorf("worker %d has %d stalled clients in room %d, not one of its rooms", i, n, room)
+			}
+			gotStalled[room] = n
+		}
+		stalled += w.Stalled
 		rate += w.Rate
 		if wantAddr := []string{"127.0.0.1:1", "127.0.0.1:2"}[i%2]; w.Addr != wantAddr {
 			t.Errorf("worker %d addr %q, want %q", i, w.Addr, wantAddr)
@@ -61,6 +80,14 @@ func TestSplit(t *testing.T) {
 	}
 	if rate < 99.999 || rate > 100.001 {
 		t.Errorf("workers' rates sum to %v, want 100", rate)
+	}
+	if stalled != 7 || len(gotStalled) != len(wantStalled) {
+		t.Errorf("workers hold %d stalled clients in rooms %v, want 7 in %v", stalled, gotStalled, wantStalled)
+	}
+	for room, n := range wantStalled {
+		if gotStalled[room] != n {
+			t.Errorf("room %d has %d stalled clients across the workers, want %d", room, gotStalled[room], n)
+		}
 	}
 
 	for _, tc := range []struct {
@@ -109,6 +136,67 @@ func TestSplitIdle(t *testing.T) {
 	}
 }
 
+func TestSplitSilent(t *testing.T) {
+	cfg := Config{Addr: "127.0.0.1:1", Clients: 10, RoomBase: 5, Duration: time.Second, PIDs: []int{7}}
+	ws, err := SplitSilent(cfg, 3, []string{"127.0.0.1:1", "127.0.0.1:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := 0
+	for i, w := range ws {
+		clients += w.Clients
+		if wantAddr := []string{"127.0.0.1:1", "127.0.0.1:2"}[i%2]; w.Clients < 3 || w.Clients > 4 || len(w.PIDs) != 0 || w.FirstSource != i+1 || w.Addr != wantAddr {
+			t.Errorf("worker %d = %d clients, pids %v, first source %d, addr %s; want 3 or 4, none, %d, %s",
+				i, w.Clients, w.PIDs, w.FirstSource, w.Addr, i+1, wantAddr)
+		}
+	}
+	if clients != 10 {
+		t.Errorf("workers hold %d clients, want 10", clients)
+	}
+	for _, n := range []int{0, 11} {
+		if _, err := SplitSilent(cfg, n, []string{"a:1"}); err == nil {
+			t.Errorf("SplitSilent(%d workers of 10 clients) = nil error, want one", n)
+		}
+	}
+	// Silent clients are no users: a worker may hold more than a room's.
+	big := cfg
+	big.Clients = UsersPerRoom + 1
+	if _, err := SplitSilent(big, 1, []string{"a:1"}); err != nil {
+		t.Errorf("SplitSilent(%d clients, 1 worker) = %v, want no error", big.Clients, err)
+	}
+	if _, err := SplitIdle(big, 1, []string{"a:1"}); err == nil {
+		t.Errorf("SplitIdle(%d clients, 1 worker) = nil error, want the user ids bounded", big.Clients)
+	}
+}
+
+func TestMergeSilent(t *testing.T) {
+	var a, b hist.Histogram
+	for i := range 100 {
+		a.Record(time.Duration(i+1) * time.Millisecond)
+		b.Record(time.Duration(i+101) * time.Millisecond)
+	}
+	m, err := MergeSilent([]SilentReport{
+		{Clients: 100, Connected: 100, Closed: 100, ClosedAfterP50Ms: 50, ClosedAfterMaxMs: 100, RSSBeforeKiB: 9, Histogram: &a},
+		{Clients: 101, Connected: 100, Closed: 100, Errors: 1, ClosedAfterP50Ms: 150, ClosedAfterMaxMs: 200, Histogram: &b},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Clients != 201 || m.Connected != 200 || m.Closed != 200 || m.Errors != 1 || m.RSSBeforeKiB != 0 || m.Histogram != nil {
+		t.Errorf("MergeSilent = %+v", m)
+	}
+	// The median of 1..200 ms is about 100 ms: of both histograms, not of either.
+	if m.ClosedAfterP50Ms < 99 || m.ClosedAfterP50Ms > 101 || m.ClosedAfterMaxMs != 200 {
+		t.Errorf("MergeSilent closed after p50 %v, max %v; want about 100 and 200", m.ClosedAfterP50Ms, m.ClosedAfterMaxMs)
+	}
+	if _, err := MergeSilent([]SilentReport{{Clients: 1}}); err == nil {
+		t.Error("MergeSilent of a report without histogram = nil error, want one")
+	}
+	if _, err := MergeSilent(nil); err == nil {
+		t.Error("MergeSilent of no report = nil error, want one")
+	}
+}
+
 func TestMerge(t *testing.T) {
 	var a, b hist.Histogram
 	for i := range 100 {
@@ -116,16 +204,25 @@ func TestMerge(t *testing.T) {
 		b.Record(time.Duration(i+101) * time.Millisecond)
 	}
 	cpu := 42.0
+	two, none := 2, 0
 	m, err := Merge([]Report{
-		{Clients: 3, Rooms: 1, Rate: 30, DurationS: 2, Size: 50, Sent: 60, Expected: 100, Delivered: 100, DeliveriesPerS: 50, Errors: 1, ServerCPUPct: &cpu, Histogram: &a},
+		{Clients: 3, Rooms: 1, Rate: 30, DurationS: 2, Size: 50, Sent: 60, Expected: 100, Delivered: 100, DeliveriesPerS: 50, Errors: 1, ServerCPUPct: &cpu, Histogram: &a,
+			Stalled: 2, StalledClosed: &two},
 		{Clients: 2, Rooms: 1, Rate: 20, DurationS: 2, Size: 50, Sent: 40, Expected: 100, Delivered: 90, DeliveriesPerS: 45, Histogram: &b},
+		{Clients: 1, Rooms: 1, Rate: 10, DurationS: 2, Size: 50, Histogram: &hist.Histogram{}, Stalled: 1, StalledClosed: &none},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Clients != 5 || m.Rooms != 2 || m.Rate != 50 || m.Sent != 100 || m.Expected != 200 || m.Delivered != 190 ||
+	if m.Clients != 6 || m.Rooms != 3 || m.Rate != 60 || m.Sent != 100 || m.Expected != 200 || m.Delivered != 190 ||
 		m.DeliveredRatio != 0.95 || m.DeliveriesPerS != 95 || m.Errors != 1 || m.ServerCPUPct != &cpu || m.Histogram != nil {
 		t.Errorf("Merge = %+v", m)
+	}
+	if m.Stalled != 3 || m.StalledClosed == nil || *m.StalledClosed != 2 || two != 2 {
+		t.Errorf("Merge stalled %d, stalled_closed %v; want 3 and 2 (the workers' reports unchanged)", m.Stalled, m.StalledClosed)
+	}
+	if m, _ := Merge([]Report{{Histogram: &a}, {Histogram: &b}}); m.Stalled != 0 || m.StalledClosed != nil {
+		t.Errorf("Merge without stalled clients: stalled %d, stalled_closed %v; want 0 and nil (left out of the JSON)", m.Stalled, m.StalledClosed)
 	}
 	// The median of 1..200 ms is about 100 ms: of both histograms, not of either.
 	if m.P50Ms < 99 || m.P50Ms > 101 || m.MaxMs != 200 {

@@ -1,6 +1,7 @@
 // Package servicetest runs in-memory fakes of the chat admin, auth admin,
 // presence and signaling admin services on real loopback gRPC listeners,
-// and the bare fanout server, for the tests of the commands.
+// the bare fanout server, and the real auth and chat services with an
+// edge, for the tests of the commands.
 package servicetest
 
 import (
