@@ -368,9 +368,11 @@ func (p *pollServer) sweep() {
 			}
 		}
 		p.mu.Unlock()
+		// Ended here, one after the other: ten thousand connections timing
+		// out together do not make ten thousand goroutines.
 		for i, c := range late {
 			if c.claim() {
-				go c.endInput(timeoutError{})
+				c.endInput(timeoutError{})
 			}
 			late[i] = nil
 		}
