@@ -20,10 +20,42 @@ func (discardConn) Write(p []byte) (int, error)      { return len(p), nil }
 func (discardConn) Close() error                     { return nil }
 func (discardConn) SetWriteDeadline(time.Time) error { return nil }
 
+// roundWriter stands for the epoll connections' writer: its connections
+// hand it their sessions (ScheduleFlush), and write writes each once, as
+// a round of pollServer.write does, into a discarding writev.
+type roundWriter struct {
+	dirty, round []*hub.Session
+}
+
+// scheduledConn is a connection of a roundWriter.
+type scheduledConn struct{ w *roundWriter }
+
+func (c scheduledConn) Close() error                 { return nil }
+func (c scheduledConn) ScheduleFlush(s *hub.Session) { c.w.dirty = append(c.w.dirty, s) }
+
+func discardWritev(bufs [][]byte) (int, bool, error) {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n, false, nil
+}
+
+// write writes every scheduled session once.
+func (w *roundWriter) write() {
+	w.round, w.dirty = w.dirty, w.round[:0]
+	for i, s := range w.round {
+		s.FlushStep(discardWritev)
+		w.round[i] = nil
+	}
+}
+
 // newDeliverServer returns a server with n sessions of distinct users in
-// room 1. With mixed, one session in ten asked for gzip, another one in ten
-// for batches, and one user in ten blocks someone (not the sender).
-func newDeliverServer(n int, mixed bool) *Server {
+// room 1, on discarding blocking connections (a flusher goroutine each
+// when they have something queued), or on w's scheduled connections when
+// w is set. With mixed, one session in ten asked for gzip, another one in
+// ten for batches, and one user in ten blocks someone (not the sender).
+func newDeliverServer(n int, mixed bool, w *roundWriter) *Server {
 	srv := New(Options{EdgeID: "e1", Logger: slog.New(slog.DiscardHandler), QueueMessages: 4096, QueueBytes: 64 << 20,
 		WriteTimeout: time.Second, CompressThreshold: 4096, BatchWindow: 10 * time.Millisecond, BatchMax: 64})
 	for i := range n {
@@ -35,7 +67,11 @@ func newDeliverServer(n int, mixed bool) *Server {
 				reg.Blocked = []int64{int64(n + 1)}
 			}
 		}
-		srv.hub.Register(srv.hub.NewSession(fmt.Sprint(i), discardConn{}), reg, nil)
+		var conn hub.Conn = discardConn{}
+		if w != nil {
+			conn = scheduledConn{w}
+		}
+		srv.hub.Register(srv.hub.NewSession(fmt.Sprint(i), conn), reg, nil)
 	}
 	return srv
 }
@@ -67,22 +103,35 @@ func TestDeliverAllocs(t *testing.T) {
 		{"mixed small", true, smallContent},
 		{"mixed large", true, strings.Repeat(largeContent, 200)},
 	} {
-		srv := newDeliverServer(n, tc.mixed)
+		srv := newDeliverServer(n, tc.mixed, nil)
 		ev := messageEvent(tc.content)
 		allocs := testing.AllocsPerRun(100, func() { srv.Deliver(ev) })
 		t.Logf("%s: Deliver to %d sessions: %.1f allocs per event, %.3f per delivery", tc.name, n, allocs, allocs/n)
 		if allocs/n > 1 {
 			t.Errorf("%s: Deliver allocates %.2f times per delivery, want well under 1", tc.name, allocs/n)
 		}
+		// On epoll no goroutine starts per session: what is left is the
+		// envelope (and its compression), the batches of the batching
+		// sessions, and the queues' growth.
+		w := &roundWriter{}
+		srv = newDeliverServer(n, tc.mixed, w)
+		allocs = testing.AllocsPerRun(100, func() { srv.Deliver(ev); w.write() })
+		t.Logf("%s, epoll: Deliver to %d sessions and write them: %.1f allocs per event, %.3f per delivery", tc.name, n, allocs, allocs/n)
+		if allocs/n > 0.2 {
+			t.Errorf("%s, epoll: Deliver and write allocate %.2f times per delivery, want under 0.2", tc.name, allocs/n)
+		}
 	}
 }
 
-func benchmarkDeliver(b *testing.B, n int, mixed bool, content string) {
-	srv := newDeliverServer(n, mixed)
+func benchmarkDeliver(b *testing.B, n int, mixed bool, content string, w *roundWriter) {
+	srv := newDeliverServer(n, mixed, w)
 	ev := messageEvent(content)
 	b.ReportAllocs()
 	for b.Loop() {
 		srv.Deliver(ev)
+		if w != nil {
+			w.write()
+		}
 	}
 	b.ReportMetric(float64(b.N*(n-1))/b.Elapsed().Seconds(), "deliveries/s")
 }
@@ -90,12 +139,21 @@ func benchmarkDeliver(b *testing.B, n int, mixed bool, content string) {
 // BenchmarkDeliver encodes one NEW_MESSAGE and fans it out to 100 and 1000
 // local sessions (the origin skipped): all plain, or mixed (10% gzip, 10%
 // batching, 10% blocking someone), with a small message and one large
-// enough to be compressed for the gzip sessions.
+// enough to be compressed for the gzip sessions; on blocking connections
+// (a flusher goroutine started per session whose queue was empty), and on
+// epoll's scheduled ones, each event followed by the writer's round.
 func BenchmarkDeliver(b *testing.B) {
 	large := strings.Repeat(largeContent, 200)
 	for _, n := range []int{100, 1000} {
-		b.Run(fmt.Sprintf("plain/%d", n), func(b *testing.B) { benchmarkDeliver(b, n, false, smallContent) })
-		b.Run(fmt.Sprintf("mixed/%d", n), func(b *testing.B) { benchmarkDeliver(b, n, true, smallContent) })
-		b.Run(fmt.Sprintf("mixed-large/%d", n), func(b *testing.B) { benchmarkDeliver(b, n, true, large) })
+		for _, epoll := range []bool{false, true} {
+			prefix := "blocking"
+			var w *roundWriter
+			if epoll {
+				prefix, w = "epoll", &roundWriter{}
+			}
+			b.Run(fmt.Sprintf("%s/plain/%d", prefix, n), func(b *testing.B) { benchmarkDeliver(b, n, false, smallContent, w) })
+			b.Run(fmt.Sprintf("%s/mixed/%d", prefix, n), func(b *testing.B) { benchmarkDeliver(b, n, true, smallContent, w) })
+			b.Run(fmt.Sprintf("%s/mixed-large/%d", prefix, n), func(b *testing.B) { benchmarkDeliver(b, n, true, large, w) })
+		}
 	}
 }

@@ -44,7 +44,7 @@ func (p *recordingPresence) SyncSessions(_ context.Context, in *presencev1.SyncS
 // replaces the reports queued with it.
 func TestReportQueue(t *testing.T) {
 	rec := &recordingPresence{}
-	srv := newDeliverServer(2, false) // sessions "0" and "1"
+	srv := newDeliverServer(2, false, nil) // sessions "0" and "1"
 	srv.opts.Presence, srv.opts.RPCTimeout = rec, time.Second
 
 	q := srv.presenceReports
@@ -78,7 +78,7 @@ func TestReportQueue(t *testing.T) {
 // not once per recipient, whether sent to every session or to listed users.
 func TestDeliverPresenceAllocs(t *testing.T) {
 	const n = 200
-	srv := newDeliverServer(n, true)
+	srv := newDeliverServer(n, true, nil)
 	all := &presencev1.Event{Payload: &presencev1.Event_Announcement{Announcement: &presencev1.Announcement{
 		Title: "Maintenance", Message: "down at noon", Type: "maintenance", Priority: "high",
 	}}}

@@ -140,7 +140,7 @@ func (c *lineConn) actionsUntil(t *testing.T, marker string) []string {
 // session once when it is both in the room and listed; a signal whose
 // payload is not one line of JSON is dropped.
 func TestDeliverSignaling(t *testing.T) {
-	srv := newDeliverServer(0, false)
+	srv := newDeliverServer(0, false, nil)
 	conns := map[string]*lineConn{}
 	for i, id := range []string{"0", "1", "2", "3", "x"} {
 		conns[id] = &lineConn{}
@@ -197,7 +197,7 @@ func TestDeliverSignaling(t *testing.T) {
 // encoded once, not once per recipient.
 func TestDeliverSignalingAllocs(t *testing.T) {
 	const n = 200
-	srv := newDeliverServer(n, true)
+	srv := newDeliverServer(n, true, nil)
 	ev := &signalingv1.Event{Payload: &signalingv1.Event_ParticipantJoined{ParticipantJoined: &signalingv1.ParticipantJoined{
 		VideoRoomId: 7, Participant: &signalingv1.Participant{UserId: 5, Nickname: "eve"}, ParticipantsCount: n,
 	}}}
