@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,17 +22,24 @@ func (discardConn) Close() error                     { return nil }
 func (discardConn) SetWriteDeadline(time.Time) error { return nil }
 
 // roundWriter stands for the epoll connections' writer: its connections
-// hand it their sessions (ScheduleFlush), and write writes each once, as
-// a round of pollServer.write does, into a discarding writev.
+// hand it their sessions (ScheduleFlush, from Deliver or a batch's timer),
+// and write writes each once, as a round of pollServer.write does, into a
+// discarding writev.
 type roundWriter struct {
+	mu           sync.Mutex
 	dirty, round []*hub.Session
 }
 
 // scheduledConn is a connection of a roundWriter.
 type scheduledConn struct{ w *roundWriter }
 
-func (c scheduledConn) Close() error                 { return nil }
-func (c scheduledConn) ScheduleFlush(s *hub.Session) { c.w.dirty = append(c.w.dirty, s) }
+func (c scheduledConn) Close() error { return nil }
+
+func (c scheduledConn) ScheduleFlush(s *hub.Session) {
+	c.w.mu.Lock()
+	c.w.dirty = append(c.w.dirty, s)
+	c.w.mu.Unlock()
+}
 
 func discardWritev(bufs [][]byte) (int, bool, error) {
 	n := 0
@@ -43,7 +51,9 @@ func discardWritev(bufs [][]byte) (int, bool, error) {
 
 // write writes every scheduled session once.
 func (w *roundWriter) write() {
+	w.mu.Lock()
 	w.round, w.dirty = w.dirty, w.round[:0]
+	w.mu.Unlock()
 	for i, s := range w.round {
 		s.FlushStep(discardWritev)
 		w.round[i] = nil
