@@ -87,11 +87,12 @@ func (a *admission) release(ip netip.Addr, authed bool) {
 	}
 }
 
-// remoteIP is the source address of conn's peer, IPv4-mapped IPv6
-// addresses unmapped, so that one host counts once.
+// remoteIP is the source address of conn's peer (a TCP connection, TLS
+// or not), IPv4-mapped IPv6 addresses unmapped, so that one host counts
+// once.
 func remoteIP(conn net.Conn) netip.Addr {
-	if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
-		return ap.Addr().Unmap()
+	if a, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
 	}
 	return netip.Addr{}
 }
