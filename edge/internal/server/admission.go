@@ -34,6 +34,7 @@ type admission struct {
 	unauth int
 
 	refused atomic.Uint64
+	lastLog atomic.Int64 // unix nanoseconds of the last record of refusals
 }
 
 func newAdmission(perIP, maxUnauth int) *admission {
@@ -110,7 +111,7 @@ func (srv *Server) admit(conn net.Conn, ip netip.Addr) bool {
 	conn.Close()
 	n := srv.admission.refused.Add(1)
 	now := time.Now().UnixNano()
-	if last := srv.lastRefusalLog.Load(); now-last >= int64(time.Second) && srv.lastRefusalLog.CompareAndSwap(last, now) {
+	if last := srv.admission.lastLog.Load(); now-last >= int64(time.Second) && srv.admission.lastLog.CompareAndSwap(last, now) {
 		srv.log.Warn("connections refused: too many", "remote", ip.String(), "refused_total", n,
 			"max_conns_per_ip", srv.opts.MaxConnsPerIP, "max_unauthenticated", srv.opts.MaxUnauthenticated)
 	}

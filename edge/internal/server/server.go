@@ -104,10 +104,8 @@ type Server struct {
 	// sender carries SEND_MESSAGE and BATCH_MESSAGES to chat.
 	sender *sender
 	// admission bounds the connections per source address and those not
-	// yet authenticated; lastRefusalLog (unix nanoseconds) spaces the
-	// records of its refusals.
-	admission      *admission
-	lastRefusalLog atomic.Int64
+	// yet authenticated.
+	admission *admission
 
 	mu       sync.Mutex
 	sessions map[*hub.Session]struct{} // every open session, authenticated or not
